@@ -1,0 +1,378 @@
+"""On-demand batches, their preview, and rebatching (resending) earlier batches, all set-based."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from core import audit, clock
+from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
+from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, Party
+from core.money import from_cents
+from core.numbering import next_numbers
+from core.parties import get_group, get_party
+from core.settings import profile_for_new_batch, require_invoice_billing
+
+ELIGIBLE = "eligible"
+# Why an encounter of the target is left out, in the order the reasons are tested.
+REASONS = ("voided", "party not billable", "missing address", "already invoiced", "zero total",
+           "outside DOS range", "outside post date range")
+
+
+@dataclass(frozen=True)
+class PreviewParty:
+    party_id: int
+    account_code: str
+    name: str
+    encounter_count: int
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    party_id: int
+    account_code: str
+    name: str
+    reason: str
+    encounter_count: int
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    target: str
+    ranges: str
+    parties: list[PreviewParty] = field(default_factory=list)
+    excluded: list[Exclusion] = field(default_factory=list)
+
+    @property
+    def invoice_count(self) -> int:
+        return len(self.parties)
+
+    @property
+    def encounter_count(self) -> int:
+        return sum(p.encounter_count for p in self.parties)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.total for p in self.parties), Decimal("0.00"))
+
+    @property
+    def excluded_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for e in self.excluded:
+            counts[e.reason] += e.encounter_count
+        return {reason: counts[reason] for reason in REASONS if counts.get(reason)}
+
+    def nothing_eligible_message(self) -> str:
+        where = f"{self.target}{' with ' + self.ranges if self.ranges else ''}"
+        if not self.excluded:
+            return f"Nothing to invoice for {where}: there are no encounters for it."
+        reasons = ", ".join(f"{n} {reason}" for reason, n in self.excluded_by_reason.items())
+        return f"Nothing to invoice for {where}. Encounters left out: {reasons}."
+
+
+def _as_date(value, label: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvoiceDeskError(f"{label} '{value}' is not a date; use YYYY-MM-DD.") from None
+
+
+@dataclass(frozen=True)
+class _Target:
+    party_id: int | None
+    group_id: int | None
+    label: str
+    dos_from: date | None
+    dos_to: date | None
+    post_from: date | None
+    post_to: date | None
+
+    @property
+    def ranges(self) -> str:
+        parts = []
+        for label, lo, hi in (("DOS", self.dos_from, self.dos_to), ("post date", self.post_from, self.post_to)):
+            if lo and hi:
+                parts.append(f"{label} {lo} to {hi}")
+            elif lo:
+                parts.append(f"{label} from {lo}")
+            elif hi:
+                parts.append(f"{label} up to {hi}")
+        return " and ".join(parts)
+
+    def party_clause(self) -> sa.ColumnElement[bool]:
+        if self.party_id is not None:
+            return Party.id == self.party_id
+        return Party.group_id == self.group_id
+
+
+def _target(session: Session, party_id, group_id, dos_from, dos_to, post_from, post_to) -> _Target:
+    if (party_id is None) == (group_id is None):
+        raise InvoiceDeskError("Choose exactly one target: an employer (bill-to party) or an employer group, not "
+                               + ("both." if party_id is not None else "neither."))
+    dates = {label: _as_date(value, label) for label, value in
+             (("DOS From", dos_from), ("DOS To", dos_to), ("Post Date From", post_from), ("Post Date To", post_to))}
+    for lo, hi in (("DOS From", "DOS To"), ("Post Date From", "Post Date To")):
+        if dates[lo] and dates[hi] and dates[lo] > dates[hi]:
+            raise InvoiceDeskError(f"{lo} ({dates[lo]}) is after {hi} ({dates[hi]}); swap them or clear one.")
+    if party_id is not None:
+        party = get_party(session, party_id)
+        label = f"{party.name} ({party.account_code})"
+    else:
+        label = f"employer group {get_group(session, group_id).name}"
+    return _Target(party_id, group_id, label, dates["DOS From"], dates["DOS To"], dates["Post Date From"],
+                   dates["Post Date To"])
+
+
+def _has_address() -> sa.ColumnElement[bool]:
+    return sa.and_(*(sa.func.trim(column) != "" for column in (Party.address_line1, Party.city, Party.postal_code)))
+
+
+def _on_live_invoice() -> sa.ColumnElement[bool]:
+    return sa.exists().where(InvoiceLine.encounter_id == Encounter.id, InvoiceLine.live == sa.true())
+
+
+def _range_clauses(t: _Target) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    def inside(column, lo, hi):
+        clauses = ([column >= lo] if lo else []) + ([column <= hi] if hi else [])
+        return sa.and_(sa.true(), *clauses)
+
+    return inside(Encounter.date_of_service, t.dos_from, t.dos_to), inside(Encounter.post_date, t.post_from, t.post_to)
+
+
+def _eligible_clause(t: _Target) -> sa.ColumnElement[bool]:
+    in_dos, in_post = _range_clauses(t)
+    return sa.and_(t.party_clause(), Encounter.voided == sa.false(), Party.billable == sa.true(), _has_address(),
+                   ~_on_live_invoice(), Encounter.total_cents > 0, in_dos, in_post)
+
+
+def _preview(session: Session, t: _Target) -> BatchPreview:
+    in_dos, in_post = _range_clauses(t)
+    reason = sa.case(
+        (Encounter.voided == sa.true(), "voided"),
+        (Party.billable == sa.false(), "party not billable"),
+        (~_has_address(), "missing address"),
+        (_on_live_invoice(), "already invoiced"),
+        (Encounter.total_cents <= 0, "zero total"),
+        (~in_dos, "outside DOS range"),
+        (~in_post, "outside post date range"),
+        else_=ELIGIBLE,
+    ).label("reason")
+    inner = (sa.select(Encounter.party_id, Encounter.total_cents, reason)
+             .join(Party, Party.id == Encounter.party_id).where(t.party_clause()).subquery())
+    rows = session.execute(
+        sa.select(inner.c.party_id, inner.c.reason, sa.func.count(), sa.func.sum(inner.c.total_cents))
+        .group_by(inner.c.party_id, inner.c.reason)
+    ).all()
+    names = {p.id: (p.account_code, p.name) for p in session.execute(
+        sa.select(Party.id, Party.account_code, Party.name).where(Party.id.in_({r[0] for r in rows})))}
+    parties, excluded = [], []
+    for party_id, why, count, cents in rows:
+        code, name = names[party_id]
+        if why == ELIGIBLE:
+            parties.append(PreviewParty(party_id, code, name, count, from_cents(cents)))
+        else:
+            excluded.append(Exclusion(party_id, code, name, why, count, from_cents(cents)))
+    parties.sort(key=lambda p: (p.name, p.account_code))
+    excluded.sort(key=lambda e: (e.name, REASONS.index(e.reason)))
+    return BatchPreview(target=t.label, ranges=t.ranges, parties=parties, excluded=excluded)
+
+
+def preview_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
+                            post_from=None, post_to=None) -> BatchPreview:
+    """What create_on_demand_batch would make now, and what it would leave out and why; writes nothing."""
+    return _preview(session, _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to))
+
+
+def _new_batch(session: Session, *, kind: str, actor: str, note: str, at: datetime, **fields) -> Batch:
+    profile = profile_for_new_batch(session, actor=actor)
+    (number,) = next_numbers(session, "batch")
+    batch = Batch(number=number, kind=kind, internal_note=note, profile_id=profile.id, created_by=actor,
+                  created_at=at, sent_on=at.date(), **fields)
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def _check_note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise InvoiceDeskError(f"The internal note is {len(note)} characters; keep it to 2,000.")
+    return note
+
+
+def _finish_batch(session: Session, batch: Batch) -> Batch:
+    bi, inv = BatchItem.__table__, Invoice.__table__
+    session.execute(sa.update(Batch.__table__).where(Batch.__table__.c.id == batch.id).values(
+        invoice_count=sa.select(sa.func.count()).where(bi.c.batch_id == batch.id).scalar_subquery(),
+        encounter_count=sa.select(sa.func.coalesce(sa.func.sum(inv.c.encounter_count), 0))
+        .where(inv.c.id == bi.c.invoice_id, bi.c.batch_id == batch.id).scalar_subquery(),
+        total_cents=sa.select(sa.func.coalesce(sa.func.sum(bi.c.balance_cents), 0))
+        .where(bi.c.batch_id == batch.id).scalar_subquery(),
+    ))
+    session.refresh(batch)
+    _ = batch.items  # loaded while the session is open, so callers can read them after commit
+    return batch
+
+
+def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
+                           post_from=None, post_to=None, internal_note: str = "", actor: str,
+                           as_of: datetime | None = None, kind: str = "on-demand") -> Batch:
+    """One new invoice per party with eligible encounters, each sent as item 1 of one new batch."""
+    actor = audit.require_actor(actor)
+    require_invoice_billing(session, "creating a batch")
+    note = _check_note(internal_note)
+    t = _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to)
+    eligible = _eligible_clause(t)
+    per_party = session.execute(
+        sa.select(Encounter.party_id).join(Party, Party.id == Encounter.party_id).where(eligible)
+        .group_by(Encounter.party_id).order_by(Encounter.party_id)
+    ).scalars().all()
+    if not per_party:
+        raise InvoiceDeskError(_preview(session, t).nothing_eligible_message())
+
+    at = as_of or clock.now()
+    try:
+        with session.begin_nested():
+            batch = _new_batch(session, kind=kind, actor=actor, note=note, at=at, party_id=t.party_id,
+                               group_id=t.group_id, dos_from=t.dos_from, dos_to=t.dos_to, post_from=t.post_from,
+                               post_to=t.post_to)
+            _insert_invoices(session, batch, per_party)
+            _insert_items(session, batch)
+    except IntegrityError as exc:
+        raise ConcurrencyError("Another manager invoiced some of these encounters at the same moment; "
+                               "nothing was created. Preview again and retry.") from exc
+    batch = _finish_batch(session, batch)
+    audit.record(session, actor=actor, action="batch.create", entity="batch", ids=[batch.id], at=at,
+                 detail={"number": batch.number, "kind": kind, "target": t.label, "ranges": t.ranges,
+                         "invoices": batch.invoice_count, "encounters": batch.encounter_count,
+                         "total": str(batch.total)})
+    return batch
+
+
+def _insert_invoices(session: Session, batch: Batch, party_ids: list[int]) -> None:
+    profile_prefix = session.execute(
+        sa.text("SELECT number_prefix FROM invoice_profile WHERE id = :id"), {"id": batch.profile_id}
+    ).scalar_one()
+    seqs = next_numbers(session, "invoice", len(party_ids))
+    due_on = batch.sent_on + timedelta(days=_terms(session, batch.profile_id))
+    inv = Invoice.__table__
+    session.execute(sa.insert(inv), [
+        {"seq": seq, "number": f"{profile_prefix}{seq:06d}", "party_id": pid, "batch_id": batch.id,
+         "last_batch_id": batch.id, "first_sent_on": batch.sent_on, "due_on": due_on, "created_at": batch.created_at,
+         "times_batched": 1, "encounter_count": 0, "billed_cents": 0, "payments_cents": 0, "credits_cents": 0,
+         "balance_cents": 0, "paid": False}
+        for seq, pid in zip(seqs, party_ids, strict=True)
+    ])
+    # Every eligible encounter onto its party's new invoice, in one INSERT ... SELECT.
+    t = _target_of(batch)
+    lines = InvoiceLine.__table__
+    source = (sa.select(inv.c.id, Encounter.id, Encounter.total_cents, sa.true())
+              .select_from(Encounter)
+              .join(Party, Party.id == Encounter.party_id)
+              .join(inv, sa.and_(inv.c.party_id == Encounter.party_id, inv.c.batch_id == batch.id))
+              .where(_eligible_clause(t)))
+    session.execute(sa.insert(lines).from_select(["invoice_id", "encounter_id", "amount_cents", "live"], source))
+    billed = sa.select(sa.func.coalesce(sa.func.sum(lines.c.amount_cents), 0)).where(
+        lines.c.invoice_id == inv.c.id).scalar_subquery()
+    count = sa.select(sa.func.count()).where(lines.c.invoice_id == inv.c.id).scalar_subquery()
+    session.execute(sa.update(inv).where(inv.c.batch_id == batch.id).values(
+        billed_cents=billed, balance_cents=billed, encounter_count=count))
+
+
+def _terms(session: Session, profile_id: int) -> int:
+    return session.execute(sa.text("SELECT terms_days FROM invoice_profile WHERE id = :id"),
+                           {"id": profile_id}).scalar_one()
+
+
+def _target_of(batch: Batch) -> _Target:
+    return _Target(batch.party_id, batch.group_id, "", batch.dos_from, batch.dos_to, batch.post_from, batch.post_to)
+
+
+def _insert_items(session: Session, batch: Batch) -> None:
+    """A batch item for every invoice this batch sends (last_batch_id), with its snapshot as of now."""
+    inv = Invoice.__table__
+    printed = sa.case((inv.c.times_batched == 1, inv.c.number),
+                      else_=inv.c.number + "-" + sa.cast(inv.c.times_batched, sa.String))
+    source = sa.select(sa.literal(batch.id), inv.c.id, inv.c.party_id, inv.c.times_batched, printed,
+                       sa.literal(batch.sent_on, sa.Date), inv.c.billed_cents, inv.c.payments_cents,
+                       inv.c.credits_cents, inv.c.balance_cents).where(inv.c.last_batch_id == batch.id)
+    session.execute(sa.insert(BatchItem.__table__).from_select(
+        ["batch_id", "invoice_id", "party_id", "times_batched", "invoice_number", "sent_on", "billed_cents",
+         "payments_cents", "credits_cents", "balance_cents"], source))
+
+
+def get_batch(session: Session, *, batch_id: int | None = None, number: int | None = None) -> Batch:
+    if batch_id is not None:
+        batch = session.get(Batch, batch_id) if isinstance(batch_id, int) and not isinstance(batch_id, bool) else None
+        what = f"id {batch_id!r}"
+    else:
+        batch = session.execute(sa.select(Batch).where(Batch.number == number)).scalar_one_or_none()
+        what = f"number {number!r}"
+    if batch is None:
+        raise NotFoundError(f"There is no batch with {what}.")
+    return batch
+
+
+def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | None = None,
+            include_paid: bool = False, internal_note: str = "", actor: str,
+            as_of: datetime | None = None) -> Batch:
+    """Resend invoices of an earlier batch: each gets its next suffix and a snapshot as of now."""
+    actor = audit.require_actor(actor)
+    require_invoice_billing(session, "rebatching")
+    note = _check_note(internal_note)
+    source = get_batch(session, batch_id=source_batch_id)
+    inv, bi = Invoice.__table__, BatchItem.__table__
+    in_source = inv.c.id.in_(sa.select(bi.c.invoice_id).where(bi.c.batch_id == source.id))
+    chosen = [in_source]
+    if invoice_ids is not None:
+        wanted = set(invoice_ids)
+        if not wanted:
+            raise InvoiceDeskError("Choose at least one invoice to rebatch.")
+        found = set(session.execute(sa.select(inv.c.id).where(in_source, inv.c.id.in_(wanted))).scalars())
+        if wanted - found:
+            missing = ", ".join(str(i) for i in sorted(wanted - found, key=str))
+            raise InvoiceDeskError(f"Batch {source.number} does not contain invoice id(s) {missing}.")
+        chosen.append(inv.c.id.in_(wanted))
+    total, paid = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((inv.c.paid == sa.true(), 1), else_=0)), 0))
+        .where(*chosen)).one()
+    if not include_paid:
+        chosen.append(inv.c.paid == sa.false())
+    if total == 0:
+        raise InvoiceDeskError(f"Batch {source.number} has no invoices to resend.")
+    if not include_paid and paid == total:
+        raise InvoiceDeskError(f"All {total} chosen invoice(s) of batch {source.number} are paid, so nothing "
+                               "was resent. Tick 'Include paid invoices' to send them anyway.")
+
+    at = as_of or clock.now()
+    batch = _new_batch(session, kind="rebatch", actor=actor, note=note, at=at, party_id=source.party_id,
+                       group_id=source.group_id, source_batch_id=source.id)
+    # The row locks this UPDATE takes make concurrent rebatches of one invoice queue, so suffixes
+    # stay consecutive; the unique (invoice, times batched) constraint is the backstop.
+    session.execute(sa.update(inv).where(*chosen).values(times_batched=inv.c.times_batched + 1,
+                                                         last_batch_id=batch.id))
+    try:
+        with session.begin_nested():
+            _insert_items(session, batch)
+    except IntegrityError as exc:
+        raise ConcurrencyError("Another manager resent these invoices at the same moment; nothing was created. "
+                               "Try again.") from exc
+    batch = _finish_batch(session, batch)
+    audit.record(session, actor=actor, action="batch.rebatch", entity="batch", ids=[batch.id], at=at,
+                 detail={"number": batch.number, "source_batch": source.number, "include_paid": include_paid,
+                         "invoices": batch.invoice_count, "total": str(batch.total)})
+    return batch

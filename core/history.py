@@ -1,0 +1,102 @@
+"""Invoice history: one row per batch item, with money and status live as of now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.errors import InvoiceDeskError
+from core.models import Batch, BatchItem, Invoice, Party
+from core.money import from_cents
+from core.totals import totals_from_cents
+
+STATUSES = ("open", "paid", "all")
+# A trigram index answers a contains-search only for three characters or more.
+_TRIGRAM = 3
+_fts = sa.table("batch_item_fts", sa.column("rowid", sa.Integer), sa.column("invoice_number", sa.String))
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    batch_item_id: int
+    invoice_id: int
+    invoice_number: str
+    base_number: str
+    times_batched: int
+    party_id: int
+    party_name: str
+    batch_id: int
+    batch_number: int
+    batch_kind: str
+    sent_on: date
+    due_on: date
+    encounter_count: int
+    billed: Decimal
+    payments: Decimal
+    credits: Decimal
+    balance_due: Decimal
+    status: str
+    flags: tuple[str, ...]
+    balance_when_sent: Decimal
+
+
+def _number_contains(session: Session, text: str) -> sa.ColumnElement[bool]:
+    text = text.strip()
+    plain = not any(c in text for c in "%_\\\"")
+    if session.get_bind().dialect.name == "sqlite" and plain and len(text) >= _TRIGRAM:
+        return BatchItem.id.in_(sa.select(_fts.c.rowid).where(_fts.c.invoice_number.like(f"%{text}%")))
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # PostgreSQL's pg_trgm GIN index serves ILIKE; SQLite's LIKE is already case-blind for ASCII.
+    return BatchItem.invoice_number.ilike(f"%{escaped}%", escape="\\")
+
+
+def _filters(session: Session, party_id, status, number_contains) -> list[sa.ColumnElement[bool]]:
+    status = (status or "open").lower()
+    if status not in STATUSES:
+        raise InvoiceDeskError(f"Status must be Open, Paid or All, not '{status}'.")
+    where = []
+    if party_id is not None:
+        where.append(BatchItem.party_id == party_id)
+    if status != "all":
+        where.append(Invoice.paid == (status == "paid"))
+    if number_contains and number_contains.strip():
+        where.append(_number_contains(session, number_contains))
+    return where
+
+
+def invoice_history(session: Session, *, party_id: int | None = None, status: str = "open",
+                    number_contains: str | None = None, limit: int = 100, offset: int = 0) -> list[HistoryRow]:
+    """Batch items newest first; filters: party, status (open, paid, all), number contains (any case)."""
+    q = (sa.select(BatchItem.id, BatchItem.invoice_id, BatchItem.invoice_number, BatchItem.times_batched,
+                   BatchItem.party_id, BatchItem.sent_on, BatchItem.balance_cents.label("sent_balance"),
+                   BatchItem.batch_id, Invoice.number, Invoice.due_on, Invoice.encounter_count, Invoice.billed_cents,
+                   Invoice.payments_cents, Invoice.credits_cents, Batch.number.label("batch_number"), Batch.kind,
+                   Party.name)
+         .select_from(BatchItem)
+         .join(Invoice, Invoice.id == BatchItem.invoice_id)
+         .join(Batch, Batch.id == BatchItem.batch_id)
+         .join(Party, Party.id == BatchItem.party_id)
+         .where(*_filters(session, party_id, status, number_contains))
+         .order_by(BatchItem.id.desc()).limit(max(0, int(limit))).offset(max(0, int(offset))))
+    rows = []
+    for r in session.execute(q):
+        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on)
+        rows.append(HistoryRow(
+            batch_item_id=r.id, invoice_id=r.invoice_id, invoice_number=r.invoice_number, base_number=r.number,
+            times_batched=r.times_batched, party_id=r.party_id, party_name=r.name, batch_id=r.batch_id,
+            batch_number=r.batch_number, batch_kind=r.kind, sent_on=r.sent_on, due_on=r.due_on,
+            encounter_count=r.encounter_count, billed=totals.billed, payments=totals.payments,
+            credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
+            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance)))
+    return rows
+
+
+def invoice_history_count(session: Session, *, party_id: int | None = None, status: str = "open",
+                          number_contains: str | None = None) -> int:
+    q = (sa.select(sa.func.count()).select_from(BatchItem).join(Invoice, Invoice.id == BatchItem.invoice_id)
+         .where(*_filters(session, party_id, status, number_contains)))
+    return session.execute(q).scalar_one()

@@ -1,0 +1,342 @@
+"""The tables of Invoice Desk: parties, encounters, invoices, batches, money and the audit log."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Field, Relationship, SQLModel
+
+from core.money import from_cents
+
+# Stable constraint names, so Alembic migrations can name what they change.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PARTY_KINDS = ("employer", "attorney")
+BATCH_KINDS = ("cycle", "on-demand", "rebatch")
+RECEIPT_METHODS = ("check", "ACH", "card", "cash", "other")
+CREDIT_ACTIONS = ("self-pay", "reassign", "void")
+
+
+# A system setting such as the invoice billing switch; values are text.
+class Setting(SQLModel, table=True):
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=400)
+    updated_by: str = Field(default="", max_length=120)
+    updated_at: datetime | None = None
+
+
+# The last number handed out for each numbering series (batches, invoices, credit memos, receipts).
+class NumberSequence(SQLModel, table=True):
+    __tablename__ = "number_sequence"
+    name: str = Field(primary_key=True, max_length=32)
+    last_value: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# A named set of employers, such as a corporate parent with several sites.
+class Group(SQLModel, table=True):
+    __tablename__ = "party_group"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    active: bool = True
+
+
+# Who receives an invoice: an employer or an attorney.
+class Party(SQLModel, table=True):
+    __tablename__ = "party"
+    __table_args__ = (sa.CheckConstraint("kind IN ('employer', 'attorney')", name="kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=200, index=True)
+    kind: str = Field(default="employer", max_length=20)
+    group_id: int | None = Field(default=None, foreign_key="party_group.id", index=True)
+    billable: bool = True
+    active: bool = True
+    contact_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=200)
+    address_line1: str = Field(default="", max_length=200)
+    address_line2: str = Field(default="", max_length=200)
+    city: str = Field(default="", max_length=100)
+    state: str = Field(default="", max_length=40)
+    postal_code: str = Field(default="", max_length=20)
+
+    @property
+    def has_address(self) -> bool:
+        return bool(self.address_line1.strip() and self.city.strip() and self.postal_code.strip())
+
+
+# A patient, known by the practice's patient account.
+class Patient(SQLModel, table=True):
+    __tablename__ = "patient"
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=200)
+
+
+# One patient visit, billed to a party (none once it became self-pay).
+class Encounter(SQLModel, table=True):
+    __tablename__ = "encounter"
+    __table_args__ = (
+        sa.Index("ix_encounter_party_dos", "party_id", "date_of_service"),
+        sa.Index("ix_encounter_party_post", "party_id", "post_date"),
+        sa.CheckConstraint("total_cents >= 0", name="total_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=40, unique=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    party_id: int | None = Field(default=None, foreign_key="party.id")
+    date_of_service: date
+    post_date: date
+    # Sum of the charge lines, kept with them so batches need no per-encounter aggregate.
+    total_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    voided: bool = False
+    self_pay: bool = False
+
+    @property
+    def total(self) -> Decimal:
+        return from_cents(self.total_cents)
+
+
+# One charge of an encounter: a procedure, its units and amount.
+class ChargeLine(SQLModel, table=True):
+    __tablename__ = "charge_line"
+    __table_args__ = (
+        sa.UniqueConstraint("encounter_id", "line_no", name="uq_charge_line_encounter_line"),
+        sa.CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("units > 0", name="units_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    encounter_id: int = Field(foreign_key="encounter.id")
+    line_no: int
+    procedure_code: str = Field(max_length=20)
+    description: str = Field(default="", max_length=200)
+    units: int = 1
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+
+
+# One version of how invoices look; a batch keeps the version in force when it was made.
+class InvoiceProfile(SQLModel, table=True):
+    __tablename__ = "invoice_profile"
+    __table_args__ = (
+        sa.CheckConstraint("total_by IN ('patient', 'procedure')", name="total_by"),
+        sa.CheckConstraint("terms_days >= 0", name="terms_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    remit_to_name: str = Field(default="", max_length=200)
+    remit_to_address: str = Field(default="", max_length=600)
+    logo: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    logo_mime: str = Field(default="", max_length=40)
+    footer: str = Field(default="", max_length=1000)
+    terms_days: int = 30
+    show_procedure_codes: bool = True
+    total_by: str = Field(default="patient", max_length=20)
+    number_prefix: str = Field(default="INV-", max_length=12)
+    created_by: str = Field(default="", max_length=120)
+    created_at: datetime | None = None
+
+
+# One run that sends invoices: on demand, a rebatch of an earlier batch, or the monthly cycle.
+class Batch(SQLModel, table=True):
+    __tablename__ = "batch"
+    __table_args__ = (sa.CheckConstraint("kind IN ('cycle', 'on-demand', 'rebatch')", name="kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, sa_type=sa.BigInteger)
+    kind: str = Field(max_length=20, index=True)
+    party_id: int | None = Field(default=None, foreign_key="party.id")
+    group_id: int | None = Field(default=None, foreign_key="party_group.id")
+    source_batch_id: int | None = Field(default=None, foreign_key="batch.id")
+    dos_from: date | None = None
+    dos_to: date | None = None
+    post_from: date | None = None
+    post_to: date | None = None
+    internal_note: str = Field(default="", max_length=2000)
+    profile_id: int = Field(foreign_key="invoice_profile.id")
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(index=True)
+    sent_on: date
+    invoice_count: int = 0
+    encounter_count: int = 0
+    total_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    items: list["BatchItem"] = Relationship(sa_relationship_kwargs={"order_by": "BatchItem.id", "viewonly": True})
+
+    @property
+    def total(self) -> Decimal:
+        return from_cents(self.total_cents)
+
+
+# A stable bill for one party; its encounters never change after it is first sent.
+# The money columns are the live ledger totals, kept by core.totals in the same transaction.
+class Invoice(SQLModel, table=True):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        sa.CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+        sa.CheckConstraint("balance_cents = billed_cents - payments_cents - credits_cents", name="balance_sum"),
+        sa.Index("ix_invoice_party_paid", "party_id", "paid"),
+        sa.Index("ix_invoice_paid", "paid"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True, sa_type=sa.BigInteger)
+    number: str = Field(max_length=40, unique=True)
+    party_id: int = Field(foreign_key="party.id")
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    first_sent_on: date
+    due_on: date
+    encounter_count: int = 0
+    billed_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    payments_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    credits_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    balance_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    paid: bool = False
+    times_batched: int = 1
+    # The batch that sent it last: lets a rebatch insert its items with one INSERT ... SELECT.
+    last_batch_id: int = Field(foreign_key="batch.id", index=True)
+    created_at: datetime
+
+
+# An encounter billed on an invoice; live until a credit memo takes it off.
+class InvoiceLine(SQLModel, table=True):
+    __tablename__ = "invoice_line"
+    __table_args__ = (
+        # An encounter is on at most one live invoice line, whoever writes at the same moment.
+        sa.Index(
+            "uq_invoice_line_live_encounter",
+            "encounter_id",
+            unique=True,
+            sqlite_where=sa.text("live = 1"),
+            postgresql_where=sa.text("live"),
+        ),
+        sa.Index("ix_invoice_line_encounter", "encounter_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    encounter_id: int = Field(foreign_key="encounter.id")
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    live: bool = True
+
+
+# One invoice as sent in one batch: the printed number and a snapshot of its money then.
+class BatchItem(SQLModel, table=True):
+    __tablename__ = "batch_item"
+    __table_args__ = (
+        sa.UniqueConstraint("invoice_id", "times_batched", name="uq_batch_item_invoice_times"),
+        sa.Index("ix_batch_item_party_id", "party_id", "id"),
+        sa.CheckConstraint("times_batched >= 1", name="times_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    party_id: int = Field(foreign_key="party.id")
+    times_batched: int
+    invoice_number: str = Field(max_length=48, unique=True)
+    sent_on: date
+    billed_cents: int = Field(sa_type=sa.BigInteger)
+    payments_cents: int = Field(sa_type=sa.BigInteger)
+    credits_cents: int = Field(sa_type=sa.BigInteger)
+    balance_cents: int = Field(sa_type=sa.BigInteger)
+
+    @property
+    def billed(self) -> Decimal:
+        return from_cents(self.billed_cents)
+
+    @property
+    def payments(self) -> Decimal:
+        return from_cents(self.payments_cents)
+
+    @property
+    def credits(self) -> Decimal:
+        return from_cents(self.credits_cents)
+
+    @property
+    def balance_due(self) -> Decimal:
+        return from_cents(self.balance_cents)
+
+
+# Money received from a party: a check, ACH, card; what is not allocated stays unapplied.
+class Receipt(SQLModel, table=True):
+    __tablename__ = "receipt"
+    __table_args__ = (sa.CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, sa_type=sa.BigInteger)
+    party_id: int = Field(foreign_key="party.id", index=True)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    received_date: date
+    post_date: date
+    method: str = Field(max_length=20)
+    reference: str = Field(default="", max_length=120)
+    note: str = Field(default="", max_length=2000)
+    voided: bool = False
+    void_reason: str = Field(default="", max_length=500)
+    voided_by: str = Field(default="", max_length=120)
+    voided_at: datetime | None = None
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+
+
+# A correction crediting selected encounters of one invoice; what exceeds the balance stays unapplied.
+class CreditMemo(SQLModel, table=True):
+    __tablename__ = "credit_memo"
+    __table_args__ = (
+        sa.CheckConstraint("action IN ('self-pay', 'reassign', 'void')", name="action"),
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, sa_type=sa.BigInteger)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    batch_item_id: int = Field(foreign_key="batch_item.id")
+    party_id: int = Field(foreign_key="party.id", index=True)
+    action: str = Field(max_length=20)
+    reason: str = Field(max_length=1000)
+    reassign_to_party_id: int | None = Field(default=None, foreign_key="party.id")
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+
+
+# One encounter credited by a credit memo, for the amount it was invoiced at.
+class CreditMemoLine(SQLModel, table=True):
+    __tablename__ = "credit_memo_line"
+    id: int | None = Field(default=None, primary_key=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
+    invoice_line_id: int = Field(foreign_key="invoice_line.id", unique=True)
+    encounter_id: int = Field(foreign_key="encounter.id")
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+
+
+# Money applied to an invoice, from a receipt (a payment) or a credit memo (a credit).
+class Allocation(SQLModel, table=True):
+    __tablename__ = "allocation"
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint(
+            "(receipt_id IS NULL) <> (credit_memo_id IS NULL)", name="one_source"
+        ),
+        sa.Index("ix_allocation_invoice_live", "invoice_id", "live"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id")
+    receipt_id: int | None = Field(default=None, foreign_key="receipt.id", index=True)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    live: bool = True
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+    reversed_at: datetime | None = None
+
+
+# Who did what, when, to which records; rows are never changed or removed.
+class AuditRecord(SQLModel, table=True):
+    __tablename__ = "audit_record"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=120, index=True)
+    action: str = Field(max_length=60, index=True)
+    entity: str = Field(max_length=40)
+    record_ids: str = Field(default="", sa_type=sa.Text)
+    detail: str = Field(default="", sa_type=sa.Text)

@@ -1,0 +1,83 @@
+"""System settings (the invoice billing switch) and versioned invoice profiles."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core import audit, clock
+from core.errors import BillingDisabledError, InvoiceDeskError
+from core.models import InvoiceProfile, Setting
+
+INVOICE_BILLING = "invoice_billing"
+PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "footer", "terms_days",
+                  "show_procedure_codes", "total_by", "number_prefix")
+MAX_LOGO_BYTES = 2 * 1024 * 1024
+
+
+def invoice_billing_enabled(session: Session) -> bool:
+    setting = session.get(Setting, INVOICE_BILLING)
+    return setting is not None and setting.value == "on"
+
+
+def require_invoice_billing(session: Session, what: str) -> None:
+    if not invoice_billing_enabled(session):
+        raise BillingDisabledError(
+            f"Invoice billing is switched off, so {what} is not possible. "
+            "Turn it on in Settings > Invoice billing."
+        )
+
+
+def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
+    actor = audit.require_actor(actor)
+    value = "on" if enabled else "off"
+    setting = session.get(Setting, INVOICE_BILLING)
+    before = setting.value if setting else "off"
+    if setting is None:
+        setting = Setting(key=INVOICE_BILLING, value=value)
+    setting.value, setting.updated_by, setting.updated_at = value, actor, clock.now()
+    session.add(setting)
+    session.flush()
+    audit.record(session, actor=actor, action="settings.invoice_billing", entity="setting",
+                 detail={"before": before, "after": value})
+
+
+def current_profile(session: Session) -> InvoiceProfile | None:
+    return session.exec(select(InvoiceProfile).order_by(InvoiceProfile.version.desc()).limit(1)).first()
+
+
+def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
+    """The profile in force now; a first batch on a new database gets a plain default version 1."""
+    profile = current_profile(session)
+    if profile is None:
+        profile = save_invoice_profile(session, actor=actor, remit_to_name="Our Practice",
+                                       footer="Thank you for your business.")
+    return profile
+
+
+def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoiceProfile:
+    """Save profile changes as a new version; batches already made keep the version they had."""
+    actor = audit.require_actor(actor)
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise InvoiceDeskError(f"Unknown invoice profile fields: {', '.join(sorted(unknown))}.")
+    base = current_profile(session)
+    values = {name: getattr(base, name) for name in PROFILE_FIELDS} if base else {}
+    values.update(fields)
+    if values.get("total_by", "patient") not in ("patient", "procedure"):
+        raise InvoiceDeskError("Total by must be 'patient' or 'procedure'.")
+    terms = values.get("terms_days", 30)
+    if not isinstance(terms, int) or isinstance(terms, bool) or not 0 <= terms <= 365:
+        raise InvoiceDeskError("Payment terms must be a whole number of days from 0 to 365.")
+    prefix = str(values.get("number_prefix", "INV-"))
+    if not prefix or len(prefix) > 12 or not all(c.isalnum() or c in "-_/" for c in prefix):
+        raise InvoiceDeskError("The number prefix must be 1 to 12 letters, digits, '-', '_' or '/'.")
+    if values.get("logo") and len(values["logo"]) > MAX_LOGO_BYTES:
+        raise InvoiceDeskError("The logo is larger than 2 MB; use a smaller image.")
+    version = (session.execute(sa.select(sa.func.max(InvoiceProfile.version))).scalar() or 0) + 1
+    profile = InvoiceProfile(version=version, created_by=actor, created_at=clock.now(), **values)
+    session.add(profile)
+    session.flush()
+    audit.record(session, actor=actor, action="settings.invoice_profile", entity="invoice_profile",
+                 ids=[profile.id], detail={"version": version, "changed": sorted(fields)})
+    return profile

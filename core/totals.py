@@ -1,0 +1,80 @@
+"""Live invoice totals: billed, payments, credits, balance due and status, from one ledger rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core import clock
+from core.errors import NotFoundError
+from core.models import Allocation, Invoice
+from core.money import from_cents
+
+PAID, OPEN = "Paid", "Open"
+
+
+@dataclass(frozen=True)
+class Totals:
+    billed: Decimal
+    payments: Decimal
+    credits: Decimal
+    balance_due: Decimal
+    status: str
+    partially_paid: bool = False
+    credited: bool = False
+    overdue: bool = False
+
+    @property
+    def flags(self) -> list[str]:
+        return [name for name, on in (("partially paid", self.partially_paid), ("credited", self.credited),
+                                      ("overdue", self.overdue)) if on]
+
+
+def totals_from_cents(billed: int, payments: int, credits: int, due_on: date | None = None,
+                      as_of: date | None = None) -> Totals:
+    """The one place cents become Totals, so pages, PDFs, charts and exports agree."""
+    balance = billed - payments - credits
+    return Totals(
+        billed=from_cents(billed), payments=from_cents(payments), credits=from_cents(credits),
+        balance_due=from_cents(balance), status=PAID if balance == 0 else OPEN,
+        partially_paid=payments > 0 and balance > 0, credited=credits > 0,
+        overdue=balance > 0 and due_on is not None and due_on < (as_of or clock.today()),
+    )
+
+
+def invoice_totals(session: Session, invoice_id: int) -> Totals:
+    inv = session.execute(
+        sa.select(Invoice.billed_cents, Invoice.payments_cents, Invoice.credits_cents, Invoice.due_on)
+        .where(Invoice.id == invoice_id)
+    ).first()
+    if inv is None:
+        raise NotFoundError(f"There is no invoice with id {invoice_id}.")
+    return totals_from_cents(inv.billed_cents, inv.payments_cents, inv.credits_cents, inv.due_on)
+
+
+def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnElement[bool]) -> None:
+    """Recompute the stored live totals of invoices from their live allocations, set-based.
+
+    Every write that changes an invoice's money calls this in its own transaction, so the columns
+    the history, charts and filters read are never out of step with the ledger.
+    """
+    inv = Invoice.__table__
+    alloc = Allocation.__table__
+
+    def _sum(source_column) -> sa.ScalarSelect:
+        return sa.select(sa.func.coalesce(sa.func.sum(alloc.c.amount_cents), 0)).where(
+            alloc.c.invoice_id == inv.c.id, alloc.c.live == sa.true(), source_column.is_not(None)
+        ).scalar_subquery()
+
+    payments, credits = _sum(alloc.c.receipt_id), _sum(alloc.c.credit_memo_id)
+    balance = inv.c.billed_cents - payments - credits
+    where = invoice_ids if isinstance(invoice_ids, sa.ColumnElement) else inv.c.id.in_(list(invoice_ids))
+    session.execute(sa.update(inv).where(where).values(
+        payments_cents=payments, credits_cents=credits, balance_cents=balance,
+        paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
+    ))
