@@ -1,0 +1,69 @@
+"""Shared fixtures: a fresh database per test on SQLite and, where its binaries exist, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.db import open_engine
+from tests.support import postgres
+
+REQUIRE_POSTGRES = os.environ.get("INVOICE_DESK_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    if not postgres.available():
+        if REQUIRE_POSTGRES:
+            pytest.fail("PostgreSQL server binaries are required here (INVOICE_DESK_REQUIRE_POSTGRES=1)")
+        pytest.skip("PostgreSQL server binaries not installed (Debian package postgresql-15)")
+    cluster = postgres.start()
+    # One migrated template; each test gets a copy, which is much faster than migrating again.
+    template = cluster.create_database("invoice_desk_template")
+    open_engine(template).dispose()
+    yield cluster
+    cluster.stop()
+
+
+def _pg_database(cluster) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE invoice_desk_template'))
+    admin.dispose()
+    return cluster.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = open_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+    else:
+        eng = open_engine(_pg_database(request.getfixturevalue("pg_cluster")))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    eng = open_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_cluster):
+    eng = open_engine(_pg_database(pg_cluster))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine):
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+        s.rollback()

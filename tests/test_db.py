@@ -1,0 +1,202 @@
+"""The database layer: migrations to head, SQLite settings, numbering, the audit log, concurrency."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import Session, SQLModel
+
+from core import ConcurrencyError, create_on_demand_batch, invoice_history, load_demo_data, rebatch
+from core.db import current_revision, open_engine, read_session, upgrade
+from core.migrations.naming import include_object
+from core.models import AuditRecord, BatchItem, Invoice
+from core.numbering import next_numbers, numbering_gaps
+from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
+
+
+def _pending_diff(engine):
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include_object, "compare_type": True})
+        return compare_metadata(ctx, SQLModel.metadata)
+
+
+def test_empty_database_reaches_head_with_no_pending_model_changes(engine):
+    assert current_revision(engine) == "0002"
+    assert _pending_diff(engine) == []
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_database_from_an_earlier_migration_upgrades_with_its_data(dialect, tmp_path, request):
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").create_database("old_schema")
+    old = open_engine(url, migrate=False)
+    upgrade(old, "0001")
+    assert current_revision(old) == "0001"
+    with Session(old) as s:
+        billing_on(s)
+        p = make_party(s)
+        make_encounter(s, p)
+        batch = create_on_demand_batch(s, party_id=p.id, actor=ACTOR)
+        number = batch.items[0].invoice_number
+        s.commit()
+    old.dispose()
+    engine = open_engine(url)
+    assert current_revision(engine) == "0002" and _pending_diff(engine) == []
+    with Session(engine) as s:
+        # Rows written before the search index existed are found by it.
+        assert [r.invoice_number for r in invoice_history(s, number_contains=number[-5:])] == [number]
+    engine.dispose()
+
+
+def test_sqlite_uses_wal_and_immediate_write_transactions(sqlite_engine):
+    with sqlite_engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    with Session(sqlite_engine) as writer:
+        writer.execute(sa.text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock is taken at once
+        other = sqlite_engine.raw_connection()
+        other.driver_connection.execute("PRAGMA busy_timeout = 0")
+        import sqlite3
+
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.driver_connection.execute("BEGIN IMMEDIATE")
+        other.close()
+    with read_session(sqlite_engine) as reader:  # readers do not take the write lock
+        reader.execute(sa.text("SELECT 1"))
+        with Session(sqlite_engine) as writer:
+            writer.execute(sa.text("SELECT 1"))
+            writer.commit()
+
+
+def test_numbers_are_unique_and_gaps_are_listed(session):
+    billing_on(session)
+    p = make_party(session)
+    make_encounter(session, p)
+    session.commit()
+    next_numbers(session, "batch")
+    session.commit()  # a number handed out and never used, as after a crash between steps
+    create_on_demand_batch(session, party_id=p.id, actor=ACTOR)
+    session.commit()
+    gaps = numbering_gaps(session)
+    assert gaps["batch"] == [1] and gaps["invoice"] == []
+    assert list(next_numbers(session, "invoice", 3)) == [2, 3, 4]
+
+
+def test_audit_log_is_append_only(session):
+    billing_on(session)
+    session.commit()
+    row = session.execute(sa.select(AuditRecord)).scalars().first()
+    assert row.action == "settings.invoice_billing" and row.actor == ACTOR
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        session.execute(sa.update(AuditRecord).values(actor="someone else"))
+    session.rollback()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        session.execute(sa.delete(AuditRecord))
+    session.rollback()
+
+
+def test_every_batch_and_rebatch_is_audited(session):
+    billing_on(session)
+    p = make_party(session)
+    make_encounter(session, p)
+    batch = create_on_demand_batch(session, party_id=p.id, actor="ann")
+    rebatch(session, source_batch_id=batch.id, actor="bob")
+    session.commit()
+    actions = session.execute(sa.select(AuditRecord.action, AuditRecord.actor).order_by(AuditRecord.id)).all()
+    assert actions[-2:] == [("batch.create", "ann"), ("batch.rebatch", "bob")]
+
+
+def test_demo_data_is_deterministic_and_demo_sized(tmp_path):
+    dumps = []
+    for name in ("a", "b"):
+        engine = open_engine(f"sqlite:///{tmp_path / name}.db")
+        with Session(engine) as s:
+            load_demo_data(s, seed=7)
+            s.commit()
+            dumps.append({
+                "encounters": s.execute(sa.text("SELECT number, party_id, date_of_service, total_cents "
+                                                "FROM encounter ORDER BY id")).all(),
+                "items": s.execute(sa.select(BatchItem.invoice_number, BatchItem.balance_cents)
+                                   .order_by(BatchItem.id)).all(),
+                "parties": s.execute(sa.text("SELECT account_code, name FROM party ORDER BY id")).all(),
+                "groups": s.execute(sa.text("SELECT count(*) FROM party_group")).scalar(),
+            })
+        engine.dispose()
+    assert dumps[0] == dumps[1]
+    d = dumps[0]
+    assert len(d["encounters"]) == 3000 and len(d["parties"]) == 40 and d["groups"] == 5
+    assert any(number.count("-") == 2 for number, _ in d["items"])  # rebatches were made
+    months = {row[2].month if isinstance(row[2], date) else row[2][5:7] for row in d["encounters"]}
+    assert len(months) == 12
+
+
+def test_concurrent_rebatches_keep_suffixes_consecutive(pg_engine):
+    with Session(pg_engine) as s:
+        billing_on(s)
+        group = make_group(s)
+        for _ in range(5):
+            make_encounter(s, make_party(s, group=group))
+        source = create_on_demand_batch(s, group_id=group.id, actor=ACTOR).id
+        s.commit()
+    errors, barrier = [], threading.Barrier(4)
+
+    def resend():
+        try:
+            with Session(pg_engine) as s:
+                barrier.wait()
+                rebatch(s, source_batch_id=source, actor=ACTOR)
+                s.commit()
+        except Exception as exc:  # noqa: BLE001  (collected and asserted below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=resend) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Session(pg_engine) as s:
+        for inv in s.execute(sa.select(Invoice)).scalars():
+            times = s.execute(sa.select(BatchItem.times_batched).where(BatchItem.invoice_id == inv.id)
+                              .order_by(BatchItem.times_batched)).scalars().all()
+            assert times == [1, 2, 3, 4, 5]
+
+
+def test_concurrent_on_demand_batches_never_invoice_an_encounter_twice(pg_engine):
+    with Session(pg_engine) as s:
+        billing_on(s)
+        party = make_party(s)
+        for _ in range(20):
+            make_encounter(s, party)
+        party_id = party.id
+        s.commit()
+    outcomes, barrier = [], threading.Barrier(3)
+
+    def create():
+        with Session(pg_engine) as s:
+            barrier.wait()
+            try:
+                create_on_demand_batch(s, party_id=party_id, actor=ACTOR)
+                s.commit()
+                outcomes.append("created")
+            except (ConcurrencyError, Exception) as exc:  # noqa: BLE001
+                s.rollback()
+                outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("created") == 1
+    assert set(outcomes) - {"created"} <= {"ConcurrencyError", "InvoiceDeskError"}
+    with Session(pg_engine) as s:
+        assert s.execute(sa.text("SELECT count(*) FROM invoice_line WHERE live")).scalar() == 20
+        assert s.execute(sa.text("SELECT count(*) FROM invoice")).scalar() == 1
