@@ -1,0 +1,1 @@
+"""What the Streamlit pages share: the cached engine, sessions, formatting and widgets."""

@@ -1,0 +1,45 @@
+"""The engine, cached once per server process, and sessions for one user action."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+import streamlit as st
+from sqlmodel import Session
+
+from core import load_demo_data, open_engine, read_session, transaction
+from core.models import Party
+
+DEMO_ENV = "INVOICE_DESK_DEMO"
+
+
+@st.cache_resource(show_spinner="Opening the database...")
+def engine() -> sa.Engine:
+    eng = open_engine()
+    if os.environ.get(DEMO_ENV) == "1":
+        with transaction(eng) as s:
+            if not s.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one():
+                load_demo_data(s)
+    return eng
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    with read_session(engine()) as s:
+        yield s
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """One user action: one transaction; cached reads are cleared after it commits."""
+    with transaction(engine()) as s:
+        yield s
+    st.cache_data.clear()
+
+
+def actor() -> str:
+    """Who is acting; sign-in replaces this once roles land."""
+    return os.environ.get("INVOICE_DESK_USER") or "manager"

@@ -1,0 +1,52 @@
+"""AppTest fixtures: the app on a fresh SQLite file, empty or with the demo practice."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from sqlmodel import Session
+
+from core import load_demo_data, open_engine
+
+from pathlib import Path
+
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+
+
+def _point_at(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("INVOICE_DESK_DATABASE_URL", url)
+    monkeypatch.delenv("INVOICE_DESK_DEMO", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def demo_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    engine = open_engine(f"sqlite:///{path}")
+    with Session(engine) as s:
+        load_demo_data(s)
+        s.commit()
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def demo_db(monkeypatch, tmp_path, demo_file):
+    """A private copy of the demo database, so a test's writes never leak into another's."""
+    import shutil
+
+    path = tmp_path / "demo.db"
+    shutil.copy(demo_file, path)
+    url = f"sqlite:///{path}"
+    _point_at(monkeypatch, url)
+    yield url
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def empty_db(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    _point_at(monkeypatch, url)
+    yield url
+    st.cache_resource.clear()
