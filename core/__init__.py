@@ -1,5 +1,6 @@
 """Invoice Desk core: the billing domain, with no user interface; pages, notebooks and scripts use these names."""
 
+from core.accounts import AccountSummary, party_account
 from core.audit import AuditEntry, audit_log
 from core.batches import (
     BatchPreview,
@@ -8,6 +9,7 @@ from core.batches import (
     preview_on_demand_batch,
     rebatch,
 )
+from core.credit_memos import CreditMemoRow, create_credit_memo, list_credit_memos
 from core.db import open_engine, read_session, transaction
 from core.demo import load_demo_data
 from core.errors import BillingDisabledError, ConcurrencyError, InvoiceDeskError, NotFoundError
@@ -17,6 +19,7 @@ from core.models import (
     AuditRecord,
     Batch,
     BatchItem,
+    CreditMemo,
     Encounter,
     Group,
     Invoice,
@@ -24,10 +27,22 @@ from core.models import (
     InvoiceProfile,
     Party,
     Patient,
+    Receipt,
 )
 from core.money import format_money, parse_money
 from core.numbering import numbering_gaps
 from core.parties import search_groups, search_parties
+from core.payments import (
+    AllocationSuggestion,
+    ReceiptRow,
+    allocate_credit,
+    allocate_receipt,
+    list_receipts,
+    open_invoices,
+    post_receipt,
+    suggest_allocation,
+    void_receipt,
+)
 from core.settings import (
     current_profile,
     invoice_billing_enabled,
@@ -37,6 +52,9 @@ from core.settings import (
 from core.totals import Totals, invoice_totals
 
 __all__ = [
+    "AccountSummary", "AllocationSuggestion", "CreditMemo", "CreditMemoRow", "Receipt", "ReceiptRow",
+    "allocate_credit", "allocate_receipt", "create_credit_memo", "list_credit_memos", "list_receipts",
+    "open_invoices", "party_account", "post_receipt", "suggest_allocation", "void_receipt",
     "AuditEntry", "AuditRecord", "Batch", "BatchItem", "BatchPreview", "BillingDisabledError", "ConcurrencyError",
     "Encounter", "Group", "HistoryRow", "ImportReport", "Invoice", "InvoiceDeskError", "InvoiceLine",
     "InvoiceProfile", "NotFoundError", "Party", "Patient", "RowError", "Totals", "audit_log",

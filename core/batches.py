@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import audit, clock
+from core.db import expire_loaded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, Party
 from core.money import from_cents
@@ -365,6 +366,7 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
     # stay consecutive; the unique (invoice, times batched) constraint is the backstop.
     session.execute(sa.update(inv).where(*chosen).values(times_batched=inv.c.times_batched + 1,
                                                          last_batch_id=batch.id))
+    expire_loaded(session, Invoice)
     try:
         with session.begin_nested():
             _insert_items(session, batch)

@@ -120,3 +120,14 @@ def read_session(engine: Engine) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+def expire_loaded(session: Session, model: type, ids=None) -> None:
+    """Expire loaded instances of rows a set-based statement just changed, so callers never read stale values.
+
+    With ids=None every loaded instance of the model is expired.
+    """
+    wanted = None if ids is None else set(ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, model) and (wanted is None or obj.id in wanted):
+            session.expire(obj)

@@ -1,16 +1,20 @@
-"""The deterministic demo practice: groups, parties, a year of encounters, batches and rebatches."""
+"""The deterministic demo practice: a year of encounters, batches, receipts, rebatches and credit memos."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.batches import create_on_demand_batch, rebatch
+from core.credit_memos import create_credit_memo
 from core.errors import InvoiceDeskError
-from core.models import ChargeLine, Encounter, Group, Party, Patient
+from core.models import BatchItem, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
+from core.money import from_cents
+from core.payments import post_receipt, void_receipt
 from core.settings import save_invoice_profile, set_invoice_billing
 
 # The demo is written as of a fixed day, so the same seed gives the same rows on any day.
@@ -133,7 +137,71 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
                                                           internal_note="Requested by employer HR"))
                 except InvoiceDeskError:
                     pass
+    _receipts(session, rng, as_of)
     for source in batches[-12:-4:2]:
-        rebatch(session, source_batch_id=source.id, internal_note="Second notice", actor="maria.billing",
-                as_of=_at(source.sent_on + timedelta(days=35)))
+        try:
+            rebatch(session, source_batch_id=source.id, internal_note="Second notice", actor="maria.billing",
+                    as_of=_at(source.sent_on + timedelta(days=35)))
+        except InvoiceDeskError:
+            pass  # all paid by then
+    _corrections(session, as_of)
     session.flush()
+
+
+def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
+    """Most invoices paid within weeks, some partly, some not; one check bounces."""
+    inv = Invoice.__table__
+    rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.first_sent_on, inv.c.balance_cents)
+                           .order_by(inv.c.first_sent_on, inv.c.id)).all()
+    posted = []
+    for invoice_id, party_id, sent_on, balance in rows:
+        if sent_on > as_of - timedelta(days=25):
+            continue
+        roll = rng.random()
+        if roll < 0.25:
+            continue
+        amount = balance if roll < 0.88 else (balance * rng.randint(20, 80) // 100)
+        if amount <= 0:
+            continue
+        received = min(as_of - timedelta(days=1), sent_on + timedelta(days=rng.randint(8, 55)))
+        method = rng.choice(["check", "check", "check", "ACH", "card"])
+        reference = f"{'CHK' if method == 'check' else method.upper()} {rng.randint(1000, 99999)}"
+        money = from_cents(amount)
+        posted.append(post_receipt(session, party_id=party_id, amount=money, received_date=received, method=method,
+                                   reference=reference, allocations={invoice_id: money}, actor="sam.accounts",
+                                   as_of=_at(received, 15)))
+    if posted:
+        bounced = posted[len(posted) // 2]
+        void_receipt(session, receipt_id=bounced.id, reason="Check returned NSF by the bank", actor="maria.billing",
+                     as_of=_at(bounced.received_date + timedelta(days=6), 9))
+    # One employer sends a check larger than what it owes: the rest waits unapplied.
+    party_id = rows[0][1] if rows else None
+    if party_id is not None:
+        post_receipt(session, party_id=party_id, amount=Decimal("250.00"), received_date=as_of - timedelta(days=3),
+                     method="check", reference="CHK 77120", note="Prepayment for next month's screens",
+                     actor="sam.accounts", as_of=_at(as_of - timedelta(days=3)))
+
+
+def _corrections(session: Session, as_of: date) -> None:
+    """A visit billed to the wrong employer is reassigned; one billed in error is voided after payment."""
+    bi, il = BatchItem.__table__, InvoiceLine.__table__
+    inv = Invoice.__table__
+    items = session.execute(sa.select(bi.c.id, bi.c.invoice_id, inv.c.paid, inv.c.party_id)
+                            .join(inv, inv.c.id == bi.c.invoice_id)
+                            .where(bi.c.times_batched == 1, inv.c.encounter_count >= 3)
+                            .order_by(bi.c.id)).all()
+    open_item = next((i for i in items if not i.paid), None)
+    paid_item = next((i for i in items if i.paid), None)
+    for item, action in ((open_item, "reassign"), (paid_item, "void")):
+        if item is None:
+            continue
+        encounter_id = session.execute(sa.select(il.c.encounter_id).where(
+            il.c.invoice_id == item.invoice_id, il.c.live == sa.true()).order_by(il.c.id).limit(1)).scalar_one()
+        target = None
+        if action == "reassign":
+            target = session.execute(sa.select(Party.id).where(Party.id != item.party_id, Party.billable == sa.true())
+                                     .order_by(Party.id).limit(1)).scalar_one()
+        create_credit_memo(session, batch_item_id=item.id, encounter_ids=[encounter_id], action=action,
+                           reassign_to_party_id=target, actor="maria.billing", as_of=_at(as_of - timedelta(days=5)),
+                           reason="Injury happened at another employer's site" if action == "reassign"
+                           else "Billed in error: the patient's own pre-employment screen")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import audit, clock
+from core.db import expire_loaded
 from core.errors import InvoiceDeskError
 from core.models import ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import parse_money, to_cents
@@ -92,7 +93,7 @@ def _read_text(data: bytes | str | Path) -> str:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise _FileError(f"The file is not UTF-8 text (bad byte at position {exc.start}); save it as CSV UTF-8.")
+            raise _FileError(f"The file is not UTF-8 text (bad byte at position {exc.start}); save it as CSV UTF-8.") from None
     if "\x00" in text:
         raise _FileError("The file holds binary data, not CSV text.")
     return text.lstrip("\ufeff")
@@ -427,4 +428,5 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> None:
     if lines:
         session.execute(sa.insert(line_t), lines)
     report.created, report.updated = len(creates), len(updates)
-    session.expire_all()
+    expire_loaded(session, Encounter, [old.id for old, _ in updates])
+    expire_loaded(session, ChargeLine)

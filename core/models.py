@@ -261,7 +261,10 @@ class BatchItem(SQLModel, table=True):
 # Money received from a party: a check, ACH, card; what is not allocated stays unapplied.
 class Receipt(SQLModel, table=True):
     __tablename__ = "receipt"
-    __table_args__ = (sa.CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
     party_id: int = Field(foreign_key="party.id", index=True)
@@ -275,8 +278,18 @@ class Receipt(SQLModel, table=True):
     void_reason: str = Field(default="", max_length=500)
     voided_by: str = Field(default="", max_length=120)
     voided_at: datetime | None = None
+    # Sum of live allocations, kept by core.payments in the same transaction as they change.
+    applied_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     created_by: str = Field(max_length=120)
     created_at: datetime
+
+    @property
+    def amount(self) -> Decimal:
+        return from_cents(self.amount_cents)
+
+    @property
+    def unapplied(self) -> Decimal:
+        return from_cents(0 if self.voided else self.amount_cents - self.applied_cents)
 
 
 # A correction crediting selected encounters of one invoice; what exceeds the balance stays unapplied.
@@ -285,6 +298,7 @@ class CreditMemo(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("action IN ('self-pay', 'reassign', 'void')", name="action"),
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
     )
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -295,8 +309,18 @@ class CreditMemo(SQLModel, table=True):
     reason: str = Field(max_length=1000)
     reassign_to_party_id: int | None = Field(default=None, foreign_key="party.id")
     amount_cents: int = Field(sa_type=sa.BigInteger)
+    # Applied to its own invoice or, later, to the party's other invoices; the rest is unapplied credit.
+    applied_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     created_by: str = Field(max_length=120)
     created_at: datetime
+
+    @property
+    def amount(self) -> Decimal:
+        return from_cents(self.amount_cents)
+
+    @property
+    def unapplied(self) -> Decimal:
+        return from_cents(self.amount_cents - self.applied_cents)
 
 
 # One encounter credited by a credit memo, for the amount it was invoiced at.

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import clock
+from core.db import expire_loaded
 from core.errors import NotFoundError
 from core.models import Allocation, Invoice
 from core.money import from_cents
@@ -73,8 +74,10 @@ def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnEle
 
     payments, credits = _sum(alloc.c.receipt_id), _sum(alloc.c.credit_memo_id)
     balance = inv.c.billed_cents - payments - credits
-    where = invoice_ids if isinstance(invoice_ids, sa.ColumnElement) else inv.c.id.in_(list(invoice_ids))
+    ids = None if isinstance(invoice_ids, sa.ColumnElement) else list(invoice_ids)
+    where = invoice_ids if ids is None else inv.c.id.in_(ids)
     session.execute(sa.update(inv).where(where).values(
         payments_cents=payments, credits_cents=credits, balance_cents=balance,
         paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
     ))
+    expire_loaded(session, Invoice, ids)

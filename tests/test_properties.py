@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
@@ -37,9 +37,13 @@ def _check_invariants(s: Session) -> None:
             InvoiceLine.invoice_id == inv.id)).scalar_one()
         paid = s.execute(sa.select(sa.func.coalesce(sa.func.sum(Allocation.amount_cents), 0)).where(
             Allocation.invoice_id == inv.id, Allocation.live == sa.true())).scalar_one()
+        credits = s.execute(sa.select(sa.func.coalesce(sa.func.sum(Allocation.amount_cents), 0)).where(
+            Allocation.invoice_id == inv.id, Allocation.live == sa.true(),
+            Allocation.credit_memo_id.is_not(None))).scalar_one()
         totals = invoice_totals(s, inv.id)
         assert totals.billed == from_cents(lines)  # billed = sum of lines
-        assert totals.payments == from_cents(paid)
+        assert totals.payments + totals.credits == from_cents(paid)
+        assert totals.credits == from_cents(credits)
         assert totals.balance_due == totals.billed - totals.payments - totals.credits >= 0
         assert totals.status == ("Paid" if totals.balance_due == 0 else "Open")
         suffixes = s.execute(sa.select(BatchItem.times_batched, BatchItem.invoice_number).where(
@@ -103,4 +107,115 @@ def test_batch_money_invariants_hold_for_any_sequence(tmp_path_factory, encounte
                 s.rollback()
         assert s.execute(sa.select(sa.func.count()).select_from(BatchItem)).scalar_one() >= count
         _check_invariants(s)
+    engine.dispose()
+
+
+money_step = st.one_of(
+    st.tuples(st.just("batch"), st.integers(0, 2)),
+    st.tuples(st.just("rebatch"), st.integers(0, 30)),
+    st.tuples(st.just("receipt"), st.integers(0, 2), st.integers(1, 60_000), st.booleans()),
+    st.tuples(st.just("allocate"), st.integers(0, 30), st.integers(0, 30), st.integers(1, 100)),
+    st.tuples(st.just("void"), st.integers(0, 30)),
+    st.tuples(st.just("memo"), st.integers(0, 30), st.sampled_from(["self-pay", "reassign", "void"])),
+    st.tuples(st.just("credit"), st.integers(0, 30), st.integers(0, 30)),
+    st.tuples(st.just("encounter"), st.integers(0, 2), cents),
+)
+
+
+def _party_identity_holds(s: Session, party_id: int) -> None:
+    from core import party_account
+    from core.models import CreditMemo, Receipt
+
+    billed, balance = s.execute(sa.select(sa.func.coalesce(sa.func.sum(Invoice.billed_cents), 0),
+                                          sa.func.coalesce(sa.func.sum(Invoice.balance_cents), 0))
+                                .where(Invoice.party_id == party_id)).one()
+    received = s.execute(sa.select(sa.func.coalesce(sa.func.sum(Receipt.amount_cents), 0)).where(
+        Receipt.party_id == party_id, Receipt.voided == sa.false())).scalar_one()
+    credited = s.execute(sa.select(sa.func.coalesce(sa.func.sum(CreditMemo.amount_cents), 0)).where(
+        CreditMemo.party_id == party_id)).scalar_one()
+    account = party_account(s, party_id=party_id)
+    assert account.open_balance == from_cents(balance)
+    assert from_cents(billed - received - credited) == account.open_balance - account.unapplied
+    assert account.unapplied >= 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(money_step, min_size=1, max_size=25))
+def test_money_invariants_hold_for_any_sequence(tmp_path_factory, steps):
+    from core import (
+        allocate_credit,
+        allocate_receipt,
+        create_credit_memo,
+        open_invoices,
+        post_receipt,
+        void_receipt,
+    )
+    from core.models import CreditMemo, Receipt
+
+    engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('money') / 'm.db'}")
+    with Session(engine, expire_on_commit=False) as s:
+        billing_on(s)
+        parties = [make_party(s) for _ in range(3)]
+        for i in range(6):
+            make_encounter(s, parties[i % 3], amounts=("125.00", "19.99") if i % 2 else ("80.10",))
+        s.commit()
+        items, receipts, memos = [], [], []
+        for step_ in steps:
+            kind = step_[0]
+            try:
+                if kind == "encounter":
+                    make_encounter(s, parties[step_[1]], amounts=(step_[2],))
+                elif kind == "batch":
+                    items += create_on_demand_batch(s, party_id=parties[step_[1]].id, actor=ACTOR).items
+                elif kind == "rebatch" and items:
+                    items += rebatch(s, source_batch_id=items[step_[1] % len(items)].batch_id,
+                                     actor=ACTOR).items
+                elif kind == "receipt":
+                    party = parties[step_[1]]
+                    amount = Decimal(step_[2]) / 100
+                    allocations = {}
+                    if step_[3]:
+                        left = amount
+                        for inv in open_invoices(s, party_id=party.id):
+                            take = min(left, inv.balance_due)
+                            if take > 0:
+                                allocations[inv.invoice_id] = take
+                                left -= take
+                    receipts.append(post_receipt(s, party_id=party.id, amount=f"{amount:.2f}",
+                                                 received_date=date(2026, 6, 1), method="check",
+                                                 allocations=allocations, actor=ACTOR))
+                elif kind == "allocate" and receipts and items:
+                    r = receipts[step_[1] % len(receipts)]
+                    item = items[step_[2] % len(items)]
+                    amount = (Decimal(step_[3]) / 100).quantize(Decimal("0.01"))
+                    allocate_receipt(s, receipt_id=r.id, allocations={item.invoice_id: amount}, actor=ACTOR)
+                elif kind == "void" and receipts:
+                    void_receipt(s, receipt_id=receipts[step_[1] % len(receipts)].id, reason="NSF", actor=ACTOR)
+                elif kind == "memo" and items:
+                    item = items[step_[1] % len(items)]
+                    live = s.execute(sa.select(InvoiceLine.encounter_id).where(
+                        InvoiceLine.invoice_id == item.invoice_id, InvoiceLine.live == sa.true())).scalars().all()
+                    target = None
+                    if step_[2] == "reassign":
+                        target = next(p.id for p in parties if p.id != s.get(Invoice, item.invoice_id).party_id)
+                    memos.append(create_credit_memo(s, batch_item_id=item.id, encounter_ids=live[:1],
+                                                    action=step_[2], reason="correction",
+                                                    reassign_to_party_id=target, actor=ACTOR))
+                elif kind == "credit" and memos and items:
+                    memo = memos[step_[1] % len(memos)]
+                    item = items[step_[2] % len(items)]
+                    allocate_credit(s, credit_memo_id=memo.id, allocations={item.invoice_id: Decimal("0.01")},
+                                    actor=ACTOR)
+                s.commit()
+                event(f"done: {kind}")
+            except InvoiceDeskError:
+                s.rollback()
+                event(f"refused: {kind}")
+            _check_invariants(s)
+            for r in s.execute(sa.select(Receipt)).scalars():
+                assert 0 <= r.applied_cents <= r.amount_cents and (not r.voided or r.applied_cents == 0)
+            for m in s.execute(sa.select(CreditMemo)).scalars():
+                assert 0 <= m.applied_cents <= m.amount_cents
+            for p in parties:
+                _party_identity_holds(s, p.id)
     engine.dispose()

@@ -2,10 +2,10 @@
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables)
 from core.migrations.naming import include_object
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

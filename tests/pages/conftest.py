@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import streamlit as st
 from sqlmodel import Session
 
 from core import load_demo_data, open_engine
-
-from pathlib import Path
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 

@@ -1,0 +1,141 @@
+"""Credit memos: correcting encounters invoiced in error, with the credit beyond the balance left unapplied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core import audit, clock
+from core.db import expire_loaded
+from core.errors import InvoiceDeskError, NotFoundError
+from core.models import (
+    CREDIT_ACTIONS,
+    Allocation,
+    BatchItem,
+    CreditMemo,
+    CreditMemoLine,
+    Encounter,
+    Invoice,
+    InvoiceLine,
+    Party,
+)
+from core.money import from_cents
+from core.numbering import credit_memo_number, next_numbers
+from core.parties import get_party
+from core.totals import refresh_invoices
+
+
+def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: list[int], action: str, reason: str,
+                       reassign_to_party_id: int | None = None, actor: str,
+                       as_of: datetime | None = None) -> CreditMemo:
+    """Credit encounters of the invoice a batch item sent; cannot be undone, so the caller confirms first."""
+    actor = audit.require_actor(actor)
+    item = session.get(BatchItem, batch_item_id) if isinstance(batch_item_id, int) else None
+    if item is None:
+        raise NotFoundError(f"There is no batch item with id {batch_item_id!r}.")
+    if action not in CREDIT_ACTIONS:
+        raise InvoiceDeskError(f"Action '{action}' is not one of {', '.join(CREDIT_ACTIONS)}.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvoiceDeskError("A reason is required for a credit memo (it is printed on it).")
+    if len(reason) > 1000:
+        raise InvoiceDeskError(f"The reason is {len(reason)} characters; keep it to 1,000.")
+    invoice = session.execute(sa.select(Invoice).where(Invoice.id == item.invoice_id).with_for_update()).scalar_one()
+    if action == "reassign":
+        if reassign_to_party_id is None:
+            raise InvoiceDeskError("Choose the bill-to party the encounters are reassigned to.")
+        target = get_party(session, reassign_to_party_id)
+        if target.id == invoice.party_id:
+            raise InvoiceDeskError("Reassign to a different party than the one already billed.")
+    elif reassign_to_party_id is not None:
+        raise InvoiceDeskError(f"A party to reassign to is only for the 'reassign' action, not '{action}'.")
+    wanted = list(dict.fromkeys(encounter_ids or []))
+    if not wanted:
+        raise InvoiceDeskError("Select at least one encounter to credit.")
+
+    lines = {r.encounter_id: r for r in session.execute(
+        sa.select(InvoiceLine.id, InvoiceLine.encounter_id, InvoiceLine.amount_cents, InvoiceLine.live,
+                  Encounter.number).join(Encounter, Encounter.id == InvoiceLine.encounter_id)
+        .where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.encounter_id.in_(wanted)))}
+    credited = dict(session.execute(
+        sa.select(CreditMemoLine.encounter_id, CreditMemo.number).join(CreditMemo)
+        .where(CreditMemo.invoice_id == invoice.id, CreditMemoLine.encounter_id.in_(wanted))).all())
+    for encounter_id in wanted:
+        line = lines.get(encounter_id)
+        if line is None:
+            raise InvoiceDeskError(f"Encounter id {encounter_id} is not on invoice {invoice.number}.")
+        if encounter_id in credited or not line.live:
+            raise InvoiceDeskError(f"Encounter {line.number} was already credited on "
+                                   f"{credit_memo_number(credited[encounter_id]) if encounter_id in credited else 'a credit memo'}.")
+    amount = sum(lines[e].amount_cents for e in wanted)
+    if amount <= 0:
+        raise InvoiceDeskError("The selected encounters were invoiced at $0.00; there is nothing to credit.")
+
+    at = as_of or clock.now()
+    (number,) = next_numbers(session, "credit_memo")
+    memo = CreditMemo(number=number, invoice_id=invoice.id, batch_item_id=item.id, party_id=invoice.party_id,
+                      action=action, reason=reason, reassign_to_party_id=reassign_to_party_id, amount_cents=amount,
+                      created_by=actor, created_at=at)
+    session.add(memo)
+    session.flush()
+    session.execute(sa.insert(CreditMemoLine.__table__), [
+        {"credit_memo_id": memo.id, "invoice_line_id": lines[e].id, "encounter_id": e,
+         "amount_cents": lines[e].amount_cents} for e in wanted])
+    il, enc = InvoiceLine.__table__, Encounter.__table__
+    session.execute(sa.update(il).where(il.c.id.in_([lines[e].id for e in wanted])).values(live=False))
+    changes = {"self-pay": {"party_id": None, "self_pay": True}, "void": {"voided": True},
+               "reassign": {"party_id": reassign_to_party_id}}[action]
+    session.execute(sa.update(enc).where(enc.c.id.in_(wanted)).values(**changes))
+    expire_loaded(session, Encounter, wanted)
+    expire_loaded(session, InvoiceLine, [lines[e].id for e in wanted])
+
+    # The credit pays down this invoice first; what exceeds its balance stays with the party as credit.
+    applied = min(amount, invoice.balance_cents)
+    if applied:
+        session.execute(sa.insert(Allocation.__table__).values(
+            invoice_id=invoice.id, credit_memo_id=memo.id, amount_cents=applied, live=True, created_by=actor,
+            created_at=at))
+    refresh_invoices(session, [invoice.id])
+    memo.applied_cents = applied
+    session.add(memo)
+    session.flush()
+    audit.record(session, actor=actor, action="credit_memo.create", entity="credit_memo", ids=[memo.id], at=at,
+                 detail={"number": credit_memo_number(number), "invoice": invoice.number, "action": action,
+                         "reason": reason, "encounters": wanted, "amount": str(from_cents(amount)),
+                         "unapplied": str(from_cents(amount - applied)),
+                         "reassigned_to": reassign_to_party_id})
+    return memo
+
+
+@dataclass(frozen=True)
+class CreditMemoRow:
+    credit_memo_id: int
+    number: str
+    invoice_number: str
+    party_id: int
+    party_name: str
+    action: str
+    reason: str
+    amount: Decimal
+    unapplied: Decimal
+    created_on: date
+    created_by: str
+
+
+def list_credit_memos(session: Session, *, party_id: int | None = None, only_unapplied: bool = False,
+                      limit: int = 100, offset: int = 0) -> list[CreditMemoRow]:
+    cm, inv, p = CreditMemo.__table__, Invoice.__table__, Party.__table__
+    q = (sa.select(cm, inv.c.number.label("invoice_number"), p.c.name.label("party_name"))
+         .join(inv, inv.c.id == cm.c.invoice_id).join(p, p.c.id == cm.c.party_id)
+         .order_by(cm.c.id.desc()).limit(limit).offset(offset))
+    if party_id is not None:
+        q = q.where(cm.c.party_id == party_id)
+    if only_unapplied:
+        q = q.where(cm.c.applied_cents < cm.c.amount_cents)
+    return [CreditMemoRow(r.id, credit_memo_number(r.number), r.invoice_number, r.party_id, r.party_name, r.action,
+                          r.reason, from_cents(r.amount_cents), from_cents(r.amount_cents - r.applied_cents),
+                          r.created_at.date(), r.created_by) for r in session.execute(q)]

@@ -1,0 +1,117 @@
+"""Credit memos: self-pay, reassign, void; unapplied credit when the invoice was already paid."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from core import (
+    InvoiceDeskError,
+    allocate_credit,
+    create_credit_memo,
+    create_on_demand_batch,
+    invoice_totals,
+    list_credit_memos,
+    party_account,
+    post_receipt,
+)
+from core.models import Encounter, InvoiceLine
+from tests.factories import ACTOR, billing_on, make_encounter, make_party, table_counts
+
+D = Decimal
+
+
+def test_credit_memo_on_a_paid_invoice_leaves_unapplied_credit_that_pays_another(session):
+    billing_on(session)
+    party = make_party(session)
+    e1 = make_encounter(session, party, amounts=("60.00",))
+    make_encounter(session, party, amounts=("40.00",))
+    first = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    post_receipt(session, party_id=party.id, amount="100.00", received_date=date.today(), method="check",
+                 allocations={first.invoice_id: "100.00"}, actor=ACTOR)
+    make_encounter(session, party, dos=date(2026, 4, 1), amounts=("75.00",))
+    second = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    session.commit()
+
+    memo = create_credit_memo(session, batch_item_id=first.id, encounter_ids=[e1.id], action="void",
+                              reason="Billed in error: pre-employment screen was the patient's own", actor=ACTOR)
+    session.commit()
+    assert memo.number == 1 and memo.amount == D("60.00") and memo.unapplied == D("60.00")
+    assert invoice_totals(session, first.invoice_id).status == "Paid"
+    assert invoice_totals(session, first.invoice_id).credits == D("0.00")
+    assert party_account(session, party_id=party.id).unapplied_credits == D("60.00")
+    assert session.get(Encounter, e1.id).voided
+
+    allocate_credit(session, credit_memo_id=memo.id, allocations={second.invoice_id: "60.00"}, actor=ACTOR)
+    session.commit()
+    totals = invoice_totals(session, second.invoice_id)
+    assert (totals.credits, totals.balance_due, totals.credited) == (D("60.00"), D("15.00"), True)
+    assert list_credit_memos(session, party_id=party.id)[0].unapplied == D("0.00")
+
+
+def test_credit_memo_on_an_open_invoice_lowers_its_balance(session):
+    billing_on(session)
+    party = make_party(session)
+    e1 = make_encounter(session, party, amounts=("60.00",))
+    make_encounter(session, party, amounts=("40.00",))
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[e1.id], action="self-pay",
+                              reason="Patient pays", actor=ACTOR)
+    totals = invoice_totals(session, item.invoice_id)
+    assert (totals.billed, totals.credits, totals.balance_due) == (D("100.00"), D("60.00"), D("40.00"))
+    assert memo.unapplied == 0
+    enc = session.get(Encounter, e1.id)
+    assert enc.party_id is None and enc.self_pay
+
+
+def test_reassigned_encounter_goes_on_the_new_partys_next_batch_only(session):
+    billing_on(session)
+    wrong, right = make_party(session, name="Wrong Co"), make_party(session, name="Right Co")
+    enc = make_encounter(session, wrong, amounts=("88.00",))
+    make_encounter(session, wrong, amounts=("12.00",))
+    item = create_on_demand_batch(session, party_id=wrong.id, actor=ACTOR).items[0]
+    create_credit_memo(session, batch_item_id=item.id, encounter_ids=[enc.id], action="reassign",
+                       reassign_to_party_id=right.id, reason="Injury was at Right Co's site", actor=ACTOR)
+    with pytest.raises(InvoiceDeskError, match="Nothing to invoice"):
+        create_on_demand_batch(session, party_id=wrong.id, actor=ACTOR)
+    new = create_on_demand_batch(session, party_id=right.id, actor=ACTOR)
+    session.commit()
+    assert new.items[0].billed == D("88.00")
+    live = session.execute(sa.select(InvoiceLine.invoice_id).where(
+        InvoiceLine.encounter_id == enc.id, InvoiceLine.live == sa.true())).scalars().all()
+    assert live == [new.items[0].invoice_id]
+    assert invoice_totals(session, item.invoice_id).balance_due == D("12.00")
+
+
+def test_refusals_change_nothing(session):
+    billing_on(session)
+    party, other = make_party(session), make_party(session)
+    e1 = make_encounter(session, party, amounts=("60.00",))
+    e2 = make_encounter(session, party, amounts=("40.00",))
+    stranger = make_encounter(session, other)
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    create_credit_memo(session, batch_item_id=item.id, encounter_ids=[e1.id], action="void", reason="x", actor=ACTOR)
+    session.commit()
+    before = table_counts(session)
+    cases = [
+        (dict(encounter_ids=[e1.id], action="void", reason="again"), "already credited on CM-000001"),
+        (dict(encounter_ids=[e2.id], action="void", reason="  "), "reason is required"),
+        (dict(encounter_ids=[e2.id], action="refund", reason="r"), "not one of"),
+        (dict(encounter_ids=[], action="void", reason="r"), "at least one encounter"),
+        (dict(encounter_ids=[stranger.id], action="void", reason="r"), "is not on invoice"),
+        (dict(encounter_ids=[e2.id], action="reassign", reason="r"), "Choose the bill-to party"),
+        (dict(encounter_ids=[e2.id], action="reassign", reason="r", reassign_to_party_id=party.id), "different party"),
+        (dict(encounter_ids=[e2.id], action="void", reason="r", reassign_to_party_id=other.id), "only for"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(InvoiceDeskError, match=message):
+            create_credit_memo(session, batch_item_id=item.id, actor=ACTOR, **kwargs)
+        session.rollback()
+    with pytest.raises(InvoiceDeskError, match="no batch item"):
+        create_credit_memo(session, batch_item_id=9999, encounter_ids=[e2.id], action="void", reason="r",
+                           actor=ACTOR)
+    session.rollback()
+    assert table_counts(session) == before
