@@ -12,6 +12,14 @@ from core.batches import (
 from core.credit_memos import CreditMemoRow, create_credit_memo, list_credit_memos
 from core.db import open_engine, read_session, transaction
 from core.demo import load_demo_data
+from core.documents import (
+    DocumentCheck,
+    render_batch_item_pdf,
+    render_batch_pdf,
+    render_credit_memo_pdf,
+    render_statement_pdf,
+    verify_document,
+)
 from core.errors import BillingDisabledError, ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.history import HistoryRow, invoice_history, invoice_history_count
 from core.imports import ImportReport, RowError, import_csv, template_csv
@@ -52,6 +60,8 @@ from core.settings import (
 from core.totals import Totals, invoice_totals
 
 __all__ = [
+    "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_statement_pdf",
+    "verify_document",
     "AccountSummary", "AllocationSuggestion", "CreditMemo", "CreditMemoRow", "Receipt", "ReceiptRow",
     "allocate_credit", "allocate_receipt", "create_credit_memo", "list_credit_memos", "list_receipts",
     "open_invoices", "party_account", "post_receipt", "suggest_allocation", "void_receipt",

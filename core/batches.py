@@ -308,12 +308,18 @@ def _insert_items(session: Session, batch: Batch) -> None:
     inv = Invoice.__table__
     printed = sa.case((inv.c.times_batched == 1, inv.c.number),
                       else_=inv.c.number + "-" + sa.cast(inv.c.times_batched, sa.String))
-    source = sa.select(sa.literal(batch.id), inv.c.id, inv.c.party_id, inv.c.times_batched, printed,
-                       sa.literal(batch.sent_on, sa.Date), inv.c.billed_cents, inv.c.payments_cents,
-                       inv.c.credits_cents, inv.c.balance_cents).where(inv.c.last_batch_id == batch.id)
+    party = Party.__table__
+    newline = sa.literal("\n")
+    city_line = party.c.city + sa.literal(", ") + party.c.state + sa.literal(" ") + party.c.postal_code
+    bill_to = (party.c.name + newline + party.c.contact_name + newline + party.c.address_line1 + newline
+               + party.c.address_line2 + newline + city_line)
+    source = (sa.select(sa.literal(batch.id), inv.c.id, inv.c.party_id, inv.c.times_batched, printed,
+                        sa.literal(batch.sent_on, sa.Date), inv.c.billed_cents, inv.c.payments_cents,
+                        inv.c.credits_cents, inv.c.balance_cents, bill_to)
+              .join(party, party.c.id == inv.c.party_id).where(inv.c.last_batch_id == batch.id))
     session.execute(sa.insert(BatchItem.__table__).from_select(
         ["batch_id", "invoice_id", "party_id", "times_batched", "invoice_number", "sent_on", "billed_cents",
-         "payments_cents", "credits_cents", "balance_cents"], source))
+         "payments_cents", "credits_cents", "balance_cents", "bill_to"], source))
 
 
 def get_batch(session: Session, *, batch_id: int | None = None, number: int | None = None) -> Batch:

@@ -138,13 +138,21 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
                 except InvoiceDeskError:
                     pass
     _receipts(session, rng, as_of)
-    for source in batches[-12:-4:2]:
+    _corrections(session, as_of)
+    # Second notices, written after every receipt and correction so each snapshot shows them: the
+    # batches holding partly paid invoices first (the article's case), then a few recent ones.
+    inv, bi = Invoice.__table__, BatchItem.__table__
+    partly_paid = session.execute(
+        sa.select(bi.c.batch_id).join(inv, inv.c.id == bi.c.invoice_id)
+        .where(inv.c.paid == sa.false(), inv.c.payments_cents > 0).group_by(bi.c.batch_id).order_by(bi.c.batch_id)
+    ).scalars().all()
+    sources = list(dict.fromkeys([*partly_paid[:4], *(b.id for b in batches[-12:-4:2])]))
+    for n, source_id in enumerate(sources):
         try:
-            rebatch(session, source_batch_id=source.id, internal_note="Second notice", actor="maria.billing",
-                    as_of=_at(source.sent_on + timedelta(days=35)))
+            rebatch(session, source_batch_id=source_id, internal_note="Second notice", actor="maria.billing",
+                    as_of=_at(as_of - timedelta(days=1), 16 + n % 3))
         except InvoiceDeskError:
             pass  # all paid by then
-    _corrections(session, as_of)
     session.flush()
 
 

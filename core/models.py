@@ -236,6 +236,8 @@ class BatchItem(SQLModel, table=True):
     times_batched: int
     invoice_number: str = Field(max_length=48, unique=True)
     sent_on: date
+    # The bill-to block as it was when sent, so a reprint reads the same after the party is edited.
+    bill_to: str | None = Field(default=None, sa_type=sa.Text)
     billed_cents: int = Field(sa_type=sa.BigInteger)
     payments_cents: int = Field(sa_type=sa.BigInteger)
     credits_cents: int = Field(sa_type=sa.BigInteger)
@@ -352,6 +354,18 @@ class Allocation(SQLModel, table=True):
     created_by: str = Field(max_length=120)
     created_at: datetime
     reversed_at: datetime | None = None
+
+
+# The fingerprint of a document when first made, to prove a later rendering is the same document.
+class Document(SQLModel, table=True):
+    __tablename__ = "document"
+    __table_args__ = (sa.UniqueConstraint("kind", "ref_id", name="uq_document_kind_ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    ref_id: int
+    sha256: str = Field(max_length=64)
+    size: int
+    created_at: datetime
 
 
 # Who did what, when, to which records; rows are never changed or removed.

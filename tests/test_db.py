@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel
 
 from core import ConcurrencyError, create_on_demand_batch, invoice_history, load_demo_data, rebatch
-from core.db import current_revision, open_engine, read_session, upgrade
+from core.db import current_revision, head_revision, open_engine, read_session, upgrade
 from core.migrations.naming import include_object
 from core.models import AuditRecord, BatchItem, Invoice
 from core.numbering import next_numbers, numbering_gaps
@@ -26,8 +27,37 @@ def _pending_diff(engine):
 
 
 def test_empty_database_reaches_head_with_no_pending_model_changes(engine):
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == head_revision() != "0001"
     assert _pending_diff(engine) == []
+
+
+# Rows as revision 0001 knew them, written with plain SQL so the test never depends on today's models.
+REVISION_0001_ROWS = [
+    "INSERT INTO setting (key, value, updated_by) VALUES ('invoice_billing', 'on', 'old')",
+    "INSERT INTO party (id, account_code, name, kind, billable, active, contact_name, email, address_line1, "
+    "address_line2, city, state, postal_code) VALUES (1, 'OLD1', 'Old Employer', 'employer', true, true, '', '', "
+    "'1 Main St', '', 'Salem', 'OR', '97301')",
+    "INSERT INTO patient (id, account, name) VALUES (1, 'P1', 'Pat Old')",
+    "INSERT INTO encounter (id, number, patient_id, party_id, date_of_service, post_date, total_cents, voided, "
+    "self_pay) VALUES (1, 'E1', 1, 1, '2026-01-05', '2026-01-06', 5000, false, false)",
+    "INSERT INTO encounter (id, number, patient_id, party_id, date_of_service, post_date, total_cents, voided, "
+    "self_pay) VALUES (2, 'E2', 1, 1, '2026-02-05', '2026-02-06', 7000, false, false)",
+    "INSERT INTO invoice_profile (id, version, remit_to_name, remit_to_address, logo_mime, footer, terms_days, "
+    "show_procedure_codes, total_by, number_prefix, created_by) VALUES (1, 1, 'Old', '', '', '', 30, true, "
+    "'patient', 'INV-', 'old')",
+    "INSERT INTO batch (id, number, kind, party_id, internal_note, profile_id, created_by, created_at, sent_on, "
+    "invoice_count, encounter_count, total_cents) VALUES (1, 1, 'on-demand', 1, '', 1, 'old', "
+    "'2026-01-10 10:00:00+00:00', '2026-01-10', 1, 1, 5000)",
+    "INSERT INTO invoice (id, seq, number, party_id, batch_id, first_sent_on, due_on, encounter_count, "
+    "billed_cents, payments_cents, credits_cents, balance_cents, paid, times_batched, last_batch_id, created_at) "
+    "VALUES (1, 1, 'INV-000001', 1, 1, '2026-01-10', '2026-02-09', 1, 5000, 0, 0, 5000, false, 1, 1, "
+    "'2026-01-10 10:00:00+00:00')",
+    "INSERT INTO invoice_line (id, invoice_id, encounter_id, amount_cents, live) VALUES (1, 1, 1, 5000, true)",
+    "INSERT INTO batch_item (id, batch_id, invoice_id, party_id, times_batched, invoice_number, sent_on, "
+    "billed_cents, payments_cents, credits_cents, balance_cents) VALUES (1, 1, 1, 1, 1, 'INV-000001', "
+    "'2026-01-10', 5000, 0, 0, 5000)",
+    "INSERT INTO number_sequence (name, last_value) VALUES ('batch', 1), ('invoice', 1)",
+]
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -39,19 +69,25 @@ def test_database_from_an_earlier_migration_upgrades_with_its_data(dialect, tmp_
     old = open_engine(url, migrate=False)
     upgrade(old, "0001")
     assert current_revision(old) == "0001"
-    with Session(old) as s:
-        billing_on(s)
-        p = make_party(s)
-        make_encounter(s, p)
-        batch = create_on_demand_batch(s, party_id=p.id, actor=ACTOR)
-        number = batch.items[0].invoice_number
-        s.commit()
+    with old.begin() as conn:
+        for statement in REVISION_0001_ROWS:
+            conn.execute(sa.text(statement))
+        if dialect == "postgresql":  # explicit ids do not move PostgreSQL's sequences
+            for table in ("party", "patient", "encounter", "invoice_profile", "batch", "invoice", "invoice_line",
+                          "batch_item"):
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
     old.dispose()
     engine = open_engine(url)
-    assert current_revision(engine) == "0002" and _pending_diff(engine) == []
+    assert current_revision(engine) == head_revision() and _pending_diff(engine) == []
     with Session(engine) as s:
-        # Rows written before the search index existed are found by it.
-        assert [r.invoice_number for r in invoice_history(s, number_contains=number[-5:])] == [number]
+        # Rows written before the search index existed are found by it, and the old data still works.
+        assert [r.invoice_number for r in invoice_history(s, number_contains="000001")] == ["INV-000001"]
+        again = rebatch(s, source_batch_id=1, actor=ACTOR)
+        assert again.items[0].invoice_number == "INV-000001-2"
+        new = create_on_demand_batch(s, party_id=1, actor=ACTOR)
+        assert new.items[0].invoice_number == "INV-000002" and new.total == Decimal("70.00")
+        s.commit()
     engine.dispose()
 
 

@@ -1,0 +1,385 @@
+"""PDF documents: invoices and reprints, whole batches, credit memos and account statements.
+
+Each document is drawn from what was true when it was first made (the batch's profile version,
+the batch item's snapshot and bill-to block, the payments and credits allocated by then), so a
+reprint is byte-for-byte the same; its SHA-256 is archived the first time to prove it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import multiprocessing
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import jinja2
+import reportlab.rl_config
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core import clock
+from core.accounts import party_account
+from core.errors import InvoiceDeskError, NotFoundError
+from core.models import (
+    Allocation,
+    Batch,
+    BatchItem,
+    ChargeLine,
+    CreditMemo,
+    CreditMemoLine,
+    Document,
+    Encounter,
+    Invoice,
+    InvoiceLine,
+    InvoiceProfile,
+    Party,
+    Patient,
+    Receipt,
+)
+from core.money import format_money, from_cents
+from core.numbering import credit_memo_number, receipt_number
+
+# Fixed creation date and document id: the same content gives the same bytes.
+reportlab.rl_config.invariant = 1
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FONTS = Path(__file__).resolve().parent / "fonts"
+FONT_FILES = {"font:regular": FONTS / "DejaVuSans.ttf", "font:bold": FONTS / "DejaVuSans-Bold.ttf"}
+_BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+# Below this many invoices a batch PDF is drawn in this process; starting workers costs more.
+_PARALLEL_FROM = 8
+
+_LONG_RUN = re.compile(r"\S{31,}")
+
+
+def _breakable(value):
+    """xhtml2pdf breaks lines only at spaces: give a run of 31+ characters a space every 30, or it leaves the page."""
+    if isinstance(value, str) and len(value) > 30:
+        return _LONG_RUN.sub(lambda m: " ".join(m.group(0)[i:i + 30] for i in range(0, len(m.group(0)), 30)), value)
+    return value
+
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                          undefined=jinja2.StrictUndefined, finalize=_breakable)
+
+
+def _money(cents: int) -> str:
+    return format_money(from_cents(cents))
+
+
+def _day(value: date | datetime) -> str:
+    return f"{value:%b} {value.day}, {value:%Y}"
+
+
+def _short_day(value: date) -> str:
+    return f"{value:%m/%d/%Y}"
+
+
+# ---------- rendering (runs in worker processes too: pure data in, bytes out) ----------
+
+@dataclass(frozen=True)
+class _Job:
+    template: str
+    context: dict
+    logo: bytes | None
+    logo_mime: str
+
+
+def _link_callback(logo_uri: str | None, refused: list[str]) -> Callable[[str, str | None], str]:
+    """Only our own fonts and the profile's logo; anything else becomes a blank image, never a fetch."""
+
+    def resolve(uri: str, _rel: str | None) -> str:
+        if uri in FONT_FILES:
+            return str(FONT_FILES[uri])
+        if uri == "logo:profile" and logo_uri:
+            return logo_uri
+        refused.append(str(uri)[:200])
+        return _BLANK_GIF
+
+    return resolve
+
+
+def _policy():
+    from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+    return ResourceAccessPolicy.server(base_dir=FONTS, allow_remote=False, max_render_seconds=600,
+                                       max_document_bytes=64 * 1024 * 1024, max_depth=400)
+
+
+def _render(job: _Job) -> bytes:
+    from xhtml2pdf import pisa
+
+    html = _env.get_template(job.template).render(**job.context)
+    logo_uri = None
+    if job.logo:
+        logo_uri = f"data:{job.logo_mime or 'image/png'};base64,{base64.b64encode(job.logo).decode()}"
+    refused: list[str] = []
+    out = io.BytesIO()
+    status = pisa.CreatePDF(html, dest=out, encoding="utf-8", link_callback=_link_callback(logo_uri, refused),
+                            resource_policy=_policy())
+    if status.err:
+        raise InvoiceDeskError(f"The document could not be drawn ({status.err} error(s)); nothing was saved.")
+    return out.getvalue()
+
+
+# ---------- gathering what a document shows ----------
+
+def _profile_context(profile: InvoiceProfile, document_number: str) -> dict:
+    return {
+        "remit_to_name": profile.remit_to_name,
+        "remit_to_lines": [line for line in profile.remit_to_address.splitlines() if line.strip()],
+        "footer": profile.footer, "footer_message": profile.footer, "has_logo": bool(profile.logo),
+        "document_number": document_number,
+    }
+
+
+def _party_lines(party: Party) -> list[str]:
+    city = " ".join(x for x in (f"{party.city}," if party.city else "", party.state, party.postal_code) if x)
+    return [x for x in (party.name, party.contact_name, party.address_line1, party.address_line2, city) if x.strip()]
+
+
+def _bill_to(session: Session, item: BatchItem) -> list[str]:
+    if item.bill_to is not None:
+        lines = [line.strip() for line in item.bill_to.split("\n")]
+        return [line for line in lines if line and line not in (",", ", ")]
+    return _party_lines(session.get(Party, item.party_id))
+
+
+def _encounter_rows(session: Session, invoice_id: int) -> list[dict]:
+    enc, il, pt, cl = Encounter.__table__, InvoiceLine.__table__, Patient.__table__, ChargeLine.__table__
+    rows = session.execute(
+        sa.select(enc.c.id, enc.c.number, enc.c.date_of_service, pt.c.name, il.c.amount_cents, cl.c.procedure_code,
+                  cl.c.description, cl.c.units, cl.c.amount_cents.label("line_cents"))
+        .join(il, il.c.encounter_id == enc.c.id).join(pt, pt.c.id == enc.c.patient_id)
+        .join(cl, cl.c.encounter_id == enc.c.id)
+        .where(il.c.invoice_id == invoice_id).order_by(enc.c.date_of_service, enc.c.number, cl.c.line_no)).all()
+    encounters: dict[int, dict] = {}
+    for r in rows:
+        e = encounters.setdefault(r.id, {"number": r.number, "dos": r.date_of_service, "patient": r.name,
+                                         "cents": r.amount_cents, "charges": []})
+        e["charges"].append({"code": r.procedure_code, "description": r.description, "units": r.units,
+                             "cents": r.line_cents})
+    return list(encounters.values())
+
+
+def _groups(encounters: list[dict], total_by: str, show_codes: bool) -> list[dict]:
+    groups: dict[str, dict] = {}
+    if total_by == "procedure":
+        for e in encounters:
+            for c in e["charges"]:
+                title = f"{c['code']} {c['description']}".strip() if show_codes else (c["description"] or c["code"])
+                g = groups.setdefault(title, {"title": title, "rows": [], "cents": 0})
+                g["rows"].append({"dos": _short_day(e["dos"]), "patient": e["patient"], "encounter": e["number"],
+                                  "units": c["units"], "amount": _money(c["cents"])})
+                g["cents"] += c["cents"]
+    else:
+        for e in sorted(encounters, key=lambda e: (e["patient"].lower(), e["dos"], e["number"])):
+            g = groups.setdefault(e["patient"], {"title": e["patient"], "rows": [], "cents": 0})
+            services = "; ".join(
+                (f"{c['code']} {c['description']}".strip() if show_codes else c["description"] or "Service")
+                + (f" x{c['units']}" if c["units"] != 1 else "") for c in e["charges"])
+            g["rows"].append({"dos": _short_day(e["dos"]), "encounter": e["number"], "services": services,
+                              "amount": _money(e["cents"])})
+            g["cents"] += e["cents"]
+    return [{"title": g["title"], "rows": g["rows"], "subtotal": _money(g["cents"])}
+            for g in sorted(groups.values(), key=lambda g: g["title"].lower())]
+
+
+def _allocations_as_of(session: Session, invoice_id: int, moment: datetime) -> tuple[list[dict], list[dict]]:
+    """Payments and credits on an invoice as they stood at a moment (later voids do not rewrite the past)."""
+    a, r, cm = Allocation.__table__, Receipt.__table__, CreditMemo.__table__
+    live_then = sa.and_(a.c.invoice_id == invoice_id, a.c.created_at <= moment,
+                        sa.or_(a.c.reversed_at.is_(None), a.c.reversed_at > moment))
+    payments = [{"date": _day(x.received_date), "method": x.method, "reference": x.reference,
+                 "amount": _money(x.amount_cents), "receipt": receipt_number(x.number)}
+                for x in session.execute(
+                    sa.select(r.c.received_date, r.c.method, r.c.reference, r.c.number, a.c.amount_cents)
+                    .join(r, r.c.id == a.c.receipt_id).where(live_then).order_by(r.c.received_date, a.c.id))]
+    credits = [{"number": credit_memo_number(x.number), "amount": _money(x.amount_cents)}
+               for x in session.execute(sa.select(cm.c.number, a.c.amount_cents).join(cm, cm.c.id == a.c.credit_memo_id)
+                                        .where(live_then).order_by(a.c.id))]
+    return payments, credits
+
+
+def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
+    item = session.get(BatchItem, item_id) if isinstance(item_id, int) and not isinstance(item_id, bool) else None
+    if item is None:
+        raise NotFoundError(f"There is no batch item with id {item_id!r}.")
+    batch = session.get(Batch, item.batch_id)
+    invoice = session.get(Invoice, item.invoice_id)
+    profile = session.get(InvoiceProfile, batch.profile_id)
+    payments, credits = _allocations_as_of(session, invoice.id, batch.created_at)
+    encounters = _encounter_rows(session, invoice.id)
+    due_on = item.sent_on + timedelta(days=profile.terms_days)
+    context = {
+        **_profile_context(profile, item.invoice_number),
+        "invoice_number": item.invoice_number, "base_number": invoice.number, "reprint": item.times_batched > 1,
+        "first_sent_on": _day(invoice.first_sent_on), "sent_on": _day(item.sent_on), "due_on": _day(due_on),
+        "terms_label": "due on receipt" if profile.terms_days == 0 else f"net {profile.terms_days} days",
+        "bill_to": _bill_to(session, item), "total_by": profile.total_by, "show_codes": profile.show_procedure_codes,
+        "groups": _groups(encounters, profile.total_by, profile.show_procedure_codes),
+        "encounter_count": len(encounters), "billed": _money(item.billed_cents),
+        "payments": payments, "payments_total": _money(item.payments_cents), "credits": credits,
+        "balance_due": _money(item.balance_cents),
+    }
+    return _Job("invoice.html", context, profile.logo, profile.logo_mime), item
+
+
+# ---------- the archive of fingerprints ----------
+
+@dataclass(frozen=True)
+class DocumentCheck:
+    kind: str
+    ref_id: int
+    archived_sha256: str | None
+    current_sha256: str
+    archived_on: datetime | None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.archived_sha256 == self.current_sha256
+
+
+def _archive(session: Session, kind: str, ref_id: int, pdf: bytes) -> None:
+    t = Document.__table__
+    exists = session.execute(sa.select(t.c.id).where(t.c.kind == kind, t.c.ref_id == ref_id)).first()
+    if exists is None:
+        session.execute(sa.insert(t).values(kind=kind, ref_id=ref_id, sha256=hashlib.sha256(pdf).hexdigest(),
+                                            size=len(pdf), created_at=clock.now()))
+
+
+def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentCheck:
+    """Render a document again and compare it with the fingerprint archived when it was first made."""
+    renderers = {"batch_item": lambda: render_batch_item_pdf(session, batch_item_id=ref_id, archive=False),
+                 "credit_memo": lambda: render_credit_memo_pdf(session, credit_memo_id=ref_id, archive=False)}
+    if kind not in renderers:
+        raise InvoiceDeskError(f"Unknown document kind '{kind}'.")
+    current = hashlib.sha256(renderers[kind]()).hexdigest()
+    t = Document.__table__
+    row = session.execute(sa.select(t.c.sha256, t.c.created_at).where(t.c.kind == kind, t.c.ref_id == ref_id)).first()
+    return DocumentCheck(kind, ref_id, row.sha256 if row else None, current, row.created_at if row else None)
+
+
+# ---------- the public renderers ----------
+
+def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool = True) -> bytes:
+    """One invoice as sent in one batch: the first sending or a reprint with its suffix."""
+    job, item = _item_job(session, batch_item_id)
+    pdf = _render(job)
+    if archive:
+        _archive(session, "batch_item", item.id, pdf)
+    return pdf
+
+
+def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int, int], None] | None = None,
+                     workers: int | None = None) -> bytes:
+    """Every invoice of a batch in one PDF, drawn in parallel over the machine's cores."""
+    from pypdf import PdfWriter
+
+    batch = session.get(Batch, batch_id) if isinstance(batch_id, int) and not isinstance(batch_id, bool) else None
+    if batch is None:
+        raise NotFoundError(f"There is no batch with id {batch_id!r}.")
+    item_ids = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)
+                               .order_by(BatchItem.id)).scalars().all()
+    jobs = [_item_job(session, item_id)[0] for item_id in item_ids]
+    total = len(jobs)
+    pdfs: list[bytes | None] = [None] * total
+    workers = workers or os.cpu_count() or 1
+    if total < _PARALLEL_FROM or workers == 1:
+        for i, job in enumerate(jobs):
+            pdfs[i] = _render(job)
+            if progress:
+                progress(i + 1, total)
+    else:
+        # spawn, not fork: the app server has threads, and a forked copy of them can deadlock.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_render, job): i for i, job in enumerate(jobs)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                pdfs[futures[future]] = future.result()
+                if progress:
+                    progress(done, total)
+    for item_id, pdf in zip(item_ids, pdfs, strict=True):
+        _archive(session, "batch_item", item_id, pdf)
+    writer = PdfWriter()
+    for pdf in pdfs:
+        writer.append(io.BytesIO(pdf))
+    writer.add_metadata({"/Title": f"Batch {batch.number}", "/Producer": "Invoice Desk"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bool = True) -> bytes:
+    memo = session.get(CreditMemo, credit_memo_id) if isinstance(credit_memo_id, int) else None
+    if memo is None:
+        raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
+    item = session.get(BatchItem, memo.batch_item_id)
+    batch = session.get(Batch, item.batch_id)
+    profile = session.get(InvoiceProfile, batch.profile_id)
+    invoice = session.get(Invoice, memo.invoice_id)
+    a, line, enc, pt = Allocation.__table__, CreditMemoLine.__table__, Encounter.__table__, Patient.__table__
+    applied = session.execute(sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0)).where(
+        a.c.credit_memo_id == memo.id, a.c.invoice_id == memo.invoice_id, a.c.created_at <= memo.created_at)
+    ).scalar_one()
+    rows = [{"dos": _short_day(r.date_of_service), "patient": r.name, "encounter": r.number, "amount": _money(r.amount_cents)}
+            for r in session.execute(sa.select(enc.c.date_of_service, enc.c.number, pt.c.name, line.c.amount_cents)
+                                     .join(enc, enc.c.id == line.c.encounter_id).join(pt, pt.c.id == enc.c.patient_id)
+                                     .where(line.c.credit_memo_id == memo.id)
+                                     .order_by(enc.c.date_of_service, enc.c.number))]
+    number = credit_memo_number(memo.number)
+    labels = {"self-pay": "The patient pays these visits; they are no longer billed to you.",
+              "reassign": "These visits are billed to another party instead.",
+              "void": "These visits were billed in error."}
+    unapplied = memo.amount_cents - applied
+    context = {
+        **_profile_context(profile, number), "number": number, "issued_on": _day(memo.created_at),
+        "invoice_number": invoice.number, "bill_to": _bill_to(session, item), "reason": memo.reason,
+        "action_label": labels[memo.action], "rows": rows, "amount": _money(memo.amount_cents),
+        "applied": _money(applied), "unapplied": _money(unapplied),
+        "unapplied_note": "The credit on account will be applied to your open or next invoices." if unapplied else "",
+    }
+    pdf = _render(_Job("credit_memo.html", context, profile.logo, profile.logo_mime))
+    if archive:
+        _archive(session, "credit_memo", memo.id, pdf)
+    return pdf
+
+
+def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None = None) -> bytes:
+    """A party's account statement as of a day: open invoices, receipts, unapplied money, aging."""
+    from core.settings import current_profile
+
+    party = session.get(Party, party_id) if isinstance(party_id, int) else None
+    if party is None:
+        raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
+    as_of = as_of or clock.today()
+    profile = current_profile(session) or InvoiceProfile(version=0, remit_to_name="Our Practice")
+    account = party_account(session, party_id=party.id, as_of=as_of)
+    inv, r = Invoice.__table__, Receipt.__table__
+    invoices = [{"number": x.number, "sent": _day(x.first_sent_on), "due": _day(x.due_on),
+                 "billed": _money(x.billed_cents), "payments": _money(x.payments_cents),
+                 "credits": _money(x.credits_cents), "balance": _money(x.balance_cents)}
+                for x in session.execute(sa.select(inv).where(inv.c.party_id == party.id, inv.c.paid == sa.false())
+                                         .order_by(inv.c.first_sent_on, inv.c.id))]
+    since = as_of.replace(year=as_of.year - 1) if not (as_of.month == 2 and as_of.day == 29) else as_of.replace(
+        year=as_of.year - 1, day=28)
+    receipts = [{"number": receipt_number(x.number), "date": _day(x.received_date), "method": x.method,
+                 "reference": x.reference, "amount": _money(x.amount_cents),
+                 "unapplied": _money(x.amount_cents - x.applied_cents)}
+                for x in session.execute(sa.select(r).where(r.c.party_id == party.id, r.c.voided == sa.false(),
+                                                            r.c.received_date >= since)
+                                         .order_by(r.c.received_date.desc(), r.c.id.desc()))]
+    context = {
+        **_profile_context(profile, f"Statement {party.account_code}"), "account_code": party.account_code,
+        "as_of": _day(as_of), "bill_to": _party_lines(party), "open_balance": format_money(account.open_balance),
+        "unapplied": format_money(account.unapplied),
+        "aging": [{"name": k, "amount": format_money(v)} for k, v in account.aging.items()],
+        "invoices": invoices, "receipts": receipts,
+    }
+    return _render(_Job("statement.html", context, profile.logo, profile.logo_mime))
