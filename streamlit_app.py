@@ -1,10 +1,69 @@
-"""Invoice Desk: the router over pages/, with the shared sidebar."""
+"""Invoice Desk: the router over pages/, the navigation search and the billing banner on every page."""
 
 import streamlit as st
 
+from app.state import reading, routed_run
+from core import invoice_billing_enabled, navigate, party_count
+
 st.set_page_config(page_title="Invoice Desk", page_icon=":material/receipt_long:", layout="wide")
 
-pages = [
-    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True),
-]
-st.navigation(pages).run()
+PAGES = {
+    "dashboard": st.Page("pages/dashboard.py", title="Statement/Invoice Management", icon=":material/dashboard:",
+                         url_path="dashboard"),
+    "batches": st.Page("pages/batches.py", title="Batch History", icon=":material/inventory_2:", url_path="batches"),
+    "employer": st.Page("pages/employer.py", title="Employer Dashboard", icon=":material/apartment:",
+                        url_path="employer"),
+    "payments": st.Page("pages/payments.py", title="Payments", icon=":material/payments:", url_path="payments"),
+    "settings": st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+    "audit": st.Page("pages/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
+}
+WELCOME = st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:", url_path="welcome")
+
+with reading() as s:
+    empty = party_count(s) == 0
+    billing_on = invoice_billing_enabled(s)
+
+pages = ([WELCOME] if empty else []) + list(PAGES.values())
+page = st.navigation(pages)
+
+
+def _search() -> None:
+    text = st.session_state.get("nav_search", "")
+    with reading() as s:
+        st.session_state["nav_result"] = navigate(s, text=text)
+
+
+with st.sidebar:
+    st.text_input("Search", key="nav_search", on_change=_search,
+                  placeholder="stb, stb 42, INV-000123, a party name",
+                  help="`stb` opens Batch History, `stb 42` opens batch 42, any part of an invoice number lists "
+                       "matching invoices, a party name opens its Employer Dashboard.")
+    found = st.session_state.pop("nav_result", None)
+    if found is not None:
+        if found.kind == "batch_history":
+            st.switch_page(PAGES["batches"])
+        elif found.kind == "batch":
+            st.switch_page(PAGES["batches"], query_params={"batch": str(found.batch_number)})
+        elif found.kind == "party":
+            st.switch_page(PAGES["employer"], query_params={"party_id": str(found.party_id)})
+        elif found.kind == "nothing":
+            st.warning(found.message)
+        else:
+            st.session_state["nav_matches"] = found
+    matches = st.session_state.get("nav_matches")
+    if matches is not None:
+        for party in matches.parties[:10]:
+            st.page_link(PAGES["employer"], label=f"{party.name} ({party.account_code})", icon=":material/apartment:",
+                         query_params={"party_id": str(party.id)})
+        for row in matches.invoices[:15]:
+            st.page_link(PAGES["batches"], label=f"{row.invoice_number} · {row.party_name}",
+                         icon=":material/description:", query_params={"batch": str(row.batch_number)})
+        if len(matches.invoices) > 15:
+            st.caption(f"{len(matches.invoices) - 15} more invoices match; narrow the search.")
+
+if not billing_on and not empty:
+    st.warning("Invoice billing is switched off: batches and invoice payments are refused until it is turned on "
+               "in **Settings > Invoice billing**.", icon=":material/block:")
+
+routed_run()
+page.run()

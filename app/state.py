@@ -43,3 +43,29 @@ def writing() -> Iterator[Session]:
 def actor() -> str:
     """Who is acting; sign-in replaces this once roles land."""
     return os.environ.get("INVOICE_DESK_USER") or "manager"
+
+
+ROUTED = "_invoice_desk_routed"
+
+
+def routed_run() -> None:
+    """Called by the router before it runs a page: this run came through st.navigation."""
+    st.session_state[ROUTED] = True
+
+
+def require_router() -> None:
+    """First line of every page: make sure the router (search box, banner, navigation) ran.
+
+    With a pages/ folder beside the entry point, a fresh server treats the first visit to a deep link
+    (/employer?party_id=6) as a legacy multipage app and runs the page file alone, until the router
+    has called st.navigation once. A page reached that way switches the legacy mode off and reruns,
+    so the same URL comes back through the router.
+    """
+    if st.session_state.pop(ROUTED, False):
+        return
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the legacy mode: nothing to correct
+        return
+    PagesManager.uses_pages_directory = False
+    st.rerun()

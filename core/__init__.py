@@ -1,11 +1,15 @@
 """Invoice Desk core: the billing domain, with no user interface; pages, notebooks and scripts use these names."""
 
 from core.accounts import AccountSummary, party_account
-from core.audit import AuditEntry, audit_log
+from core.audit import AuditEntry, audit_actions, audit_actors, audit_log
 from core.batches import (
     BatchPreview,
+    BatchRow,
+    ItemDetail,
+    batch_items,
     create_on_demand_batch,
     get_batch,
+    list_batches,
     preview_on_demand_batch,
     rebatch,
 )
@@ -17,6 +21,7 @@ from core.documents import (
     render_batch_item_pdf,
     render_batch_pdf,
     render_credit_memo_pdf,
+    render_items_pdf,
     render_statement_pdf,
     verify_document,
 )
@@ -24,6 +29,9 @@ from core.errors import BillingDisabledError, ConcurrencyError, InvoiceDeskError
 from core.history import HistoryRow, invoice_history, invoice_history_count
 from core.imports import ImportReport, RowError, import_csv, template_csv
 from core.models import (
+    BATCH_KINDS,
+    CREDIT_ACTIONS,
+    RECEIPT_METHODS,
     AuditRecord,
     Batch,
     BatchItem,
@@ -38,8 +46,17 @@ from core.models import (
     Receipt,
 )
 from core.money import format_money, parse_money
+from core.navigation import Destination, navigate
 from core.numbering import numbering_gaps
-from core.parties import search_groups, search_parties
+from core.parties import (
+    create_group,
+    create_party,
+    get_party,
+    party_count,
+    search_groups,
+    search_parties,
+    update_party,
+)
 from core.payments import (
     AllocationSuggestion,
     ReceiptRow,
@@ -51,6 +68,7 @@ from core.payments import (
     suggest_allocation,
     void_receipt,
 )
+from core.reports import Headline, MonthFigures, headline, invoices_by_month, open_aging
 from core.settings import (
     current_profile,
     invoice_billing_enabled,
@@ -60,7 +78,13 @@ from core.settings import (
 from core.totals import Totals, invoice_totals
 
 __all__ = [
-    "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_statement_pdf",
+    "BATCH_KINDS", "CREDIT_ACTIONS", "RECEIPT_METHODS",
+    "audit_actions", "audit_actors",
+    "BatchRow", "Destination", "Headline", "ItemDetail", "MonthFigures", "batch_items", "create_group", "create_party",
+    "get_party", "headline", "invoices_by_month", "list_batches", "navigate", "open_aging", "party_count",
+    "update_party",
+    "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_items_pdf",
+    "render_statement_pdf",
     "verify_document",
     "AccountSummary", "AllocationSuggestion", "CreditMemo", "CreditMemoRow", "Receipt", "ReceiptRow",
     "allocate_credit", "allocate_receipt", "create_credit_memo", "list_credit_memos", "list_receipts",

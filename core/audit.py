@@ -60,3 +60,11 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
     return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, entity=r.entity,
                        record_ids=r.record_ids, detail=json.loads(r.detail or "{}"))
             for r in session.execute(q)]
+
+
+def audit_actors(session: Session) -> list[str]:
+    return list(session.execute(sa.select(AuditRecord.actor).distinct().order_by(AuditRecord.actor)).scalars())
+
+
+def audit_actions(session: Session) -> list[str]:
+    return list(session.execute(sa.select(AuditRecord.action).distinct().order_by(AuditRecord.action)).scalars())

@@ -384,3 +384,101 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
                  detail={"number": batch.number, "source_batch": source.number, "include_paid": include_paid,
                          "invoices": batch.invoice_count, "total": str(batch.total)})
     return batch
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    batch_id: int
+    number: int
+    kind: str
+    target: str
+    source_batch_number: int | None
+    created_by: str
+    created_at: datetime
+    invoice_count: int
+    encounter_count: int
+    total: Decimal
+    internal_note: str
+
+
+def list_batches(session: Session, *, kind: str | None = None, party_id: int | None = None,
+                 created_from: date | None = None, created_to: date | None = None, number: int | None = None,
+                 limit: int = 50, offset: int = 0) -> list[BatchRow]:
+    """Batches newest first; the party filter finds batches that sent it an invoice, whatever their target."""
+    from core.models import Group
+
+    b, p, g, src = Batch.__table__, Party.__table__, Group.__table__, Batch.__table__.alias("source")
+    q = (sa.select(b, p.c.name.label("party_name"), g.c.name.label("group_name"),
+                   src.c.number.label("source_number"))
+         .outerjoin(p, p.c.id == b.c.party_id).outerjoin(g, g.c.id == b.c.group_id)
+         .outerjoin(src, src.c.id == b.c.source_batch_id)
+         .order_by(b.c.number.desc()).limit(limit).offset(offset))
+    if kind:
+        q = q.where(b.c.kind == kind)
+    if number is not None:
+        q = q.where(b.c.number == number)
+    if party_id is not None:
+        bi = BatchItem.__table__
+        q = q.where(b.c.id.in_(sa.select(bi.c.batch_id).where(bi.c.party_id == party_id)))
+    if created_from:
+        q = q.where(b.c.sent_on >= created_from)
+    if created_to:
+        q = q.where(b.c.sent_on <= created_to)
+    rows = []
+    for r in session.execute(q):
+        target = r.party_name or (f"Group: {r.group_name}" if r.group_name else "All parties")
+        rows.append(BatchRow(r.id, r.number, r.kind, target, r.source_number, r.created_by, r.created_at,
+                             r.invoice_count, r.encounter_count, from_cents(r.total_cents), r.internal_note))
+    return rows
+
+
+@dataclass(frozen=True)
+class ItemEncounter:
+    encounter_id: int
+    number: str
+    date_of_service: date
+    patient: str
+    amount: Decimal
+    credited: bool
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    batch_item_id: int
+    invoice_id: int
+    invoice_number: str
+    times_batched: int
+    party_id: int
+    party_name: str
+    billed: Decimal
+    payments: Decimal
+    credits: Decimal
+    balance_due: Decimal
+    live_balance: Decimal
+    live_status: str
+    encounters: list[ItemEncounter]
+
+
+def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
+    """A batch's invoices as sent (snapshots), each with its encounters and whether they were credited since."""
+    from core.models import Patient
+
+    bi, inv, p = BatchItem.__table__, Invoice.__table__, Party.__table__
+    il, enc, pt = InvoiceLine.__table__, Encounter.__table__, Patient.__table__
+    items = session.execute(
+        sa.select(bi, inv.c.balance_cents.label("live_balance"), p.c.name.label("party_name"))
+        .join(inv, inv.c.id == bi.c.invoice_id).join(p, p.c.id == bi.c.party_id)
+        .where(bi.c.batch_id == batch_id).order_by(bi.c.id)).all()
+    encounters: dict[int, list[ItemEncounter]] = defaultdict(list)
+    for r in session.execute(
+            sa.select(il.c.invoice_id, il.c.live, enc.c.id, enc.c.number, enc.c.date_of_service, pt.c.name,
+                      il.c.amount_cents)
+            .join(enc, enc.c.id == il.c.encounter_id).join(pt, pt.c.id == enc.c.patient_id)
+            .where(il.c.invoice_id.in_(sa.select(bi.c.invoice_id).where(bi.c.batch_id == batch_id)))
+            .order_by(enc.c.date_of_service, enc.c.number)):
+        encounters[r.invoice_id].append(ItemEncounter(r.id, r.number, r.date_of_service, r.name,
+                                                      from_cents(r.amount_cents), not r.live))
+    return [ItemDetail(r.id, r.invoice_id, r.invoice_number, r.times_batched, r.party_id, r.party_name,
+                       from_cents(r.billed_cents), from_cents(r.payments_cents), from_cents(r.credits_cents),
+                       from_cents(r.balance_cents), from_cents(r.live_balance),
+                       "Paid" if r.live_balance == 0 else "Open", encounters[r.invoice_id]) for r in items]

@@ -119,13 +119,14 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reading only; on SQLite it does not queue behind writers."""
+    """A session for reading only; on SQLite it does not queue behind writers.
+
+    It ends by closing, not rolling back: closing releases the transaction without expiring what was
+    read, so records it returned stay readable after the block.
+    """
     with new_session(engine) as session:
         session.connection(execution_options={READ_ONLY: True})
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def expire_loaded(session: Session, model: type, ids=None) -> None:

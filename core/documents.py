@@ -383,3 +383,17 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
         "invoices": invoices, "receipts": receipts,
     }
     return _render(_Job("statement.html", context, profile.logo, profile.logo_mime))
+
+
+def render_items_pdf(session: Session, *, batch_item_ids: list[int]) -> bytes:
+    """Several batch items (rows chosen in a history) in one PDF, in the order given."""
+    from pypdf import PdfWriter
+
+    if not batch_item_ids:
+        raise InvoiceDeskError("Choose at least one invoice to print.")
+    writer = PdfWriter()
+    for item_id in batch_item_ids:
+        writer.append(io.BytesIO(render_batch_item_pdf(session, batch_item_id=item_id)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

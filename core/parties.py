@@ -46,3 +46,89 @@ def get_group(session: Session, group_id: int) -> Group:
     if group is None:
         raise NotFoundError(f"There is no employer group with id {group_id!r}.")
     return group
+
+
+PARTY_FIELDS = ("name", "kind", "group_id", "billable", "active", "contact_name", "email", "address_line1",
+                "address_line2", "city", "state", "postal_code")
+_LIMITS = {"account_code": 40, "name": 200, "contact_name": 200, "email": 200, "address_line1": 200,
+           "address_line2": 200, "city": 100, "state": 40, "postal_code": 20}
+
+
+def _check_party_values(session: Session, values: dict) -> dict:
+    from core.errors import InvoiceDeskError
+
+    clean = {}
+    for key, value in values.items():
+        if key not in PARTY_FIELDS and key != "account_code":
+            raise InvoiceDeskError(f"Unknown party field '{key}'.")
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) > _LIMITS.get(key, 10_000):
+                raise InvoiceDeskError(f"{key.replace('_', ' ').capitalize()} is longer than {_LIMITS[key]} characters.")
+        clean[key] = value
+    if "name" in clean and not clean["name"]:
+        raise InvoiceDeskError("A party needs a name.")
+    if "account_code" in clean and not clean["account_code"]:
+        raise InvoiceDeskError("A party needs an account code.")
+    if "kind" in clean and clean["kind"] not in ("employer", "attorney"):
+        raise InvoiceDeskError("Kind must be employer or attorney.")
+    if clean.get("email") and ("@" not in clean["email"] or "." not in clean["email"].split("@")[-1]):
+        raise InvoiceDeskError(f"'{clean['email']}' is not an e-mail address.")
+    if clean.get("group_id") is not None:
+        get_group(session, clean["group_id"])
+    return clean
+
+
+def create_party(session: Session, *, account_code: str, name: str, actor: str, **fields) -> Party:
+    from core import audit
+    from core.errors import InvoiceDeskError
+
+    actor = audit.require_actor(actor)
+    values = _check_party_values(session, {"account_code": account_code, "name": name, **fields})
+    if session.execute(sa.select(Party.id).where(Party.account_code == values["account_code"])).first():
+        raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
+    party = Party(**values)
+    session.add(party)
+    session.flush()
+    audit.record(session, actor=actor, action="party.create", entity="party", ids=[party.id],
+                 detail={"account_code": party.account_code, "name": party.name})
+    return party
+
+
+def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Party:
+    """Change a party's details; deactivate with active=False (it then leaves the look-ups)."""
+    from core import audit
+
+    actor = audit.require_actor(actor)
+    party = get_party(session, party_id)
+    values = _check_party_values(session, fields)
+    changed = {k: [getattr(party, k), v] for k, v in values.items() if getattr(party, k) != v}
+    for key, (_, new) in changed.items():
+        setattr(party, key, new)
+    session.add(party)
+    session.flush()
+    if changed:
+        audit.record(session, actor=actor, action="party.update", entity="party", ids=[party.id], detail=changed)
+    return party
+
+
+def create_group(session: Session, *, name: str, actor: str) -> Group:
+    from core import audit
+    from core.errors import InvoiceDeskError
+
+    actor = audit.require_actor(actor)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvoiceDeskError("A group needs a name of at most 200 characters.")
+    if session.execute(sa.select(Group.id).where(sa.func.lower(Group.name) == name.lower())).first():
+        raise InvoiceDeskError(f"There is already a group called {name}.")
+    group = Group(name=name)
+    session.add(group)
+    session.flush()
+    audit.record(session, actor=actor, action="group.create", entity="party_group", ids=[group.id],
+                 detail={"name": name})
+    return group
+
+
+def party_count(session: Session) -> int:
+    return session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one()

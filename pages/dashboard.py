@@ -1,25 +1,128 @@
-"""Statement/Invoice Management Dashboard (first cut: headline figures and recent invoices)."""
+"""Statement/Invoice Management Dashboard: headline figures, charts, recent batches, Create On-Demand Batch."""
 
+import plotly.graph_objects as go
 import streamlit as st
 
-from app.state import reading
-from core import format_money, invoice_billing_enabled, invoice_history, invoice_history_count
+from app.state import actor, reading, require_router, writing
+from app.ui import attempt, group_picker, money, party_picker, table
+from core import (
+    create_on_demand_batch,
+    headline,
+    invoices_by_month,
+    list_batches,
+    open_aging,
+    preview_on_demand_batch,
+)
 
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _figures():
+    with reading() as s:
+        return headline(s), invoices_by_month(s, months=12), open_aging(s), list_batches(s, limit=8)
+
+
+require_router()
 st.title("Statement/Invoice Management Dashboard")
-with reading() as s:
-    enabled = invoice_billing_enabled(s)
-    open_count = invoice_history_count(s, status="open")
-    rows = invoice_history(s, status="all", limit=20)
-if not enabled:
-    st.warning("Invoice billing is switched off. Turn it on in Settings > Invoice billing.")
-st.metric("Open invoice sendings", f"{open_count:,}")
-if rows:
-    st.subheader("Recent invoices")
-    st.dataframe(
-        [{"Invoice": r.invoice_number, "Party": r.party_name, "Batch": r.batch_number, "Kind": r.batch_kind,
-          "Sent": r.sent_on, "Billed": format_money(r.billed), "Balance": format_money(r.balance_due),
-          "Status": r.status} for r in rows],
-        hide_index=True, width="stretch",
-    )
+figures, months, aging, recent = _figures()
+
+top = st.columns(3)
+top[0].metric("Open invoices", f"{figures.open_invoices:,}")
+top[1].metric("Open balance", money(figures.open_balance))
+top[2].metric("Overdue", money(figures.overdue_balance), help=f"{figures.overdue_invoices:,} invoices past due")
+bottom = st.columns(3)
+bottom[0].metric("Paid, last 30 days", money(figures.paid_last_30_days))
+bottom[1].metric("Unapplied money", money(figures.unapplied), help="Receipts and credit memos not yet allocated")
+bottom[2].metric("Last batch", f"stb {figures.last_batch_number}" if figures.last_batch_number else "none")
+st.caption(f"Batches: {figures.batches_last_24_hours} in the last 24 hours, {figures.batches_last_7_days} in the "
+           f"last 7 days" + (f"; last made {figures.last_batch_at:%Y-%m-%d %H:%M}" if figures.last_batch_at else ""))
+
+chart_left, chart_right = st.columns([3, 2])
+with chart_left:
+    st.subheader("Invoices by month first sent")
+    labels = [f"{m.month:%b %Y}" for m in months]
+    fig = go.Figure([
+        go.Bar(name="Paid or credited", x=labels, y=[m.paid_or_credited for m in months], marker_color="#3e8e7e",
+               hovertemplate="%{x}: $%{y:,.2f}<extra>Paid or credited</extra>"),
+        go.Bar(name="Open", x=labels, y=[m.open for m in months], marker_color="#e0a030",
+               hovertemplate="%{x}: $%{y:,.2f}<extra>Open</extra>"),
+    ])
+    fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickprefix="$",
+                      legend=dict(orientation="h", y=1.1))
+    st.plotly_chart(fig, width="stretch", key="dash_months")
+with chart_right:
+    st.subheader("Open balance by age")
+    fig = go.Figure(go.Bar(x=[f"{k} days" for k in aging], y=list(aging.values()), marker_color="#0b4f6c",
+                           hovertemplate="%{x}: $%{y:,.2f}<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickprefix="$")
+    st.plotly_chart(fig, width="stretch", key="dash_aging")
+
+st.subheader("Recent batches")
+if recent:
+    table([{"Batch": b.number, "Kind": b.kind, "Target": b.target, "Created by": b.created_by,
+            "Created": b.created_at.date(), "Invoices": b.invoice_count, "Total": b.total} for b in recent],
+          money_columns=["Total"], date_columns=["Created"])
+    st.page_link("pages/batches.py", label="All batches in Batch History", icon=":material/inventory_2:")
 else:
-    st.info("No invoices yet.")
+    st.info("No batches yet. Create the first one below.")
+
+st.divider()
+st.subheader("Create On-Demand Batch")
+target_kind = st.radio("Bill to", ["Employer", "Employer group"], horizontal=True, key="dash_target_kind")
+with st.form("dash_batch_form"):
+    st.selectbox("Batch", ["Invoices"], key="dash_batch_type", help="On-demand batches send invoices.")
+    if target_kind == "Employer":
+        party_id = party_picker("Employer or attorney", key="dash_party")
+        group_id = None
+    else:
+        group_id = group_picker("Employer group", key="dash_group")
+        party_id = None
+    c1, c2, c3, c4 = st.columns(4)
+    dos_from = c1.date_input("DOS From", value=None, key="dash_dos_from", format="YYYY-MM-DD")
+    dos_to = c2.date_input("DOS To", value=None, key="dash_dos_to", format="YYYY-MM-DD")
+    post_from = c3.date_input("Post Date From", value=None, key="dash_post_from", format="YYYY-MM-DD")
+    post_to = c4.date_input("Post Date To", value=None, key="dash_post_to", format="YYYY-MM-DD")
+    note = st.text_area("Internal note", key="dash_note", max_chars=2000,
+                        help="Kept with the batch and shown in Batch History; never printed on an invoice.")
+    b1, b2, _ = st.columns([1, 1.4, 3])
+    preview_clicked = b1.form_submit_button("Preview", icon=":material/visibility:")
+    create_clicked = b2.form_submit_button("Create Batch", type="primary", shortcut="F2",
+                                           icon=":material/send:")
+
+criteria = dict(party_id=party_id, group_id=group_id, dos_from=dos_from, dos_to=dos_to, post_from=post_from,
+                post_to=post_to)
+if preview_clicked:
+    def _preview():
+        with reading() as s:
+            return preview_on_demand_batch(s, **criteria)
+
+    preview = attempt(_preview)
+    if preview is not None:
+        if preview.parties:
+            st.success(f"This batch would send **{preview.invoice_count}** invoice(s) for "
+                       f"**{preview.encounter_count}** encounters, **{money(preview.total)}** in all.")
+            table([{"Account": p.account_code, "Party": p.name, "Encounters": p.encounter_count, "Total": p.total}
+                   for p in preview.parties], money_columns=["Total"])
+        else:
+            st.warning(preview.nothing_eligible_message())
+        if preview.excluded:
+            st.markdown("**Left out, and why**")
+            table([{"Party": e.name, "Reason": e.reason, "Encounters": e.encounter_count, "Total": e.total}
+                   for e in preview.excluded], money_columns=["Total"])
+
+if create_clicked:
+    def _create():
+        with writing() as s:
+            return create_on_demand_batch(s, internal_note=note, actor=actor(), **criteria)
+
+    batch = attempt(_create)
+    if batch is not None:
+        st.session_state["dash_created"] = (batch.number, batch.invoice_count, batch.encounter_count, batch.total)
+        st.rerun()
+
+created = st.session_state.get("dash_created")
+if created:
+    number, invoices, encounters, total = created
+    st.success(f"Batch **{number}** created: {invoices} invoice(s), {encounters} encounters, {money(total)}.",
+               icon=":material/check_circle:")
+    st.page_link("pages/batches.py", label=f"Open batch {number}'s Invoice Batch Items",
+                 query_params={"batch": str(number)}, icon=":material/open_in_new:")

@@ -1,0 +1,88 @@
+"""Widgets and formatting the pages share: tables with money and dates, pagination, pickers, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from app.state import reading
+from core import InvoiceDeskError, format_money, search_groups, search_parties
+
+PAGE_SIZE = 50
+
+
+def money(value: Decimal) -> str:
+    return format_money(value)
+
+
+def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
+          key: str | None = None, selection: str | None = None, height: int | str = "auto",
+          column_help: dict[str, str] | None = None):
+    """A dataframe whose money columns stay Decimal (exact), right-aligned and shown as dollars."""
+    frame = pd.DataFrame(rows)
+    config = {}
+    for name in money_columns:
+        config[name] = st.column_config.NumberColumn(name, format="dollar", help=(column_help or {}).get(name))
+    for name in date_columns:
+        config[name] = st.column_config.DateColumn(name, format="YYYY-MM-DD")
+    kwargs = {}
+    if selection:
+        kwargs = {"on_select": "rerun", "selection_mode": selection, "key": key}
+    return st.dataframe(frame, column_config=config, hide_index=True, width="stretch", height=height, **kwargs)
+
+
+def totals_line(label_values: list[tuple[str, Decimal]]) -> None:
+    st.caption(" · ".join(f"{label}: **{money(value)}**" for label, value in label_values))
+
+
+def paginator(total: int, *, key: str, page_size: int = PAGE_SIZE) -> int:
+    """A page picker under long lists; returns the offset to read from."""
+    pages = max(1, -(-total // page_size))
+    if pages == 1:
+        return 0
+    left, right = st.columns([1, 4])
+    page = left.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key=key)
+    right.caption(f"{total:,} rows, {pages:,} pages of {page_size}")
+    return (int(page) - 1) * page_size
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def party_choices(include_inactive: bool = False) -> dict[int, str]:
+    with reading() as s:
+        return {p.id: f"{p.name} ({p.account_code})"
+                for p in search_parties(s, limit=100_000, include_inactive=include_inactive)}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def group_choices() -> dict[int, str]:
+    with reading() as s:
+        return {g.id: g.name for g in search_groups(s, limit=100_000)}
+
+
+def party_picker(label: str, *, key: str, include_inactive: bool = False, placeholder: str = "Type a name or code",
+                 bind: str | None = None, default: int | None = None) -> int | None:
+    """A party look-up: type any part of the name or account code to narrow the list."""
+    choices = party_choices(include_inactive)
+    options = list(choices)
+    index = options.index(default) if default in choices else None
+    kwargs = {"bind": bind} if bind else {}
+    return st.selectbox(label, options, index=index, format_func=lambda i: choices.get(i, str(i)),
+                        placeholder=placeholder, key=key, **kwargs)
+
+
+def group_picker(label: str, *, key: str) -> int | None:
+    choices = group_choices()
+    return st.selectbox(label, list(choices), index=None, format_func=lambda i: choices.get(i, str(i)),
+                        placeholder="Type a group name", key=key)
+
+
+def attempt(action: Callable[[], object], *, where=None) -> object | None:
+    """Run a core call; a refusal is shown next to the form and nothing is changed."""
+    try:
+        return action()
+    except InvoiceDeskError as exc:
+        (where or st).error(str(exc), icon=":material/error:")
+        return None

@@ -1,0 +1,52 @@
+"""The navigation search box: `stb`, `stb 42`, an invoice number or part of one, a party name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.history import HistoryRow, invoice_history
+from core.models import Batch, Party
+from core.parties import search_parties
+
+_STB = re.compile(r"^\s*stb\s*(\d+)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a search leads: kind is batch_history, batch, invoices, party, parties or nothing."""
+
+    kind: str
+    message: str = ""
+    batch_id: int | None = None
+    batch_number: int | None = None
+    party_id: int | None = None
+    invoices: list[HistoryRow] = field(default_factory=list)
+    parties: list[Party] = field(default_factory=list)
+
+
+def navigate(session: Session, *, text: str) -> Destination:
+    text = (text or "").strip()
+    if not text:
+        return Destination("nothing", "Type stb, stb and a batch number, an invoice number or a party name.")
+    m = _STB.match(text)
+    if m:
+        if not m.group(1):
+            return Destination("batch_history")
+        number = int(m.group(1))
+        batch_id = session.execute(sa.select(Batch.id).where(Batch.number == number)).scalar_one_or_none()
+        if batch_id is None:
+            return Destination("nothing", f"There is no batch {number}.")
+        return Destination("batch", batch_id=batch_id, batch_number=number)
+    invoices = invoice_history(session, status="all", number_contains=text, limit=50) if len(text) >= 2 else []
+    parties = search_parties(session, text=text, limit=20)
+    if len(parties) == 1 and not invoices:
+        return Destination("party", party_id=parties[0].id)
+    if invoices and not parties:
+        return Destination("invoices", invoices=invoices)
+    if parties or invoices:
+        return Destination("parties", parties=parties, invoices=invoices)
+    return Destination("nothing", f"Nothing matches '{text}'.")

@@ -1,0 +1,45 @@
+"""Audit log: who did what, when, to which records; filter by who, what and when."""
+
+import streamlit as st
+
+from app.state import reading, require_router
+from app.ui import PAGE_SIZE, table
+from core import audit_actions, audit_actors, audit_log
+
+require_router()
+st.title("Audit log")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _choices():
+    with reading() as s:
+        return audit_actors(s), audit_actions(s)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _entries(who, what, since, until, offset):
+    with reading() as s:
+        return audit_log(s, actor=who, action=what, since=since, until=until, limit=PAGE_SIZE + 1, offset=offset)
+
+
+actors, actions = _choices()
+c1, c2, c3, c4 = st.columns(4)
+who = c1.selectbox("Who", actors, index=None, placeholder="Anyone", key="audit_who")
+what = c2.selectbox("What", actions, index=None, placeholder="Any action", key="audit_what")
+since = c3.date_input("From", value=None, key="audit_since", format="YYYY-MM-DD")
+until = c4.date_input("To", value=None, key="audit_until", format="YYYY-MM-DD")
+offset = st.session_state.get("audit_offset", 0)
+entries = _entries(who, what, since, until, offset)
+more = len(entries) > PAGE_SIZE
+entries = entries[:PAGE_SIZE]
+table([{"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "What": e.action, "Record": e.entity,
+        "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries])
+if not entries:
+    st.caption("No audit records match these filters.")
+n1, n2, _ = st.columns([1, 1, 6])
+if n1.button("Newer", disabled=offset == 0, key="audit_newer"):
+    st.session_state["audit_offset"] = max(0, offset - PAGE_SIZE)
+    st.rerun()
+if n2.button("Older", disabled=not more, key="audit_older"):
+    st.session_state["audit_offset"] = offset + PAGE_SIZE
+    st.rerun()

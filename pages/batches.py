@@ -1,0 +1,216 @@
+"""Batch History (stb): every batch, and a batch's Invoice Batch Items with Rebatch, PDFs and Credit Memo."""
+
+from decimal import Decimal
+
+import streamlit as st
+
+from app.state import actor, reading, require_router, writing
+from app.ui import PAGE_SIZE, attempt, money, party_picker, table, totals_line
+from core import (
+    BATCH_KINDS,
+    InvoiceDeskError,
+    batch_items,
+    create_credit_memo,
+    list_batches,
+    rebatch,
+    render_batch_item_pdf,
+    render_batch_pdf,
+    render_credit_memo_pdf,
+    verify_document,
+)
+
+require_router()
+st.title("Batch History")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _batches(kind, party_id, created_from, created_to, number, offset):
+    with reading() as s:
+        rows = list_batches(s, kind=kind, party_id=party_id, created_from=created_from, created_to=created_to,
+                            number=number, limit=PAGE_SIZE + 1, offset=offset)
+    return rows
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _batch(number: int):
+    with reading() as s:
+        rows = list_batches(s, number=number, limit=1)
+        return (rows[0], batch_items(s, batch_id=rows[0].batch_id)) if rows else (None, [])
+
+
+# ---------- the list ----------
+with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
+    f1, f2, f3, f4, f5 = st.columns([1, 2, 1, 1, 1])
+    kind = f1.selectbox("Kind", BATCH_KINDS, index=None, placeholder="Any kind", key="stb_kind")
+    with f2:
+        party_id = party_picker("Sent to party", key="stb_party", include_inactive=True)
+    created_from = f3.date_input("From", value=None, key="stb_from", format="YYYY-MM-DD")
+    created_to = f4.date_input("To", value=None, key="stb_to", format="YYYY-MM-DD")
+    number = f5.number_input("Batch number", min_value=1, value=None, step=1, key="stb_number")
+
+page_offset = st.session_state.get("stb_offset", 0)
+rows = _batches(kind, party_id, created_from, created_to, number, page_offset)
+has_more = len(rows) > PAGE_SIZE
+rows = rows[:PAGE_SIZE]
+listing = table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
+                  "Source": f"stb {b.source_batch_number}" if b.source_batch_number else "",
+                  "Created by": b.created_by, "Created": b.created_at.strftime("%Y-%m-%d %H:%M"),
+                  "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
+                  "Internal note": b.internal_note} for b in rows],
+                money_columns=["Total"], key="stb_table", selection="single-row", height=320)
+nav1, nav2, _ = st.columns([1, 1, 6])
+if nav1.button("Newer", disabled=page_offset == 0, key="stb_newer"):
+    st.session_state["stb_offset"] = max(0, page_offset - PAGE_SIZE)
+    st.rerun()
+if nav2.button("Older", disabled=not has_more, key="stb_older"):
+    st.session_state["stb_offset"] = page_offset + PAGE_SIZE
+    st.rerun()
+
+# A batch opens from the table, from the picker beside it, or from the link (?batch=42, "stb 42").
+selected = listing.selection.rows if listing is not None and listing.selection else []
+if selected:
+    st.query_params["batch"] = str(rows[selected[0]].number)
+numbers = [b.number for b in rows]
+wanted = st.query_params.get("batch")
+wanted_number = int(wanted) if wanted and wanted.isdigit() else None
+if wanted_number is not None and wanted_number not in numbers:
+    numbers.insert(0, wanted_number)
+opened = st.selectbox("Open batch", numbers, index=numbers.index(wanted_number) if wanted_number in numbers else None,
+                      format_func=lambda n: f"stb {n}", placeholder="Choose a batch", key="stb_open")
+if opened is not None and str(opened) != wanted:
+    st.query_params["batch"] = str(opened)
+
+if opened is None:
+    st.info("Choose a batch to see its Invoice Batch Items.")
+    st.stop()
+
+batch, items = _batch(int(opened))
+if batch is None:
+    st.error(f"There is no batch {opened}.")
+    st.stop()
+
+# ---------- Invoice Batch Items ----------
+st.divider()
+st.subheader(f"Invoice Batch Items: stb {batch.number}")
+st.markdown(f"**{batch.kind}** batch for **{batch.target}**, made by {batch.created_by} on "
+            f"{batch.created_at:%Y-%m-%d %H:%M}" + (f", resending stb {batch.source_batch_number}"
+                                                  if batch.source_batch_number else ""))
+if batch.internal_note:
+    st.info(f"Internal note (never printed): {batch.internal_note}", icon=":material/sticky_note_2:")
+table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
+        "Encounters": len(i.encounters), "Billed": i.billed, "Payments": i.payments, "Credits": i.credits,
+        "Balance when sent": i.balance_due, "Balance now": i.live_balance, "Status now": i.live_status}
+       for i in items], money_columns=["Billed", "Payments", "Credits", "Balance when sent", "Balance now"])
+totals_line([("Billed", sum((i.billed for i in items), start=Decimal("0.00"))),
+             ("Balance when sent", batch.total),
+             ("Balance now", sum((i.live_balance for i in items), start=Decimal("0.00")))])
+
+tab_items, tab_rebatch, tab_memo, tab_pdf = st.tabs(["Invoice and encounters", "Rebatch", "Credit Memo",
+                                                     "Batch PDF"])
+by_number = {i.invoice_number: i for i in items}
+
+with tab_items:
+    chosen = st.selectbox("Invoice", list(by_number), key="stb_item")
+    item = by_number[chosen]
+    table([{"DOS": e.date_of_service, "Patient": e.patient, "Encounter": e.number, "Amount": e.amount,
+            "Credited": "yes" if e.credited else ""} for e in item.encounters],
+          money_columns=["Amount"], date_columns=["DOS"])
+    d1, d2 = st.columns([1, 3])
+
+    def _item_pdf(item_id=item.batch_item_id):
+        with writing() as s:
+            return render_batch_item_pdf(s, batch_item_id=item_id)
+
+    d1.download_button("Download PDF", data=_item_pdf, file_name=f"{item.invoice_number}.pdf",
+                       mime="application/pdf", icon=":material/download:", key=f"stb_pdf_{item.batch_item_id}",
+                       on_click="ignore")
+    if d2.button("Check archived PDF", key="stb_verify"):
+        with writing() as s:
+            check = verify_document(s, kind="batch_item", ref_id=item.batch_item_id)
+        if check.archived_sha256 is None:
+            d2.info("Not printed yet: the first download archives its fingerprint.")
+        elif check.unchanged:
+            d2.success(f"Archived, unchanged (SHA-256 {check.current_sha256[:16]}..., first made "
+                       f"{check.archived_on:%Y-%m-%d}).")
+        else:
+            d2.error("The document no longer matches the one first printed.")
+
+with tab_rebatch:
+    st.caption("Resend invoices of this batch: each gets its next suffix (-2, -3, ...) and its balance as of now.")
+    with st.form("stb_rebatch_form"):
+        picked = st.multiselect("Invoices", list(by_number), default=list(by_number), key="stb_rebatch_invoices")
+        include_paid = st.checkbox("Include paid invoices", value=False, key="stb_rebatch_paid")
+        note = st.text_area("Internal note", key="stb_rebatch_note", max_chars=2000)
+        go = st.form_submit_button("Rebatch", type="primary", icon=":material/replay:")
+    if go:
+        def _rebatch():
+            with writing() as s:
+                return rebatch(s, source_batch_id=batch.batch_id, invoice_ids=[by_number[n].invoice_id for n in picked],
+                               include_paid=include_paid, internal_note=note, actor=actor())
+
+        new = attempt(_rebatch)
+        if new is not None:
+            st.success(f"Batch **{new.number}** made: {new.invoice_count} invoice(s) resent, {money(new.total)} due.")
+            st.page_link("pages/batches.py", label=f"Open stb {new.number}", query_params={"batch": str(new.number)})
+
+with tab_memo:
+    st.caption("Correct encounters invoiced in error. A credit memo cannot be undone.")
+    memo_invoice = st.selectbox("Invoice", list(by_number), key="stb_memo_invoice")
+    memo_item = by_number[memo_invoice]
+    open_encounters = {e.encounter_id: e for e in memo_item.encounters if not e.credited}
+    action = st.radio("Action", ["self-pay", "reassign", "void"], horizontal=True, key="stb_memo_action",
+                      captions=["The patient pays", "Bill another party", "Billed in error"])
+    with st.form("stb_memo_form"):
+        encounter_ids = st.multiselect(
+            "Encounters", list(open_encounters), key="stb_memo_encounters",
+            format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
+                                  f"{open_encounters[e].patient} · {money(open_encounters[e].amount)}")
+        target = party_picker("Reassign to", key="stb_memo_target") if action == "reassign" else None
+        reason = st.text_area("Reason (printed on the credit memo)", key="stb_memo_reason", max_chars=1000)
+        confirm = st.checkbox("I understand this cannot be undone", key="stb_memo_confirm")
+        issue = st.form_submit_button("Issue Credit Memo", type="primary", icon=":material/receipt:")
+    if issue:
+        if not confirm:
+            st.error("Tick 'I understand this cannot be undone' to issue the credit memo.")
+        else:
+            def _memo():
+                with writing() as s:
+                    memo = create_credit_memo(s, batch_item_id=memo_item.batch_item_id, encounter_ids=encounter_ids,
+                                              action=action, reason=reason, reassign_to_party_id=target,
+                                              actor=actor())
+                    return memo.id, memo.number, memo.amount, memo.unapplied
+
+            made = attempt(_memo)
+            if made:
+                st.session_state["stb_memo_made"] = made
+    made = st.session_state.get("stb_memo_made")
+    if made:
+        memo_id, memo_number, amount, unapplied = made
+        st.success(f"Credit memo **CM-{memo_number:06d}** issued for {money(amount)}"
+                   + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
+
+        def _memo_pdf(memo_id=memo_id):
+            with writing() as s:
+                return render_credit_memo_pdf(s, credit_memo_id=memo_id)
+
+        st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"CM-{memo_number:06d}.pdf",
+                           mime="application/pdf", key="stb_memo_pdf", on_click="ignore")
+
+with tab_pdf:
+    st.caption(f"All {len(items)} invoices of stb {batch.number} in one PDF, drawn over all cores.")
+    pdf_key = f"stb_batch_pdf_{batch.batch_id}"
+    if st.button("Make batch PDF", key="stb_make_pdf", icon=":material/picture_as_pdf:"):
+        bar = st.progress(0.0, text="Drawing invoices...")
+        try:
+            with writing() as s:
+                st.session_state[pdf_key] = render_batch_pdf(
+                    s, batch_id=batch.batch_id,
+                    progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} invoices"))
+        except InvoiceDeskError as exc:
+            st.error(str(exc))
+        bar.empty()
+    if pdf_key in st.session_state:
+        st.download_button("Download batch PDF", data=st.session_state[pdf_key], file_name=f"stb-{batch.number}.pdf",
+                           mime="application/pdf", key="stb_batch_pdf_download", icon=":material/download:",
+                           on_click="ignore")
+

@@ -1,0 +1,142 @@
+"""Employer Dashboard: one party's balance, aging and payment behaviour, and its Invoice History."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.state import actor, reading, require_router, writing
+from app.ui import PAGE_SIZE, attempt, money, paginator, party_picker, table, totals_line
+from core import (
+    get_party,
+    invoice_history,
+    invoice_history_count,
+    invoices_by_month,
+    party_account,
+    rebatch,
+    render_items_pdf,
+    render_statement_pdf,
+)
+
+require_router()
+st.title("Employer Dashboard")
+
+wanted = st.query_params.get("party_id")
+default = int(wanted) if wanted and wanted.isdigit() else None
+party_id = party_picker("Employer or attorney", key="emp_party", include_inactive=True, default=default)
+if party_id is None:
+    st.info("Choose a bill-to party to see its balance and Invoice History.")
+    st.stop()
+if str(party_id) != wanted:
+    st.query_params["party_id"] = str(party_id)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _account(pid: int):
+    with reading() as s:
+        party = get_party(s, pid)
+        return party, party_account(s, party_id=pid), invoices_by_month(s, months=12, party_id=pid)
+
+
+party, account, months = _account(party_id)
+st.markdown(f"**{party.name}** · {party.account_code} · {party.kind}"
+            + ("" if party.billable else " · **not billable**") + ("" if party.active else " · **inactive**"))
+
+c = st.columns(5)
+c[0].metric("Open balance", money(account.open_balance), help=f"{account.open_invoices} open invoices")
+c[1].metric("Unapplied money", money(account.unapplied),
+            help=f"Receipts {money(account.unapplied_receipts)}, credit memos {money(account.unapplied_credits)}")
+c[2].metric("Last payment", money(account.last_payment_amount) if account.last_payment_amount is not None else "none",
+            help=str(account.last_payment_on or ""))
+c[3].metric("Last payment on", str(account.last_payment_on or "never"))
+c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if account.average_days_to_pay is not None
+            else "n/a")
+
+left, right = st.columns(2)
+with left:
+    fig = go.Figure(go.Bar(x=[f"{k} days" for k in account.aging], y=list(account.aging.values()),
+                           marker_color="#0b4f6c", hovertemplate="%{x}: $%{y:,.2f}<extra></extra>"))
+    fig.update_layout(title="Aging of the open balance", height=260, margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis_tickprefix="$")
+    st.plotly_chart(fig, width="stretch", key="emp_aging")
+with right:
+    labels = [f"{m.month:%b %y}" for m in months]
+    fig = go.Figure([go.Bar(name="Paid or credited", x=labels, y=[m.paid_or_credited for m in months],
+                            marker_color="#3e8e7e"),
+                     go.Bar(name="Open", x=labels, y=[m.open for m in months], marker_color="#e0a030")])
+    fig.update_layout(title="Invoiced by month", barmode="stack", height=260, margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis_tickprefix="$", legend=dict(orientation="h", y=-0.25))
+    st.plotly_chart(fig, width="stretch", key="emp_months")
+
+
+def _statement(pid=party_id):
+    with reading() as s:
+        return render_statement_pdf(s, party_id=pid)
+
+
+st.download_button("Account statement PDF", data=_statement, file_name=f"statement-{party.account_code}.pdf",
+                   mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
+
+# ---------- Invoice History ----------
+st.subheader("Invoice History")
+f1, f2 = st.columns([1, 2])
+with f1:
+    status = st.segmented_control("Status", ["Open", "Paid", "All"], default="Open", key="status",
+                                  bind="query-params") or "Open"
+with f2:
+    contains = st.text_input("Invoice ID contains", key="invoice", bind="query-params",
+                             placeholder="any part of the number, e.g. -2 or 0123")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _history(pid, status, contains, offset):
+    with reading() as s:
+        return (invoice_history_count(s, party_id=pid, status=status, number_contains=contains),
+                invoice_history(s, party_id=pid, status=status, number_contains=contains, limit=PAGE_SIZE,
+                                offset=offset))
+
+
+count, _ = _history(party_id, status.lower(), contains, 0)
+offset = paginator(count, key="emp_history_page")
+_, rows = _history(party_id, status.lower(), contains, offset)
+picked_rows = table([{"Invoice": r.invoice_number, "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
+                      "Sent": r.sent_on, "Encounters": r.encounter_count, "Billed": r.billed,
+                      "Payments": r.payments, "Credits": r.credits, "Balance": r.balance_due, "Status": r.status,
+                      "Flags": ", ".join(r.flags)} for r in rows],
+                    money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
+                    key="emp_history_table", selection="multi-row")
+if not rows:
+    st.caption("No invoices match these filters.")
+else:
+    distinct = {r.invoice_id: r for r in rows}.values()  # several sendings of one invoice owe one balance
+    totals_line([("Billed", sum((r.billed for r in distinct), start=Decimal("0.00"))),
+                 ("Balance of the invoices shown", sum((r.balance_due for r in distinct), start=Decimal("0.00")))])
+
+by_number = {r.invoice_number: r for r in rows}
+from_table = [rows[i].invoice_number for i in (picked_rows.selection.rows if picked_rows is not None else [])]
+chosen = st.multiselect("Selected invoices", list(by_number), default=from_table, key="emp_selected",
+                        help="Pick rows in the table or here.")
+a1, a2, a3 = st.columns([1, 1, 3])
+include_paid = a3.checkbox("Include paid invoices in the rebatch", key="emp_include_paid")
+if a1.button("Rebatch selected", disabled=not chosen, key="emp_rebatch", icon=":material/replay:"):
+    per_batch: dict[int, list[int]] = defaultdict(list)
+    for number in chosen:
+        per_batch[by_number[number].batch_id].append(by_number[number].invoice_id)
+
+    def _rebatch():
+        with writing() as s:  # one action, one transaction: all the resends or none
+            return [rebatch(s, source_batch_id=b, invoice_ids=ids, include_paid=include_paid, actor=actor()).number
+                    for b, ids in per_batch.items()]
+
+    made = attempt(_rebatch)
+    if made:
+        st.success("Resent in batch " + ", ".join(f"stb {n}" for n in made) + ".")
+if chosen:
+    def _pdfs(ids=tuple(by_number[n].batch_item_id for n in chosen)):
+        with writing() as s:
+            return render_items_pdf(s, batch_item_ids=list(ids))
+
+    a2.download_button("Download PDFs", data=_pdfs, file_name=f"{party.account_code}-invoices.pdf",
+                       mime="application/pdf", key="emp_pdfs", icon=":material/download:", on_click="ignore")
+

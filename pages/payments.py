@@ -1,0 +1,182 @@
+"""Payments: post a receipt with a suggested allocation, allocate unapplied money, void a receipt."""
+
+from datetime import date
+from decimal import Decimal
+
+import streamlit as st
+
+from app.state import actor, reading, require_router, writing
+from app.ui import PAGE_SIZE, attempt, money, party_picker, table, totals_line
+from core import (
+    RECEIPT_METHODS,
+    allocate_credit,
+    allocate_receipt,
+    list_credit_memos,
+    list_receipts,
+    open_invoices,
+    post_receipt,
+    suggest_allocation,
+    void_receipt,
+)
+
+require_router()
+st.title("Payments")
+# The most open invoices offered for allocation in one form; older ones first.
+MAX_ROWS = 60
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _open(pid: int):
+    with reading() as s:
+        return open_invoices(s, party_id=pid)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _receipts(pid, only_unapplied):
+    with reading() as s:
+        return list_receipts(s, party_id=pid, only_unapplied=only_unapplied, limit=PAGE_SIZE * 4)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _memos(pid):
+    with reading() as s:
+        return list_credit_memos(s, party_id=pid, only_unapplied=True)
+
+
+def _allocation_inputs(invoices, *, prefix: str, suggested: dict | None = None) -> dict[int, str]:
+    """One amount box per open invoice, oldest first; blank means nothing applied."""
+    entered = {}
+    header = st.columns([2, 1.3, 1.3, 1.3, 1.5])
+    for col, label in zip(header, ["Invoice", "Sent", "Due", "Balance", "Apply"], strict=True):
+        col.markdown(f"**{label}**")
+    for inv in invoices[:MAX_ROWS]:
+        c = st.columns([2, 1.3, 1.3, 1.3, 1.5])
+        c[0].write(inv.number)
+        c[1].write(str(inv.first_sent_on))
+        c[2].write(str(inv.due_on))
+        c[3].write(money(inv.balance_due))
+        value = f"{suggested[inv.invoice_id]:.2f}" if suggested and inv.invoice_id in suggested else ""
+        entered[inv.invoice_id] = c[4].text_input("Apply", value=value, key=f"{prefix}_{inv.invoice_id}",
+                                                  label_visibility="collapsed", placeholder="0.00")
+    if len(invoices) > MAX_ROWS:
+        st.caption(f"{len(invoices) - MAX_ROWS} newer open invoices are not listed; allocate to them afterwards.")
+    return {invoice_id: text for invoice_id, text in entered.items() if text.strip()}
+
+
+party_id = party_picker("Received from", key="pay_party")
+if party_id is None:
+    st.info("Choose the party that paid to post a receipt, allocate its unapplied money or void a receipt.")
+    everyone = _receipts(None, False)
+    st.subheader("Recent receipts, all parties")
+    table([{"Receipt": r.number, "Party": r.party_name, "Received": r.received_date, "Method": r.method,
+            "Reference": r.reference, "Amount": r.amount, "Unapplied": r.unapplied,
+            "Status": "voided" if r.voided else "posted"} for r in everyone],
+          money_columns=["Amount", "Unapplied"], date_columns=["Received"], height=420)
+    waiting = [r for r in everyone if r.unapplied > 0]
+    if waiting:
+        st.caption("Receipts with unapplied money: " + ", ".join(f"{r.number} ({r.party_name}, {money(r.unapplied)})"
+                                                                  for r in waiting[:8]))
+    st.stop()
+
+tab_new, tab_list, tab_apply, tab_void = st.tabs(["New receipt", "Receipts", "Allocate unapplied money", "Void"])
+
+with tab_new:
+    c1, c2, c3 = st.columns(3)
+    amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
+    received = c2.date_input("Received", value=date.today(), max_value=date.today(), key="pay_received",
+                             format="YYYY-MM-DD")
+    method = c3.selectbox("Method", RECEIPT_METHODS, key="pay_method")
+    reference = c1.text_input("Reference", key="pay_reference", placeholder="check number")
+    note = c2.text_input("Internal note", key="pay_note")
+    if c3.button("Suggest allocation", key="pay_suggest", icon=":material/auto_fix_high:"):
+        def _suggest():
+            with reading() as s:
+                return suggest_allocation(s, party_id=party_id, amount=amount)
+
+        suggestion = attempt(_suggest)
+        if suggestion is not None:
+            st.session_state["pay_suggestion"] = (party_id, amount, suggestion)
+            for key in [k for k in st.session_state if str(k).startswith("pay_apply_")]:
+                del st.session_state[key]
+    saved = st.session_state.get("pay_suggestion")
+    suggestion = saved[2] if saved and saved[0] == party_id and saved[1] == amount else None
+    if suggestion is not None:
+        st.info(f"Suggested ({suggestion.method}): {suggestion.explanation} Edit the amounts before posting.")
+    invoices = _open(party_id)
+    with st.form("pay_form"):
+        if invoices:
+            entered = _allocation_inputs(invoices, prefix="pay_apply",
+                                         suggested=suggestion.allocations if suggestion else None)
+        else:
+            entered = {}
+            st.caption("No open invoices: the whole receipt stays unapplied.")
+        post = st.form_submit_button("Post receipt", type="primary", icon=":material/savings:")
+    if post:
+        def _post():
+            with writing() as s:
+                r = post_receipt(s, party_id=party_id, amount=amount, received_date=received, method=method,
+                                 reference=reference, note=note, allocations=entered, actor=actor())
+                return r.number, r.amount, r.unapplied
+
+        posted = attempt(_post)
+        if posted:
+            st.session_state.pop("pay_suggestion", None)
+            number, total, unapplied = posted
+            st.success(f"Receipt RCT-{number:06d} posted for {money(total)}; {money(unapplied)} unapplied.")
+
+with tab_list:
+    only_unapplied = st.toggle("Only receipts with unapplied money", key="pay_only_unapplied")
+    receipts = _receipts(party_id, only_unapplied)
+    table([{"Receipt": r.number, "Received": r.received_date, "Method": r.method, "Reference": r.reference,
+            "Amount": r.amount, "Applied": r.applied, "Unapplied": r.unapplied,
+            "Status": f"voided: {r.void_reason}" if r.voided else "posted"} for r in receipts],
+          money_columns=["Amount", "Applied", "Unapplied"], date_columns=["Received"])
+    live = [r for r in receipts if not r.voided]
+    totals_line([("Received", sum((r.amount for r in live), start=Decimal("0.00"))),
+                 ("Unapplied", sum((r.unapplied for r in live), start=Decimal("0.00")))])
+
+with tab_apply:
+    receipts = _receipts(party_id, True)
+    memos = _memos(party_id)
+    sources = {("receipt", r.receipt_id): f"{r.number} · {r.received_date} · {money(r.unapplied)} unapplied"
+               for r in receipts}
+    sources.update({("memo", m.credit_memo_id): f"{m.number} · credit memo · {money(m.unapplied)} unapplied"
+                    for m in memos})
+    if not sources:
+        st.caption("This party has no unapplied money.")
+    else:
+        source = st.selectbox("Unapplied money from", list(sources), format_func=sources.get, key="pay_source")
+        with st.form("pay_allocate_form"):
+            entered = _allocation_inputs(_open(party_id), prefix="pay_alloc")
+            apply = st.form_submit_button("Allocate", type="primary")
+        if apply:
+            def _apply():
+                with writing() as s:
+                    if source[0] == "receipt":
+                        allocate_receipt(s, receipt_id=source[1], allocations=entered, actor=actor())
+                    else:
+                        allocate_credit(s, credit_memo_id=source[1], allocations=entered, actor=actor())
+                return True
+
+            if attempt(_apply):
+                st.success("Allocated.")
+
+with tab_void:
+    voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {money(r.amount)} · {r.reference}"
+                for r in _receipts(party_id, False) if not r.voided}
+    with st.form("pay_void_form"):
+        receipt_id = st.selectbox("Receipt", list(voidable), format_func=voidable.get, index=None, key="pay_void_id")
+        reason = st.text_input("Reason", key="pay_void_reason", placeholder="Check returned NSF")
+        confirm = st.checkbox("Reverse every allocation of this receipt", key="pay_void_confirm")
+        void = st.form_submit_button("Void receipt", icon=":material/block:")
+    if void:
+        if receipt_id is None or not confirm:
+            st.error("Choose a receipt and tick the confirmation to void it.")
+        else:
+            def _void():
+                with writing() as s:
+                    return void_receipt(s, receipt_id=receipt_id, reason=reason, actor=actor()).number
+
+            number = attempt(_void)
+            if number:
+                st.success(f"Receipt RCT-{number:06d} voided; its allocations were reversed.")

@@ -1,0 +1,173 @@
+"""Settings: the invoice billing switch, invoice profiles, parties and groups, CSV import."""
+
+import streamlit as st
+
+from app.state import actor, reading, require_router, writing
+from app.ui import attempt, group_choices, party_picker, table
+from core import (
+    create_group,
+    create_party,
+    current_profile,
+    get_party,
+    import_csv,
+    invoice_billing_enabled,
+    save_invoice_profile,
+    set_invoice_billing,
+    template_csv,
+    update_party,
+)
+
+require_router()
+st.title("Settings")
+tab_billing, tab_profile, tab_parties, tab_import = st.tabs(["Invoice billing", "Invoice profile",
+                                                              "Parties and groups", "CSV import"])
+
+with tab_billing:
+    with reading() as s:
+        enabled = invoice_billing_enabled(s)
+    st.write("While invoice billing is off, batches and invoice payments are refused.")
+    wanted = st.toggle("Invoice billing", value=enabled, key="set_billing")
+    if wanted != enabled:
+        def _switch():
+            with writing() as s:
+                set_invoice_billing(s, enabled=wanted, actor=actor())
+            return True
+
+        if attempt(_switch):
+            st.rerun()
+
+with tab_profile:
+    with reading() as s:
+        profile = current_profile(s)
+    st.caption(f"Version {profile.version}, saved by {profile.created_by}. Saving makes a new version; batches "
+               "already made keep the version they were made with." if profile else
+               "No profile yet: the first batch uses a plain default.")
+    with st.form("set_profile_form"):
+        name = st.text_input("Remit-to name", value=profile.remit_to_name if profile else "", key="set_remit_name")
+        address = st.text_area("Remit-to address", value=profile.remit_to_address if profile else "",
+                               key="set_remit_address")
+        footer = st.text_input("Footer message", value=profile.footer if profile else "", key="set_footer")
+        c1, c2, c3 = st.columns(3)
+        terms = c1.number_input("Payment terms (days)", min_value=0, max_value=365,
+                                value=profile.terms_days if profile else 30, step=1, key="set_terms")
+        prefix = c2.text_input("Invoice number prefix", value=profile.number_prefix if profile else "INV-",
+                               key="set_prefix")
+        total_by = c3.radio("Total by", ["patient", "procedure"], key="set_total_by",
+                            index=0 if not profile or profile.total_by == "patient" else 1, horizontal=True)
+        codes = st.checkbox("Show procedure codes", value=profile.show_procedure_codes if profile else True,
+                            key="set_codes")
+        logo = st.file_uploader("Logo (PNG or JPEG, at most 2 MB)", type=["png", "jpg", "jpeg"], key="set_logo")
+        save = st.form_submit_button("Save profile", type="primary")
+    if save:
+        fields = dict(remit_to_name=name, remit_to_address=address, footer=footer, terms_days=int(terms),
+                      number_prefix=prefix, total_by=total_by, show_procedure_codes=codes)
+        if logo is not None:
+            fields.update(logo=logo.getvalue(), logo_mime=logo.type or "image/png")
+
+        def _save():
+            with writing() as s:
+                return save_invoice_profile(s, actor=actor(), **fields).version
+
+        version = attempt(_save)
+        if version:
+            st.success(f"Saved as version {version}. New batches use it.")
+
+with tab_parties:
+    left, right = st.columns(2)
+    groups = group_choices()
+    with left:
+        st.subheader("Add a party")
+        with st.form("set_new_party", clear_on_submit=False):
+            code = st.text_input("Account code", key="set_new_code")
+            pname = st.text_input("Name", key="set_new_name")
+            kind = st.radio("Kind", ["employer", "attorney"], horizontal=True, key="set_new_kind")
+            group = st.selectbox("Group", list(groups), format_func=groups.get, index=None, key="set_new_group")
+            billable = st.checkbox("Billable", value=True, key="set_new_billable")
+            contact = st.text_input("Billing contact", key="set_new_contact")
+            email = st.text_input("E-mail", key="set_new_email")
+            line1 = st.text_input("Address line 1", key="set_new_line1")
+            line2 = st.text_input("Address line 2", key="set_new_line2")
+            a, b, c = st.columns([2, 1, 1])
+            city = a.text_input("City", key="set_new_city")
+            state = b.text_input("State", key="set_new_state")
+            postal = c.text_input("Postal code", key="set_new_postal")
+            add = st.form_submit_button("Add party", type="primary")
+        if add:
+            def _add():
+                with writing() as s:
+                    return create_party(s, account_code=code, name=pname, kind=kind, group_id=group,
+                                        billable=billable, contact_name=contact, email=email, address_line1=line1,
+                                        address_line2=line2, city=city, state=state, postal_code=postal,
+                                        actor=actor()).account_code
+
+            made = attempt(_add)
+            if made:
+                st.success(f"Party {made} added.")
+        st.subheader("Add a group")
+        with st.form("set_new_group_form"):
+            gname = st.text_input("Group name", key="set_group_name")
+            add_group = st.form_submit_button("Add group")
+        if add_group:
+            def _group():
+                with writing() as s:
+                    return create_group(s, name=gname, actor=actor()).name
+
+            if attempt(_group):
+                st.success(f"Group {gname} added.")
+    with right:
+        st.subheader("Edit or deactivate a party")
+        pid = party_picker("Party", key="set_edit_party", include_inactive=True)
+        if pid is not None:
+            with reading() as s:
+                party = get_party(s, pid)
+            with st.form("set_edit_form"):
+                ename = st.text_input("Name", value=party.name, key=f"set_edit_name_{pid}")
+                egroup = st.selectbox("Group", list(groups), format_func=groups.get, key=f"set_edit_group_{pid}",
+                                      index=list(groups).index(party.group_id) if party.group_id in groups else None)
+                ebill = st.checkbox("Billable", value=party.billable, key=f"set_edit_billable_{pid}")
+                eactive = st.checkbox("Active (shown in look-ups)", value=party.active, key=f"set_edit_active_{pid}")
+                econtact = st.text_input("Billing contact", value=party.contact_name, key=f"set_edit_contact_{pid}")
+                eemail = st.text_input("E-mail", value=party.email, key=f"set_edit_email_{pid}")
+                e1 = st.text_input("Address line 1", value=party.address_line1, key=f"set_edit_line1_{pid}")
+                e2 = st.text_input("Address line 2", value=party.address_line2, key=f"set_edit_line2_{pid}")
+                a, b, c = st.columns([2, 1, 1])
+                ecity = a.text_input("City", value=party.city, key=f"set_edit_city_{pid}")
+                estate = b.text_input("State", value=party.state, key=f"set_edit_state_{pid}")
+                epostal = c.text_input("Postal code", value=party.postal_code, key=f"set_edit_postal_{pid}")
+                save_party = st.form_submit_button("Save party")
+            if save_party:
+                def _edit():
+                    with writing() as s:
+                        update_party(s, party_id=pid, name=ename, group_id=egroup, billable=ebill, active=eactive,
+                                     contact_name=econtact, email=eemail, address_line1=e1, address_line2=e2,
+                                     city=ecity, state=estate, postal_code=epostal, actor=actor())
+                    return True
+
+                if attempt(_edit):
+                    st.success("Saved. Invoices already sent keep the bill-to block they were sent with.")
+
+with tab_import:
+    kind = st.radio("Import", ["parties", "encounters"], horizontal=True, key="set_import_kind",
+                    help="Import parties first: encounters name their party by account code.")
+    st.download_button(f"Download the {kind} template", data=template_csv(kind), file_name=f"{kind}-template.csv",
+                       mime="text/csv", key=f"set_template_{kind}", icon=":material/download:", on_click="ignore")
+    upload = st.file_uploader("CSV file", type=["csv"], key="set_import_file")
+    pasted = st.text_area("...or paste the CSV here", key="set_import_text", height=120)
+    if st.button("Import", type="primary", key="set_import_go", icon=":material/upload_file:"):
+        data = upload.getvalue() if upload is not None else pasted
+        if not data:
+            st.error("Choose a file or paste CSV text first.")
+        else:
+            def _import():
+                with writing() as s:
+                    return import_csv(s, kind=kind, data=data, actor=actor())
+
+            report = attempt(_import)
+            if report is not None:
+                if report.ok:
+                    st.success(f"Imported: {report.created} created, {report.updated} updated, "
+                               f"{report.unchanged} unchanged.")
+                else:
+                    st.error(f"Nothing was imported: {len(report.errors)} problem(s). Fix them and import the "
+                             "whole file again.")
+                    table([{"Row": e.row, "Column": e.column, "Problem": e.message} for e in report.errors])

@@ -1,0 +1,32 @@
+"""Welcome: the first start on an empty database offers the demo practice or a CSV import."""
+
+import streamlit as st
+
+from app.state import actor, require_router, writing
+from app.ui import attempt
+from core import load_demo_data
+
+require_router()
+st.title("Welcome to Invoice Desk")
+st.write("This database has no bill-to parties yet. Start with the demo practice to look around, or bring in "
+         "your own parties and encounters from CSV files.")
+left, right = st.columns(2)
+with left.container(border=True):
+    st.subheader("Demo practice")
+    st.write("Five employer groups, forty parties, a year of encounters, batches, receipts, resends and "
+             "credit memos. Invoice billing is switched on.")
+    if st.button("Load the demo practice", type="primary", key="welcome_demo"):
+        with st.spinner("Loading the demo practice..."):
+            def load():
+                with writing() as s:
+                    load_demo_data(s)
+                return True
+
+            if attempt(load):
+                st.session_state["welcome_loaded"] = actor()
+                st.rerun()
+with right.container(border=True):
+    st.subheader("Your own data")
+    st.write("Import parties first, then encounters. Each file is imported whole or not at all, and every bad "
+             "row is reported with its row number and column.")
+    st.page_link("pages/settings.py", label="Settings > CSV import", icon=":material/upload_file:")
