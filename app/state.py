@@ -54,18 +54,19 @@ def routed_run() -> None:
 
 
 def require_router() -> None:
-    """First line of every page: make sure the router (search box, banner, navigation) ran.
+    """First line of every page: a page file run without the router reruns through it.
 
-    With a pages/ folder beside the entry point, a fresh server treats the first visit to a deep link
-    (/employer?party_id=6) as a legacy multipage app and runs the page file alone, until the router
-    has called st.navigation once. A page reached that way switches the legacy mode off and reruns,
-    so the same URL comes back through the router.
+    With a pages/ folder beside the entry point, a fresh server starts in Streamlit's legacy
+    multipage mode until st.navigation has run once. Page files are named unlike their URLs
+    (employer_dashboard.py serves /employer), so legacy mode finds no page of its own for a link and
+    runs the router; this guard covers a link typed with a file's name.
     """
     if st.session_state.pop(ROUTED, False):
         return
     try:
         from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the legacy mode: nothing to correct
-        return
-    PagesManager.uses_pages_directory = False
+
+        PagesManager.uses_pages_directory = False
+    except ImportError:  # a Streamlit without the legacy mode
+        pass
     st.rerun()
