@@ -1,7 +1,8 @@
-"""Screenshots of every page in headless Chromium: python scripts/screenshots.py [OUT_DIR]
+"""Screenshots of every page in headless Chromium: python scripts/screenshots.py [OUT_DIR | --docs]
 
-Starts the app on a fresh copy of the demo database on a free loopback port, visits each page with
-Playwright driving Debian's chromium, and writes one PNG per page (default /tmp/invoice-desk-screens).
+Starts the app on a fresh demo database on a free loopback port, visits each page with Playwright
+driving Debian's chromium, and writes one PNG per page (default /tmp/invoice-desk-screens).
+--docs writes the three shown in README.md to docs/ instead.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]
+DOCS = {"dashboard": 1250, "employer": 1150, "batches": 1500}
 PAGES = [("dashboard", "dashboard", "Statement/Invoice Management Dashboard"),
-         ("batches", "batches?batch=20", "Invoice Batch Items"),
+         ("batches", "batches?batch=115", "Invoice Batch Items"),
          ("employer", "employer?party_id=6&status=All", "Invoice History"),
          ("payments", "payments", "Payments"),
          ("settings", "settings", "Settings"),
@@ -61,7 +63,8 @@ def start_app(database: Path, port: int) -> subprocess.Popen:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/invoice-desk-screens")
+    docs = sys.argv[1:] == ["--docs"]
+    out = ROOT / "docs" if docs else Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/invoice-desk-screens")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -71,11 +74,15 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 2400})
                 for name, path, text in PAGES:
+                    if docs and name not in DOCS:
+                        continue
+                    page.set_viewport_size({"width": 1440, "height": DOCS[name] if docs else 2400})
                     page.goto(f"http://127.0.0.1:{port}/{path}", timeout=120_000)
                     page.get_by_text(text).first.wait_for(timeout=120_000)
-                    page.wait_for_timeout(2500)
-                    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-                    print(out / f"{name}.png")
+                    page.wait_for_timeout(3000)
+                    target = out / (f"screen-{name}.png" if docs else f"{name}.png")
+                    page.screenshot(path=str(target))
+                    print(target)
                 browser.close()
         finally:
             app.terminate()
