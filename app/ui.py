@@ -86,3 +86,16 @@ def attempt(action: Callable[[], object], *, where=None) -> object | None:
     except InvoiceDeskError as exc:
         (where or st).error(str(exc), icon=":material/error:")
         return None
+
+
+def newer_older(*, key: str, has_more: bool, page_size: int = PAGE_SIZE) -> int:
+    """Newer/Older buttons for lists read newest first; returns the offset to read from."""
+    offset = st.session_state.get(key, 0)
+    newer, older, _ = st.columns([1, 1, 6])
+    if newer.button("Newer", disabled=offset == 0, key=f"{key}_newer"):
+        st.session_state[key] = max(0, offset - page_size)
+        st.rerun()
+    if older.button("Older", disabled=not has_more, key=f"{key}_older"):
+        st.session_state[key] = offset + page_size
+        st.rerun()
+    return offset

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import audit, clock
+from core.dates import to_date
 from core.db import expire_loaded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, Party
@@ -79,19 +80,6 @@ class BatchPreview:
         return f"Nothing to invoice for {where}. Encounters left out: {reasons}."
 
 
-def _as_date(value, label: str) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvoiceDeskError(f"{label} '{value}' is not a date; use YYYY-MM-DD.") from None
-
-
 @dataclass(frozen=True)
 class _Target:
     party_id: int | None
@@ -124,7 +112,7 @@ def _target(session: Session, party_id, group_id, dos_from, dos_to, post_from, p
     if (party_id is None) == (group_id is None):
         raise InvoiceDeskError("Choose exactly one target: an employer (bill-to party) or an employer group, not "
                                + ("both." if party_id is not None else "neither."))
-    dates = {label: _as_date(value, label) for label, value in
+    dates = {label: to_date(value, label) for label, value in
              (("DOS From", dos_from), ("DOS To", dos_to), ("Post Date From", post_from), ("Post Date To", post_to))}
     for lo, hi in (("DOS From", "DOS To"), ("Post Date From", "Post Date To")):
         if dates[lo] and dates[hi] and dates[lo] > dates[hi]:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import audit, clock
+from core.dates import to_date
 from core.db import expire_loaded
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import RECEIPT_METHODS, Allocation, CreditMemo, Invoice, Party, Receipt
@@ -21,17 +22,6 @@ from core.totals import refresh_invoices
 
 # Subset-sum states kept while looking for an exact match; beyond it the suggestion is oldest first.
 _EXACT_MATCH_STATES = 200_000
-
-
-def _as_date(value, label: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvoiceDeskError(f"{label} '{value}' is not a date; use YYYY-MM-DD.") from None
 
 
 def _method(value: str) -> str:
@@ -113,7 +103,7 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
     require_invoice_billing(session, "posting invoice payments")
     party = get_party(session, party_id)
     cents = to_cents(parse_money(amount, field="The receipt amount"))
-    received = _as_date(received_date, "Received date")
+    received = to_date(received_date, "Received date", required=True)
     at = as_of or clock.now()
     if received > at.date():
         raise InvoiceDeskError(f"The received date {received} is in the future.")
@@ -143,18 +133,25 @@ def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int
     receipt = _locked_receipt(session, receipt_id)
     if receipt.voided:
         raise InvoiceDeskError(f"Receipt {receipt_number(receipt.number)} is voided; its money cannot be allocated.")
+    return _allocate_unapplied(session, source=receipt, number=receipt_number(receipt.number), entity="receipt",
+                               allocations=allocations, actor=actor, as_of=as_of)
+
+
+def _allocate_unapplied(session: Session, *, source: Receipt | CreditMemo, number: str, entity: str,
+                        allocations: dict, actor: str, as_of: datetime | None):
+    """Allocate what a receipt or a credit memo has left to open invoices of its party."""
     parsed = _parse_allocations(allocations)
     if not parsed:
         raise InvoiceDeskError("Enter at least one invoice and amount to allocate.")
     at = as_of or clock.now()
-    _apply(session, party_id=receipt.party_id, available=receipt.amount_cents - receipt.applied_cents,
-           allocations=parsed, actor=actor, receipt_id=receipt.id, at=at)
-    _refresh_applied(session, Receipt.__table__, Allocation.__table__.c.receipt_id, receipt.id)
-    session.refresh(receipt)
-    audit.record(session, actor=actor, action="receipt.allocate", entity="receipt", ids=[receipt.id], at=at,
-                 detail={"number": receipt_number(receipt.number),
-                         "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
-    return receipt
+    column = Allocation.__table__.c.receipt_id if entity == "receipt" else Allocation.__table__.c.credit_memo_id
+    _apply(session, party_id=source.party_id, available=source.amount_cents - source.applied_cents,
+           allocations=parsed, actor=actor, at=at, **{column.name: source.id})
+    _refresh_applied(session, type(source).__table__, column, source.id)
+    session.refresh(source)
+    audit.record(session, actor=actor, action=f"{entity}.allocate", entity=entity, ids=[source.id], at=at,
+                 detail={"number": number, "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
+    return source
 
 
 def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
@@ -194,18 +191,8 @@ def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[
                            .with_for_update()).scalar_one_or_none()
     if memo is None:
         raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
-    parsed = _parse_allocations(allocations)
-    if not parsed:
-        raise InvoiceDeskError("Enter at least one invoice and amount to allocate.")
-    at = as_of or clock.now()
-    _apply(session, party_id=memo.party_id, available=memo.amount_cents - memo.applied_cents, allocations=parsed,
-           actor=actor, credit_memo_id=memo.id, at=at)
-    _refresh_applied(session, CreditMemo.__table__, Allocation.__table__.c.credit_memo_id, memo.id)
-    session.refresh(memo)
-    audit.record(session, actor=actor, action="credit_memo.allocate", entity="credit_memo", ids=[memo.id], at=at,
-                 detail={"number": credit_memo_number(memo.number),
-                         "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
-    return memo
+    return _allocate_unapplied(session, source=memo, number=credit_memo_number(memo.number), entity="credit_memo",
+                               allocations=allocations, actor=actor, as_of=as_of)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.state import reading, require_router
-from app.ui import PAGE_SIZE, table
+from app.ui import PAGE_SIZE, newer_older, table
 from core import audit_actions, audit_actors, audit_log
 
 require_router()
@@ -36,10 +36,4 @@ table([{"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "What": e.ac
         "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries])
 if not entries:
     st.caption("No audit records match these filters.")
-n1, n2, _ = st.columns([1, 1, 6])
-if n1.button("Newer", disabled=offset == 0, key="audit_newer"):
-    st.session_state["audit_offset"] = max(0, offset - PAGE_SIZE)
-    st.rerun()
-if n2.button("Older", disabled=not more, key="audit_older"):
-    st.session_state["audit_offset"] = offset + PAGE_SIZE
-    st.rerun()
+newer_older(key="audit_offset", has_more=more)

@@ -5,7 +5,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, money, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, money, newer_older, party_picker, table, totals_line
 from core import (
     BATCH_KINDS,
     InvoiceDeskError,
@@ -48,7 +48,7 @@ with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
     created_to = f4.date_input("To", value=None, key="stb_to", format="YYYY-MM-DD")
     number = f5.number_input("Batch number", min_value=1, value=None, step=1, key="stb_number")
 
-page_offset = st.session_state.get("stb_offset", 0)
+page_offset = st.session_state.get("stb_offset", 0)  # set by the Newer/Older buttons below
 rows = _batches(kind, party_id, created_from, created_to, number, page_offset)
 has_more = len(rows) > PAGE_SIZE
 rows = rows[:PAGE_SIZE]
@@ -58,13 +58,7 @@ listing = table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
                   "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
                   "Internal note": b.internal_note} for b in rows],
                 money_columns=["Total"], key="stb_table", selection="single-row", height=320)
-nav1, nav2, _ = st.columns([1, 1, 6])
-if nav1.button("Newer", disabled=page_offset == 0, key="stb_newer"):
-    st.session_state["stb_offset"] = max(0, page_offset - PAGE_SIZE)
-    st.rerun()
-if nav2.button("Older", disabled=not has_more, key="stb_older"):
-    st.session_state["stb_offset"] = page_offset + PAGE_SIZE
-    st.rerun()
+newer_older(key="stb_offset", has_more=has_more)
 
 # A batch opens from the table, from the picker beside it, or from the link (?batch=42, "stb 42").
 selected = listing.selection.rows if listing is not None and listing.selection else []

@@ -1,0 +1,22 @@
+"""Reading dates a manager typed or a caller passed: a date, a datetime, or YYYY-MM-DD text."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from core.errors import InvoiceDeskError
+
+
+def to_date(value, label: str, *, required: bool = False) -> date | None:
+    if value is None or value == "":
+        if required:
+            raise InvoiceDeskError(f"{label} is required.")
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvoiceDeskError(f"{label} '{value}' is not a date; use YYYY-MM-DD.") from None
