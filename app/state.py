@@ -10,8 +10,7 @@ import sqlalchemy as sa
 import streamlit as st
 from sqlmodel import Session
 
-from core import load_demo_data, open_engine, read_session, transaction
-from core.models import Party
+from core import load_demo_data, open_engine, party_count, read_session, transaction
 
 DEMO_ENV = "INVOICE_DESK_DEMO"
 
@@ -21,7 +20,7 @@ def engine() -> sa.Engine:
     eng = open_engine()
     if os.environ.get(DEMO_ENV) == "1":
         with transaction(eng) as s:
-            if not s.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one():
+            if party_count(s) == 0:
                 load_demo_data(s)
     return eng
 

@@ -15,9 +15,9 @@ from core import audit, clock
 from core.dates import to_date
 from core.db import expire_loaded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
-from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, Party
+from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, InvoiceProfile, Party
 from core.money import from_cents
-from core.numbering import next_numbers
+from core.numbering import invoice_number, next_numbers
 from core.parties import get_group, get_party
 from core.settings import profile_for_new_batch, require_invoice_billing
 
@@ -253,14 +253,12 @@ def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, do
 
 
 def _insert_invoices(session: Session, batch: Batch, party_ids: list[int]) -> None:
-    profile_prefix = session.execute(
-        sa.text("SELECT number_prefix FROM invoice_profile WHERE id = :id"), {"id": batch.profile_id}
-    ).scalar_one()
+    profile = session.get(InvoiceProfile, batch.profile_id)
     seqs = next_numbers(session, "invoice", len(party_ids))
-    due_on = batch.sent_on + timedelta(days=_terms(session, batch.profile_id))
+    due_on = batch.sent_on + timedelta(days=profile.terms_days)
     inv = Invoice.__table__
     session.execute(sa.insert(inv), [
-        {"seq": seq, "number": f"{profile_prefix}{seq:06d}", "party_id": pid, "batch_id": batch.id,
+        {"seq": seq, "number": invoice_number(profile.number_prefix, seq), "party_id": pid, "batch_id": batch.id,
          "last_batch_id": batch.id, "first_sent_on": batch.sent_on, "due_on": due_on, "created_at": batch.created_at,
          "times_batched": 1, "encounter_count": 0, "billed_cents": 0, "payments_cents": 0, "credits_cents": 0,
          "balance_cents": 0, "paid": False}
@@ -280,11 +278,6 @@ def _insert_invoices(session: Session, batch: Batch, party_ids: list[int]) -> No
     count = sa.select(sa.func.count()).where(lines.c.invoice_id == inv.c.id).scalar_subquery()
     session.execute(sa.update(inv).where(inv.c.batch_id == batch.id).values(
         billed_cents=billed, balance_cents=billed, encounter_count=count))
-
-
-def _terms(session: Session, profile_id: int) -> int:
-    return session.execute(sa.text("SELECT terms_days FROM invoice_profile WHERE id = :id"),
-                           {"id": profile_id}).scalar_one()
 
 
 def _target_of(batch: Batch) -> _Target:

@@ -367,8 +367,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
                  "credits": _money(x.credits_cents), "balance": _money(x.balance_cents)}
                 for x in session.execute(sa.select(inv).where(inv.c.party_id == party.id, inv.c.paid == sa.false())
                                          .order_by(inv.c.first_sent_on, inv.c.id))]
-    since = as_of.replace(year=as_of.year - 1) if not (as_of.month == 2 and as_of.day == 29) else as_of.replace(
-        year=as_of.year - 1, day=28)
+    since = as_of - timedelta(days=365)
     receipts = [{"number": receipt_number(x.number), "date": _day(x.received_date), "method": x.method,
                  "reference": x.reference, "amount": _money(x.amount_cents),
                  "unapplied": _money(x.amount_cents - x.applied_cents)}
