@@ -182,6 +182,9 @@ def test_batch_pdf_in_parallel_with_progress(sqlite_engine):
         pages = _pages(pdf)
         assert len(pages) == 10
         assert [re.search(r"INV-\d{6}", p).group(0) for p in pages] == [i.invoice_number for i in batch.items]
+        # Each invoice names its own party and no other.
+        for page, party in zip(pages, sorted(parties, key=lambda p: p.id), strict=True):
+            assert re.findall(r"Site \d\d", page) == [party.name]
         assert seen == [(i, 10) for i in range(1, 11)]
         # Each invoice's fingerprint was archived, and a single print of it matches.
         assert verify_document(s, kind="batch_item", ref_id=batch.items[3].id).unchanged
@@ -202,3 +205,20 @@ def test_credit_memo_and_statement_documents(invoiced):
     statement = _text(render_statement_pdf(s, party_id=party.id, as_of=date(2026, 6, 10)))
     assert "Unapplied money on account: $80.00" in statement and "ACH 55" in statement
     assert "No open invoices." in statement
+
+
+def test_profile_groups_by_procedure_and_can_hide_codes(sqlite_engine):
+    from sqlmodel import Session
+
+    with Session(sqlite_engine, expire_on_commit=False) as s:
+        billing_on(s)
+        save_invoice_profile(s, actor=ACTOR, total_by="procedure", show_procedure_codes=False)
+        party = make_party(s)
+        for amounts in (("45.00", "110.00"), ("45.00",)):
+            enc = make_encounter(s, party, amounts=amounts)
+            s.execute(sa.update(ChargeLine).where(ChargeLine.encounter_id == enc.id, ChargeLine.line_no == 1)
+                      .values(procedure_code="80305", description="Drug screen"))
+        batch = create_on_demand_batch(s, party_id=party.id, actor=ACTOR)
+        text = _text(render_batch_item_pdf(s, batch_item_id=batch.items[0].id))
+    assert "Subtotal Drug screen $90.00" in text and "Subtotal Visit $110.00" in text
+    assert "80305" not in text and "99213" not in text and "Balance due $200.00" in text
