@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app.state import reading
-from core import InvoiceDeskError, format_money, search_groups, search_parties
+from core import InvoiceDeskError, csv_bytes, format_money, search_groups, search_parties
 
 PAGE_SIZE = 50
 
@@ -20,8 +20,12 @@ def money(value: Decimal) -> str:
 
 def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
           key: str | None = None, selection: str | None = None, height: int | str = "auto",
-          column_help: dict[str, str] | None = None):
-    """A dataframe whose money columns stay Decimal (exact), right-aligned and shown as dollars."""
+          column_help: dict[str, str] | None = None, csv_name: str | None = None):
+    """A dataframe whose money columns stay Decimal (exact), right-aligned and shown as dollars.
+
+    The grid's own export is off (.streamlit/config.toml); csv_name adds a download of these rows
+    with formula-looking text defused.
+    """
     frame = pd.DataFrame(rows)
     config = {}
     for name in money_columns:
@@ -31,7 +35,11 @@ def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: 
     kwargs = {}
     if selection:
         kwargs = {"on_select": "rerun", "selection_mode": selection, "key": key}
-    return st.dataframe(frame, column_config=config, hide_index=True, width="stretch", height=height, **kwargs)
+    shown = st.dataframe(frame, column_config=config, hide_index=True, width="stretch", height=height, **kwargs)
+    if csv_name and rows:
+        st.download_button("Download CSV", data=csv_bytes(rows), file_name=f"{csv_name}.csv", mime="text/csv",
+                           icon=":material/table_view:", key=f"csv_{csv_name}_{key or ''}", on_click="ignore")
+    return shown
 
 
 def totals_line(label_values: list[tuple[str, Decimal]]) -> None:

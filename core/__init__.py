@@ -26,6 +26,7 @@ from core.documents import (
     verify_document,
 )
 from core.errors import BillingDisabledError, ConcurrencyError, InvoiceDeskError, NotFoundError
+from core.exports import csv_bytes, defuse
 from core.history import HistoryRow, invoice_history, invoice_history_count
 from core.imports import ImportReport, RowError, import_csv, template_csv
 from core.models import (
@@ -78,6 +79,7 @@ from core.settings import (
 from core.totals import Totals, invoice_totals
 
 __all__ = [
+    "csv_bytes", "defuse",
     "BATCH_KINDS", "CREDIT_ACTIONS", "RECEIPT_METHODS",
     "audit_actions", "audit_actors",
     "BatchRow", "Destination", "Headline", "ItemDetail", "MonthFigures", "batch_items", "create_group", "create_party",

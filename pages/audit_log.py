@@ -33,7 +33,8 @@ entries = _entries(who, what, since, until, offset)
 more = len(entries) > PAGE_SIZE
 entries = entries[:PAGE_SIZE]
 table([{"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "What": e.action, "Record": e.entity,
-        "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries])
+        "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries],
+      csv_name="audit-log")
 if not entries:
     st.caption("No audit records match these filters.")
 newer_older(key="audit_offset", has_more=more)

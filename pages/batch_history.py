@@ -57,7 +57,7 @@ listing = table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
                   "Created by": b.created_by, "Created": b.created_at.strftime("%Y-%m-%d %H:%M"),
                   "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
                   "Internal note": b.internal_note} for b in rows],
-                money_columns=["Total"], key="stb_table", selection="single-row", height=320)
+                money_columns=["Total"], key="stb_table", selection="single-row", height=320, csv_name="batches")
 newer_older(key="stb_offset", has_more=has_more)
 
 # A batch opens from the table, from the picker beside it, or from the link (?batch=42, "stb 42").
@@ -94,7 +94,8 @@ if batch.internal_note:
 table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
         "Encounters": len(i.encounters), "Billed": i.billed, "Payments": i.payments, "Credits": i.credits,
         "Balance when sent": i.balance_due, "Balance now": i.live_balance, "Status now": i.live_status}
-       for i in items], money_columns=["Billed", "Payments", "Credits", "Balance when sent", "Balance now"])
+       for i in items], money_columns=["Billed", "Payments", "Credits", "Balance when sent", "Balance now"],
+      csv_name=f"stb-{batch.number}-items")
 totals_line([("Billed", sum((i.billed for i in items), start=Decimal("0.00"))),
              ("Balance when sent", batch.total),
              ("Balance now", sum((i.live_balance for i in items), start=Decimal("0.00")))])

@@ -105,7 +105,7 @@ picked_rows = table([{"Invoice": r.invoice_number, "Batch": f"stb {r.batch_numbe
                       "Payments": r.payments, "Credits": r.credits, "Balance": r.balance_due, "Status": r.status,
                       "Flags": ", ".join(r.flags)} for r in rows],
                     money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
-                    key="emp_history_table", selection="multi-row")
+                    key="emp_history_table", selection="multi-row", csv_name=f"invoice-history-{party.account_code}")
 if not rows:
     st.caption("No invoices match these filters.")
 else:

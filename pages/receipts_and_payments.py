@@ -130,7 +130,7 @@ with tab_list:
     table([{"Receipt": r.number, "Received": r.received_date, "Method": r.method, "Reference": r.reference,
             "Amount": r.amount, "Applied": r.applied, "Unapplied": r.unapplied,
             "Status": f"voided: {r.void_reason}" if r.voided else "posted"} for r in receipts],
-          money_columns=["Amount", "Applied", "Unapplied"], date_columns=["Received"])
+          money_columns=["Amount", "Applied", "Unapplied"], date_columns=["Received"], csv_name="receipts")
     live = [r for r in receipts if not r.voided]
     totals_line([("Received", sum((r.amount for r in live), start=Decimal("0.00"))),
                  ("Unapplied", sum((r.unapplied for r in live), start=Decimal("0.00")))])

@@ -1,0 +1,44 @@
+"""CSV exports a spreadsheet can open safely: money exact, dates ISO, formula-looking text defused."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+
+# A cell a spreadsheet would read as a formula (or a DDE call) starts with one of these.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return defuse(value)
+
+
+def csv_bytes(rows: Iterable[Mapping[str, object]]) -> bytes:
+    """Rows of one shape (the keys of the first row are the header) as UTF-8 CSV with a BOM for Excel."""
+    rows = list(rows)
+    out = io.StringIO()
+    if rows:
+        writer = csv.writer(out, lineterminator="\r\n")
+        header = list(rows[0])
+        writer.writerow([defuse(h) for h in header])
+        for row in rows:
+            writer.writerow([_cell(row.get(h)) for h in header])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
