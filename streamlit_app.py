@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app.state import reading, routed_run
+from app.ui import md
 from core import invoice_billing_enabled, navigate, party_count
 
 st.set_page_config(page_title="Invoice Desk", page_icon=":material/receipt_long:", layout="wide")
@@ -47,16 +48,16 @@ with st.sidebar:
         elif found.kind == "party":
             st.switch_page(PAGES["employer"], query_params={"party_id": str(found.party_id)})
         elif found.kind == "nothing":
-            st.warning(found.message)
+            st.warning(md(found.message))
         else:
             st.session_state["nav_matches"] = found
     matches = st.session_state.get("nav_matches")
     if matches is not None:
         for party in matches.parties[:10]:
-            st.page_link(PAGES["employer"], label=f"{party.name} ({party.account_code})", icon=":material/apartment:",
+            st.page_link(PAGES["employer"], label=md(f"{party.name} ({party.account_code})"), icon=":material/apartment:",
                          query_params={"party_id": str(party.id)})
         for row in matches.invoices[:15]:
-            st.page_link(PAGES["batches"], label=f"{row.invoice_number} · {row.party_name}",
+            st.page_link(PAGES["batches"], label=md(f"{row.invoice_number} · {row.party_name}"),
                          icon=":material/description:", query_params={"batch": str(row.batch_number)})
         if len(matches.invoices) > 15:
             st.caption(f"{len(matches.invoices) - 15} more invoices match; narrow the search.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -12,10 +13,18 @@ from app.state import reading
 from core import InvoiceDeskError, csv_bytes, format_money, search_groups, search_parties
 
 PAGE_SIZE = 50
+# Markdown, LaTeX ($), emoji and colour directives (:red[...]) that Streamlit would interpret.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def md(value: object) -> str:
+    """Text a user typed, or an amount with its $, shown literally in anything Streamlit renders as Markdown."""
+    return _MARKDOWN.sub(r"\\\1", str(value))
 
 
 def money(value: Decimal) -> str:
-    return format_money(value)
+    """An amount for a Markdown message (escaped); tables show Decimal columns instead."""
+    return md(format_money(value))
 
 
 def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
@@ -92,7 +101,7 @@ def attempt(action: Callable[[], object], *, where=None) -> object | None:
     try:
         return action()
     except InvoiceDeskError as exc:
-        (where or st).error(str(exc), icon=":material/error:")
+        (where or st).error(md(exc), icon=":material/error:")
         return None
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, money, newer_older, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
 from core import (
     BATCH_KINDS,
     InvoiceDeskError,
@@ -86,11 +86,11 @@ if batch is None:
 # ---------- Invoice Batch Items ----------
 st.divider()
 st.subheader(f"Invoice Batch Items: stb {batch.number}")
-st.markdown(f"**{batch.kind}** batch for **{batch.target}**, made by {batch.created_by} on "
+st.markdown(f"**{batch.kind}** batch for **{md(batch.target)}**, made by {md(batch.created_by)} on "
             f"{batch.created_at:%Y-%m-%d %H:%M}" + (f", resending stb {batch.source_batch_number}"
                                                   if batch.source_batch_number else ""))
 if batch.internal_note:
-    st.info(f"Internal note (never printed): {batch.internal_note}", icon=":material/sticky_note_2:")
+    st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")
 table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
         "Encounters": len(i.encounters), "Billed": i.billed, "Payments": i.payments, "Credits": i.credits,
         "Balance when sent": i.balance_due, "Balance now": i.live_balance, "Status now": i.live_status}
@@ -202,7 +202,7 @@ with tab_pdf:
                     s, batch_id=batch.batch_id,
                     progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} invoices"))
         except InvoiceDeskError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         bar.empty()
     if pdf_key in st.session_state:
         st.download_button("Download batch PDF", data=st.session_state[pdf_key], file_name=f"stb-{batch.number}.pdf",

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, money, paginator, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, paginator, party_picker, table, totals_line
 from core import (
     get_party,
     invoice_history,
@@ -40,7 +40,7 @@ def _account(pid: int):
 
 
 party, account, months = _account(party_id)
-st.markdown(f"**{party.name}** · {party.account_code} · {party.kind}"
+st.markdown(f"**{md(party.name)}** · {md(party.account_code)} · {party.kind}"
             + ("" if party.billable else " · **not billable**") + ("" if party.active else " · **inactive**"))
 
 c = st.columns(5)

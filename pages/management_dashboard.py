@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import attempt, group_picker, money, party_picker, table
+from app.ui import attempt, group_picker, md, money, party_picker, table
 from core import (
     create_on_demand_batch,
     headline,
@@ -103,7 +103,7 @@ if preview_clicked:
             table([{"Account": p.account_code, "Party": p.name, "Encounters": p.encounter_count, "Total": p.total}
                    for p in preview.parties], money_columns=["Total"])
         else:
-            st.warning(preview.nothing_eligible_message())
+            st.warning(md(preview.nothing_eligible_message()))
         if preview.excluded:
             st.markdown("**Left out, and why**")
             table([{"Party": e.name, "Reason": e.reason, "Encounters": e.encounter_count, "Total": e.total}

@@ -6,7 +6,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, money, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, party_picker, table, totals_line
 from core import (
     RECEIPT_METHODS,
     allocate_credit,
@@ -74,7 +74,7 @@ if party_id is None:
           money_columns=["Amount", "Unapplied"], date_columns=["Received"], height=420)
     waiting = [r for r in everyone if r.unapplied > 0]
     if waiting:
-        st.caption("Receipts with unapplied money: " + ", ".join(f"{r.number} ({r.party_name}, {money(r.unapplied)})"
+        st.caption("Receipts with unapplied money: " + ", ".join(f"{r.number} ({md(r.party_name)}, {money(r.unapplied)})"
                                                                   for r in waiting[:8]))
     st.stop()
 
@@ -101,7 +101,7 @@ with tab_new:
     saved = st.session_state.get("pay_suggestion")
     suggestion = saved[2] if saved and saved[0] == party_id and saved[1] == amount else None
     if suggestion is not None:
-        st.info(f"Suggested ({suggestion.method}): {suggestion.explanation} Edit the amounts before posting.")
+        st.info(f"Suggested ({suggestion.method}): {md(suggestion.explanation)} Edit the amounts before posting.")
     invoices = _open(party_id)
     with st.form("pay_form"):
         if invoices:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import attempt, group_choices, party_picker, table
+from app.ui import attempt, group_choices, md, party_picker, table
 from core import (
     create_group,
     create_party,
@@ -39,7 +39,7 @@ with tab_billing:
 with tab_profile:
     with reading() as s:
         profile = current_profile(s)
-    st.caption(f"Version {profile.version}, saved by {profile.created_by}. Saving makes a new version; batches "
+    st.caption(f"Version {profile.version}, saved by {md(profile.created_by)}. Saving makes a new version; batches "
                "already made keep the version they were made with." if profile else
                "No profile yet: the first batch uses a plain default.")
     with st.form("set_profile_form"):
@@ -102,7 +102,7 @@ with tab_parties:
 
             made = attempt(_add)
             if made:
-                st.success(f"Party {made} added.")
+                st.success(f"Party {md(made)} added.")
         st.subheader("Add a group")
         with st.form("set_new_group_form"):
             gname = st.text_input("Group name", key="set_group_name")
@@ -113,7 +113,7 @@ with tab_parties:
                     return create_group(s, name=gname, actor=actor()).name
 
             if attempt(_group):
-                st.success(f"Group {gname} added.")
+                st.success(f"Group {md(gname)} added.")
     with right:
         st.subheader("Edit or deactivate a party")
         pid = party_picker("Party", key="set_edit_party", include_inactive=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import date
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -36,6 +38,11 @@ def _app(page: str | None = None, **query) -> AppTest:
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def _plain(elements) -> list[str]:
+    """What a manager reads: message bodies with Markdown escapes removed."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in elements]
 
 
 def _button(at: AppTest, label: str):
@@ -101,7 +108,7 @@ def test_preview_then_create_batch_with_the_f2_button(demo_db):
     at.text_area(key="dash_note").input("Called in by HR")
     _button(at, "Preview").click().run()
     assert not at.exception
-    assert any(f"for **{encounters}** encounters" in s.value for s in at.success)
+    assert any(f"for **{encounters}** encounters" in t for t in _plain(at.success))
     before = _counts(demo_db)
     create = _button(at, "Create Batch")
     assert create.proto.shortcut.lower() == "f2"
@@ -111,7 +118,7 @@ def test_preview_then_create_batch_with_the_f2_button(demo_db):
     assert after["batch"] == before["batch"] + 1 and after["batch_item"] == before["batch_item"] + 1
     newest = _newest_batch(demo_db)
     assert newest.internal_note == "Called in by HR" and newest.target == name
-    assert any(f"Batch **{newest.number}** created" in s.value for s in at.success)
+    assert any(f"Batch **{newest.number}** created" in t for t in _plain(at.success))
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -128,7 +135,7 @@ def test_bad_batch_input_shows_the_core_message_and_creates_nothing(demo_db, set
     before = _counts(demo_db)
     _button(at, "Create Batch").click().run()
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    assert any(message in t for t in _plain(at.error))
     assert _counts(demo_db) == before
 
 
@@ -136,7 +143,7 @@ def test_rebatch_from_a_batchs_items(demo_db):
     with _session(demo_db) as s:
         row = next(r for r in invoice_history(s, status="open", limit=500) if r.times_batched == 1)
     at = _app("pages/batch_history.py", batch=str(row.batch_number))
-    assert any(f"stb {row.batch_number}" in h.value for h in at.subheader)
+    assert any(f"stb {row.batch_number}" in t for t in _plain(at.subheader))
     at.multiselect(key="stb_rebatch_invoices").set_value([row.invoice_number])
     at.text_area(key="stb_rebatch_note").input("Second notice by phone")
     _button(at, "Rebatch").click().run()
@@ -159,13 +166,13 @@ def test_credit_memo_needs_confirmation_then_is_issued(demo_db):
     at.text_area(key="stb_memo_reason").input("Patient paying out of pocket")
     before = _counts(demo_db)
     _button(at, "Issue Credit Memo").click().run()
-    assert any("cannot be undone" in e.value for e in at.error)
+    assert any("cannot be undone" in t for t in _plain(at.error))
     assert _counts(demo_db) == before
     at.checkbox(key="stb_memo_confirm").check()
     _button(at, "Issue Credit Memo").click().run()
     assert not at.exception
     assert _counts(demo_db)["credit_memo"] == before["credit_memo"] + 1
-    assert any("Credit memo **CM-" in s.value for s in at.success)
+    assert any("Credit memo **CM-" in t for t in _plain(at.success))
 
 
 def test_history_filters_by_status_and_contains(demo_db):
@@ -202,7 +209,7 @@ def test_history_rows_can_be_rebatched_from_the_multiselect(demo_db):
     at.multiselect(key="emp_selected").select(row.invoice_number).run()
     before = _counts(demo_db)
     _button(at, "Rebatch selected").click().run()
-    assert not at.exception and any("Resent in batch" in s.value for s in at.success)
+    assert not at.exception and any("Resent in batch" in t for t in _plain(at.success))
     assert _counts(demo_db)["batch"] == before["batch"] + 1
 
 
@@ -223,10 +230,10 @@ def test_post_a_receipt_with_the_suggested_allocation(demo_db):
     at.text_input(key="pay_amount").input(f"{amount:.2f}")
     at.text_input(key="pay_reference").input("CHK 4242")
     _button(at, "Suggest allocation").click().run()
-    assert any("Suggested" in i.value for i in at.info)
+    assert any("Suggested" in t for t in _plain(at.info))
     assert at.text_input(key=f"pay_apply_{invoices[0].invoice_id}").value == f"{invoices[0].balance_due:.2f}"
     _button(at, "Post receipt").click().run()
-    assert not at.exception and any("posted" in s.value for s in at.success)
+    assert not at.exception and any("posted" in t for t in _plain(at.success))
     with _session(demo_db) as s:
         after = {i.invoice_id for i in open_invoices(s, party_id=party_id)}
     assert invoices[0].invoice_id not in after and invoices[1].invoice_id not in after
@@ -248,7 +255,7 @@ def test_bad_receipts_show_the_core_message_and_change_nothing(demo_db, amount, 
     before = _counts(demo_db)
     _button(at, "Post receipt").click().run()
     assert not at.exception
-    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert any(message in t for t in _plain(at.error)), _plain(at.error)
     assert _counts(demo_db) == before
 
 
@@ -262,7 +269,7 @@ def test_void_a_receipt_from_the_payments_page(demo_db):
     at.text_input(key="pay_void_reason").input("Check returned NSF")
     at.checkbox(key="pay_void_confirm").check()
     _button(at, "Void receipt").click().run()
-    assert not at.exception and any("voided" in s.value for s in at.success)
+    assert not at.exception and any("voided" in t for t in _plain(at.success))
     with _session(demo_db) as s:
         assert s.get(Receipt, receipt.id).voided
 
@@ -277,7 +284,7 @@ def test_csv_import_with_errors_reports_rows_and_imports_nothing(demo_db):
         "N-2,P-2,Bo Li,NOPE,2026-03-01,2026-03-01,80305,Screen,1,-4.00\n")
     before = _counts(demo_db)
     _button(at, "Import").click().run()
-    assert not at.exception and any("Nothing was imported" in e.value for e in at.error)
+    assert not at.exception and any("Nothing was imported" in t for t in _plain(at.error))
     report = at.dataframe[0].value
     assert list(report["Row"]) == [2, 3] and set(report["Column"]) == {"date_of_service", "amount"}
     assert _counts(demo_db) == before
@@ -289,7 +296,7 @@ def test_csv_import_of_parties_then_billing_switch(empty_db):
         "account_code,name,kind,group,billable,contact_name,email,address_line1,address_line2,city,state,"
         "postal_code\nNEW1,New Employer,employer,,yes,,,1 Main St,,Salem,OR,97301\n")
     _button(at, "Import").click().run()
-    assert any("1 created" in s.value for s in at.success)
+    assert any("1 created" in t for t in _plain(at.success))
     assert _counts(empty_db)["party"] == 1
 
 
@@ -299,7 +306,7 @@ def test_party_form_refuses_a_duplicate_code(demo_db):
     at.text_input(key="set_new_name").input("Duplicate")
     before = _counts(demo_db)
     _button(at, "Add party").click().run()
-    assert any("already in use" in e.value for e in at.error)
+    assert any("already in use" in t for t in _plain(at.error))
     assert _counts(demo_db) == before
 
 
@@ -307,7 +314,7 @@ def test_navigation_search_opens_a_batch_and_a_party(demo_db):
     at = _app()
     at.sidebar.text_input(key="nav_search").input("stb 12").run()
     assert not at.exception
-    assert any("stb 12" in h.value for h in at.subheader)
+    assert any("stb 12" in t for t in _plain(at.subheader))
     at.sidebar.text_input(key="nav_search").input("Acme Staffing").run()
     assert at.title[0].value == "Employer Dashboard"
 
@@ -319,4 +326,19 @@ def test_billing_off_banner_on_every_page(demo_db):
         set_invoice_billing(s, enabled=False, actor="test")
         s.commit()
     at = _app("pages/audit_log.py")
-    assert any("Invoice billing is switched off" in w.value for w in at.warning)
+    assert any("Invoice billing is switched off" in t for t in _plain(at.warning))
+
+
+def test_hostile_names_and_notes_render_as_text(demo_db):
+    from core import create_party, transaction
+
+    engine = open_engine(demo_db)
+    with transaction(engine) as s:
+        party = create_party(s, account_code="EVIL1", name="![x](http://169.254.169.254/) :red[boom] $1$ <b>",
+                             address_line1="1 Main", city="Salem", postal_code="97301", actor="test")
+    engine.dispose()
+    at = _app("pages/employer_dashboard.py", party_id=str(party.id))
+    shown = next(m.value for m in at.markdown if "EVIL1" in m.value)
+    assert "\\!\\[x\\]\\(http\\:" in shown and "\\:red\\[boom\\]" in shown and "\\$1\\$" in shown
+    assert _plain([m for m in at.markdown if "EVIL1" in m.value])[0].startswith(
+        "**![x](http://169.254.169.254/) :red[boom] $1$ <b>**")
