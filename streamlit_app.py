@@ -9,16 +9,16 @@ from core import invoice_billing_enabled, navigate, party_count
 st.set_page_config(page_title="Invoice Desk", page_icon=":material/receipt_long:", layout="wide")
 
 PAGES = {
-    "dashboard": st.Page("pages/management_dashboard.py", title="Statement/Invoice Management", icon=":material/dashboard:",
+    "dashboard": st.Page("pages/dashboard.py", title="Statement/Invoice Management", icon=":material/dashboard:",
                          url_path="dashboard"),
-    "batches": st.Page("pages/batch_history.py", title="Batch History", icon=":material/inventory_2:", url_path="batches"),
-    "employer": st.Page("pages/employer_dashboard.py", title="Employer Dashboard", icon=":material/apartment:",
+    "batches": st.Page("pages/batches.py", title="Batch History", icon=":material/inventory_2:", url_path="batches"),
+    "employer": st.Page("pages/employer.py", title="Employer Dashboard", icon=":material/apartment:",
                         url_path="employer"),
-    "payments": st.Page("pages/receipts_and_payments.py", title="Payments", icon=":material/payments:", url_path="payments"),
-    "settings": st.Page("pages/system_settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
-    "audit": st.Page("pages/audit_log.py", title="Audit log", icon=":material/history:", url_path="audit"),
+    "payments": st.Page("pages/payments.py", title="Payments", icon=":material/payments:", url_path="payments"),
+    "settings": st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+    "audit": st.Page("pages/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
 }
-WELCOME = st.Page("pages/first_start.py", title="Welcome", icon=":material/waving_hand:", url_path="welcome")
+WELCOME = st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:", url_path="welcome")
 
 with reading() as s:
     empty = party_count(s) == 0

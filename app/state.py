@@ -56,9 +56,9 @@ def require_router() -> None:
     """First line of every page: a page file run without the router reruns through it.
 
     With a pages/ folder beside the entry point, a fresh server starts in Streamlit's legacy
-    multipage mode until st.navigation has run once. Page files are named unlike their URLs
-    (employer_dashboard.py serves /employer), so legacy mode finds no page of its own for a link and
-    runs the router; this guard covers a link typed with a file's name.
+    multipage mode until st.navigation has run once: the first visit after a start, if it is a deep
+    link (/employer?party_id=6), runs the page file alone. The page then switches the legacy mode
+    off and reruns, so the same URL comes back through the router with its search box and banner.
     """
     if st.session_state.pop(ROUTED, False):
         return

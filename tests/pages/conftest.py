@@ -20,6 +20,24 @@ def _point_at(monkeypatch, url: str) -> None:
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True)
+def warm_server(monkeypatch):
+    """Run each AppTest as on a server that has been used once.
+
+    AppTest puts Streamlit back in its legacy pages/ mode before every run; a real server leaves it
+    for good after the router's first st.navigation, and that is the state managers work in.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 @pytest.fixture(scope="session")
 def demo_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.db"

@@ -24,8 +24,8 @@ from core import (
 from core.models import Batch, BatchItem, CreditMemo, Encounter, Party, Receipt
 from tests.pages.conftest import APP
 
-PAGES = ["pages/management_dashboard.py", "pages/batch_history.py", "pages/employer_dashboard.py", "pages/receipts_and_payments.py", "pages/system_settings.py",
-         "pages/audit_log.py"]
+PAGES = ["pages/dashboard.py", "pages/batches.py", "pages/employer.py", "pages/payments.py", "pages/settings.py",
+         "pages/audit.py"]
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -103,7 +103,7 @@ def _party_with_new_encounters(url: str) -> tuple[int, str, int]:
 
 def test_preview_then_create_batch_with_the_f2_button(demo_db):
     party_id, name, encounters = _party_with_new_encounters(demo_db)
-    at = _app("pages/management_dashboard.py")
+    at = _app("pages/dashboard.py")
     at.selectbox(key="dash_party").select(party_id)
     at.text_area(key="dash_note").input("Called in by HR")
     _button(at, "Preview").click().run()
@@ -127,7 +127,7 @@ def test_preview_then_create_batch_with_the_f2_button(demo_db):
 ])
 def test_bad_batch_input_shows_the_core_message_and_creates_nothing(demo_db, setup, message):
     party_id, _, _ = _party_with_new_encounters(demo_db)
-    at = _app("pages/management_dashboard.py")
+    at = _app("pages/dashboard.py")
     if setup:
         at.selectbox(key="dash_party").select(party_id)
         for key, value in setup.items():
@@ -142,7 +142,7 @@ def test_bad_batch_input_shows_the_core_message_and_creates_nothing(demo_db, set
 def test_rebatch_from_a_batchs_items(demo_db):
     with _session(demo_db) as s:
         row = next(r for r in invoice_history(s, status="open", limit=500) if r.times_batched == 1)
-    at = _app("pages/batch_history.py", batch=str(row.batch_number))
+    at = _app("pages/batches.py", batch=str(row.batch_number))
     assert any(f"stb {row.batch_number}" in t for t in _plain(at.subheader))
     at.multiselect(key="stb_rebatch_invoices").set_value([row.invoice_number])
     at.text_area(key="stb_rebatch_note").input("Second notice by phone")
@@ -158,7 +158,7 @@ def test_rebatch_from_a_batchs_items(demo_db):
 def test_credit_memo_needs_confirmation_then_is_issued(demo_db):
     with _session(demo_db) as s:
         row = next(r for r in invoice_history(s, status="open", limit=500) if r.encounter_count >= 2)
-    at = _app("pages/batch_history.py", batch=str(row.batch_number))
+    at = _app("pages/batches.py", batch=str(row.batch_number))
     at.selectbox(key="stb_memo_invoice").select(row.invoice_number).run()
     at.radio(key="stb_memo_action").set_value("self-pay").run()
     first = at.multiselect(key="stb_memo_encounters").options[0]
@@ -181,7 +181,7 @@ def test_history_filters_by_status_and_contains(demo_db):
         party_id = resent.party_id
         expected_all = invoice_history(s, party_id=party_id, status="all", limit=50)
         expected_paid = invoice_history(s, party_id=party_id, status="paid", limit=50)
-    at = _app("pages/employer_dashboard.py", party_id=str(party_id))
+    at = _app("pages/employer.py", party_id=str(party_id))
     shown = at.dataframe[0].value
     assert list(shown["Invoice"]) == [r.invoice_number for r in expected_all if r.status == "Open"][:50]
     at.segmented_control(key="status").set_value("Paid").run()
@@ -195,7 +195,7 @@ def test_a_shared_history_link_opens_with_its_filters(demo_db):
     with _session(demo_db) as s:
         resent = invoice_history(s, status="all", number_contains="-2", limit=1)[0]
     # The URL a manager copies: /employer?party_id=..&status=All&invoice=..
-    at = _app("pages/employer_dashboard.py", party_id=str(resent.party_id), status="All",
+    at = _app("pages/employer.py", party_id=str(resent.party_id), status="All",
               invoice=resent.invoice_number.lower())
     assert at.segmented_control(key="status").value == "All"
     assert at.text_input(key="invoice").value == resent.invoice_number.lower()
@@ -205,7 +205,7 @@ def test_a_shared_history_link_opens_with_its_filters(demo_db):
 def test_history_rows_can_be_rebatched_from_the_multiselect(demo_db):
     with _session(demo_db) as s:
         row = next(r for r in invoice_history(s, status="open", limit=500))
-    at = _app("pages/employer_dashboard.py", party_id=str(row.party_id))
+    at = _app("pages/employer.py", party_id=str(row.party_id))
     at.multiselect(key="emp_selected").select(row.invoice_number).run()
     before = _counts(demo_db)
     _button(at, "Rebatch selected").click().run()
@@ -225,7 +225,7 @@ def _open_party(url: str, minimum: int = 2) -> tuple[int, list]:
 def test_post_a_receipt_with_the_suggested_allocation(demo_db):
     party_id, invoices = _open_party(demo_db)
     amount = invoices[0].balance_due + invoices[1].balance_due
-    at = _app("pages/receipts_and_payments.py")
+    at = _app("pages/payments.py")
     at.selectbox(key="pay_party").select(party_id).run()
     at.text_input(key="pay_amount").input(f"{amount:.2f}")
     at.text_input(key="pay_reference").input("CHK 4242")
@@ -247,7 +247,7 @@ def test_post_a_receipt_with_the_suggested_allocation(demo_db):
 ])
 def test_bad_receipts_show_the_core_message_and_change_nothing(demo_db, amount, apply, message):
     party_id, invoices = _open_party(demo_db)
-    at = _app("pages/receipts_and_payments.py")
+    at = _app("pages/payments.py")
     at.selectbox(key="pay_party").select(party_id).run()
     at.text_input(key="pay_amount").input(amount)
     if apply:
@@ -263,7 +263,7 @@ def test_void_a_receipt_from_the_payments_page(demo_db):
     with _session(demo_db) as s:
         receipt = s.execute(sa.select(Receipt).where(Receipt.voided == sa.false(), Receipt.applied_cents > 0)
                             .limit(1)).scalar_one()
-    at = _app("pages/receipts_and_payments.py")
+    at = _app("pages/payments.py")
     at.selectbox(key="pay_party").select(receipt.party_id).run()
     at.selectbox(key="pay_void_id").select(receipt.id)
     at.text_input(key="pay_void_reason").input("Check returned NSF")
@@ -275,7 +275,7 @@ def test_void_a_receipt_from_the_payments_page(demo_db):
 
 
 def test_csv_import_with_errors_reports_rows_and_imports_nothing(demo_db):
-    at = _app("pages/system_settings.py")
+    at = _app("pages/settings.py")
     at.radio(key="set_import_kind").set_value("encounters").run()
     at.text_area(key="set_import_text").input(
         "encounter_number,patient_account,patient_name,party_account_code,date_of_service,post_date,"
@@ -291,7 +291,7 @@ def test_csv_import_with_errors_reports_rows_and_imports_nothing(demo_db):
 
 
 def test_csv_import_of_parties_then_billing_switch(empty_db):
-    at = _app("pages/system_settings.py")
+    at = _app("pages/settings.py")
     at.text_area(key="set_import_text").input(
         "account_code,name,kind,group,billable,contact_name,email,address_line1,address_line2,city,state,"
         "postal_code\nNEW1,New Employer,employer,,yes,,,1 Main St,,Salem,OR,97301\n")
@@ -301,7 +301,7 @@ def test_csv_import_of_parties_then_billing_switch(empty_db):
 
 
 def test_party_form_refuses_a_duplicate_code(demo_db):
-    at = _app("pages/system_settings.py")
+    at = _app("pages/settings.py")
     at.text_input(key="set_new_code").input("EMP001")
     at.text_input(key="set_new_name").input("Duplicate")
     before = _counts(demo_db)
@@ -325,7 +325,7 @@ def test_billing_off_banner_on_every_page(demo_db):
 
         set_invoice_billing(s, enabled=False, actor="test")
         s.commit()
-    at = _app("pages/audit_log.py")
+    at = _app("pages/audit.py")
     assert any("Invoice billing is switched off" in t for t in _plain(at.warning))
 
 
@@ -337,7 +337,7 @@ def test_hostile_names_and_notes_render_as_text(demo_db):
         party = create_party(s, account_code="EVIL1", name="![x](http://169.254.169.254/) :red[boom] $1$ <b>",
                              address_line1="1 Main", city="Salem", postal_code="97301", actor="test")
     engine.dispose()
-    at = _app("pages/employer_dashboard.py", party_id=str(party.id))
+    at = _app("pages/employer.py", party_id=str(party.id))
     shown = next(m.value for m in at.markdown if "EVIL1" in m.value)
     assert "\\!\\[x\\]\\(http\\:" in shown and "\\:red\\[boom\\]" in shown and "\\$1\\$" in shown
     assert _plain([m for m in at.markdown if "EVIL1" in m.value])[0].startswith(

@@ -146,7 +146,7 @@ with tab_rebatch:
         new = attempt(_rebatch)
         if new is not None:
             st.success(f"Batch **{new.number}** made: {new.invoice_count} invoice(s) resent, {money(new.total)} due.")
-            st.page_link("pages/batch_history.py", label=f"Open stb {new.number}", query_params={"batch": str(new.number)})
+            st.page_link("pages/batches.py", label=f"Open stb {new.number}", query_params={"batch": str(new.number)})
 
 with tab_memo:
     st.caption("Correct encounters invoiced in error. A credit memo cannot be undone.")

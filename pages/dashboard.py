@@ -61,7 +61,7 @@ if recent:
     table([{"Batch": b.number, "Kind": b.kind, "Target": b.target, "Created by": b.created_by,
             "Created": b.created_at.date(), "Invoices": b.invoice_count, "Total": b.total} for b in recent],
           money_columns=["Total"], date_columns=["Created"])
-    st.page_link("pages/batch_history.py", label="All batches in Batch History", icon=":material/inventory_2:")
+    st.page_link("pages/batches.py", label="All batches in Batch History", icon=":material/inventory_2:")
 else:
     st.info("No batches yet. Create the first one below.")
 
@@ -124,5 +124,5 @@ if created:
     number, invoices, encounters, total = created
     st.success(f"Batch **{number}** created: {invoices} invoice(s), {encounters} encounters, {money(total)}.",
                icon=":material/check_circle:")
-    st.page_link("pages/batch_history.py", label=f"Open batch {number}'s Invoice Batch Items",
+    st.page_link("pages/batches.py", label=f"Open batch {number}'s Invoice Batch Items",
                  query_params={"batch": str(number)}, icon=":material/open_in_new:")

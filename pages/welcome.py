@@ -29,4 +29,4 @@ with right.container(border=True):
     st.subheader("Your own data")
     st.write("Import parties first, then encounters. Each file is imported whole or not at all, and every bad "
              "row is reported with its row number and column.")
-    st.page_link("pages/system_settings.py", label="Settings > CSV import", icon=":material/upload_file:")
+    st.page_link("pages/settings.py", label="Settings > CSV import", icon=":material/upload_file:")
