@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from datetime import date
-
-import re
 
 import pytest
 import sqlalchemy as sa
