@@ -75,8 +75,11 @@ def _statement(pid=party_id):
         return render_statement_pdf(s, party_id=pid)
 
 
-st.download_button("Account statement PDF", data=_statement, file_name=f"statement-{party.account_code}.pdf",
-                   mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
+links = st.columns([1, 1, 3])
+links[0].download_button("Account statement PDF", data=_statement, file_name=f"statement-{party.account_code}.pdf",
+                         mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
+links[1].page_link("pages/payments.py", label="Post a receipt", icon=":material/payments:",
+                   query_params={"party_id": str(party_id)})
 
 # ---------- Invoice History ----------
 st.subheader("Invoice History")

@@ -43,7 +43,7 @@ def _memos(pid):
         return list_credit_memos(s, party_id=pid, only_unapplied=True)
 
 
-def _allocation_inputs(invoices, *, prefix: str, suggested: dict | None = None) -> dict[int, str]:
+def _allocation_inputs(invoices, *, prefix: str) -> dict[int, str]:
     """One amount box per open invoice, oldest first; blank means nothing applied."""
     entered = {}
     header = st.columns([2, 1.3, 1.3, 1.3, 1.5])
@@ -55,15 +55,16 @@ def _allocation_inputs(invoices, *, prefix: str, suggested: dict | None = None) 
         c[1].write(str(inv.first_sent_on))
         c[2].write(str(inv.due_on))
         c[3].write(money(inv.balance_due))
-        value = f"{suggested[inv.invoice_id]:.2f}" if suggested and inv.invoice_id in suggested else ""
-        entered[inv.invoice_id] = c[4].text_input("Apply", value=value, key=f"{prefix}_{inv.invoice_id}",
+        entered[inv.invoice_id] = c[4].text_input("Apply", key=f"{prefix}_{inv.invoice_id}",
                                                   label_visibility="collapsed", placeholder="0.00")
     if len(invoices) > MAX_ROWS:
         st.caption(f"{len(invoices) - MAX_ROWS} newer open invoices are not listed; allocate to them afterwards.")
     return {invoice_id: text for invoice_id, text in entered.items() if text.strip()}
 
 
-party_id = party_picker("Received from", key="pay_party")
+wanted = st.query_params.get("party_id")
+party_id = party_picker("Received from", key="pay_party",
+                        default=int(wanted) if wanted and wanted.isdigit() else None)
 if party_id is None:
     st.info("Choose the party that paid to post a receipt, allocate its unapplied money or void a receipt.")
     everyone = _receipts(None, False)
@@ -96,8 +97,11 @@ with tab_new:
         suggestion = attempt(_suggest)
         if suggestion is not None:
             st.session_state["pay_suggestion"] = (party_id, amount, suggestion)
-            for key in [k for k in st.session_state if str(k).startswith("pay_apply_")]:
-                del st.session_state[key]
+            # The boxes take the suggestion through their keys: a browser keeps a keyed box's own
+            # value over a new default, so the state is what has to change.
+            for inv in _open(party_id)[:MAX_ROWS]:
+                applied = suggestion.allocations.get(inv.invoice_id)
+                st.session_state[f"pay_apply_{inv.invoice_id}"] = f"{applied:.2f}" if applied else ""
     saved = st.session_state.get("pay_suggestion")
     suggestion = saved[2] if saved and saved[0] == party_id and saved[1] == amount else None
     if suggestion is not None:
@@ -105,8 +109,7 @@ with tab_new:
     invoices = _open(party_id)
     with st.form("pay_form"):
         if invoices:
-            entered = _allocation_inputs(invoices, prefix="pay_apply",
-                                         suggested=suggestion.allocations if suggestion else None)
+            entered = _allocation_inputs(invoices, prefix="pay_apply")
         else:
             entered = {}
             st.caption("No open invoices: the whole receipt stays unapplied.")
