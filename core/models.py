@@ -66,10 +66,6 @@ class Party(SQLModel, table=True):
     state: str = Field(default="", max_length=40)
     postal_code: str = Field(default="", max_length=20)
 
-    @property
-    def has_address(self) -> bool:
-        return bool(self.address_line1.strip() and self.city.strip() and self.postal_code.strip())
-
 
 # A patient, known by the practice's patient account.
 class Patient(SQLModel, table=True):
