@@ -74,9 +74,10 @@ def party_choices(include_inactive: bool = False) -> dict[int, str]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def group_choices() -> dict[int, str]:
+def group_choices(include_inactive: bool = False) -> dict[int, str]:
     with reading() as s:
-        return {g.id: g.name for g in search_groups(s, limit=100_000)}
+        return {g.id: g.name + ("" if g.active else " (inactive)")
+                for g in search_groups(s, limit=100_000, include_inactive=include_inactive)}
 
 
 def party_picker(label: str, *, key: str, include_inactive: bool = False, placeholder: str = "Type a name or code",

@@ -56,6 +56,7 @@ from core.parties import (
     party_count,
     search_groups,
     search_parties,
+    update_group,
     update_party,
 )
 from core.payments import (
@@ -84,7 +85,7 @@ __all__ = [
     "audit_actions", "audit_actors",
     "BatchRow", "Destination", "Headline", "ItemDetail", "MonthFigures", "batch_items", "create_group", "create_party",
     "get_party", "headline", "invoices_by_month", "list_batches", "navigate", "open_aging", "party_count",
-    "update_party",
+    "update_group", "update_party",
     "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_items_pdf",
     "render_statement_pdf",
     "verify_document",

@@ -27,8 +27,11 @@ def search_parties(session: Session, *, text: str = "", limit: int = 20,
     return list(session.exec(q))
 
 
-def search_groups(session: Session, *, text: str = "", limit: int = 20) -> list[Group]:
+def search_groups(session: Session, *, text: str = "", limit: int = 20,
+                  include_inactive: bool = False) -> list[Group]:
     q = select(Group).order_by(Group.name).limit(limit)
+    if not include_inactive:
+        q = q.where(Group.active == sa.true())
     if text.strip():
         q = q.where(sa.func.lower(Group.name).like(_contains(text), escape="\\"))
     return list(session.exec(q))
@@ -132,3 +135,34 @@ def create_group(session: Session, *, name: str, actor: str) -> Group:
 
 def party_count(session: Session) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one()
+
+
+def update_group(session: Session, *, group_id: int, actor: str, name: str | None = None,
+                 active: bool | None = None) -> Group:
+    """Rename a group or deactivate it (it then leaves the look-ups; its parties keep their history)."""
+    from core import audit
+    from core.errors import InvoiceDeskError
+
+    actor = audit.require_actor(actor)
+    group = get_group(session, group_id)
+    changed = {}
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvoiceDeskError("A group needs a name of at most 200 characters.")
+        clash = session.execute(sa.select(Group.id).where(sa.func.lower(Group.name) == name.lower(),
+                                                          Group.id != group.id)).first()
+        if clash:
+            raise InvoiceDeskError(f"There is already a group called {name}.")
+        if name != group.name:
+            changed["name"] = [group.name, name]
+            group.name = name
+    if active is not None and active != group.active:
+        changed["active"] = [group.active, active]
+        group.active = active
+    session.add(group)
+    session.flush()
+    if changed:
+        audit.record(session, actor=actor, action="group.update", entity="party_group", ids=[group.id],
+                     detail=changed)
+    return group

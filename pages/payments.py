@@ -6,7 +6,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, md, money, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
 from core import (
     RECEIPT_METHODS,
     allocate_credit,
@@ -32,9 +32,9 @@ def _open(pid: int):
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _receipts(pid, only_unapplied):
+def _receipts(pid, only_unapplied, offset=0, limit=PAGE_SIZE * 4):
     with reading() as s:
-        return list_receipts(s, party_id=pid, only_unapplied=only_unapplied, limit=PAGE_SIZE * 4)
+        return list_receipts(s, party_id=pid, only_unapplied=only_unapplied, limit=limit, offset=offset)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -129,7 +129,10 @@ with tab_new:
 
 with tab_list:
     only_unapplied = st.toggle("Only receipts with unapplied money", key="pay_only_unapplied")
-    receipts = _receipts(party_id, only_unapplied)
+    offset = st.session_state.get("pay_list_offset", 0)
+    receipts = _receipts(party_id, only_unapplied, offset, PAGE_SIZE + 1)
+    more = len(receipts) > PAGE_SIZE
+    receipts = receipts[:PAGE_SIZE]
     table([{"Receipt": r.number, "Received": r.received_date, "Method": r.method, "Reference": r.reference,
             "Amount": r.amount, "Applied": r.applied, "Unapplied": r.unapplied,
             "Status": f"voided: {r.void_reason}" if r.voided else "posted"} for r in receipts],
@@ -137,6 +140,7 @@ with tab_list:
     live = [r for r in receipts if not r.voided]
     totals_line([("Received", sum((r.amount for r in live), start=Decimal("0.00"))),
                  ("Unapplied", sum((r.unapplied for r in live), start=Decimal("0.00")))])
+    newer_older(key="pay_list_offset", has_more=more)
 
 with tab_apply:
     receipts = _receipts(party_id, True)

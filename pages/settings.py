@@ -14,6 +14,7 @@ from core import (
     save_invoice_profile,
     set_invoice_billing,
     template_csv,
+    update_group,
     update_party,
 )
 
@@ -114,6 +115,23 @@ with tab_parties:
 
             if attempt(_group):
                 st.success(f"Group {md(gname)} added.")
+        st.subheader("Rename or deactivate a group")
+        all_groups = group_choices(include_inactive=True)
+        gid = st.selectbox("Group", list(all_groups), format_func=all_groups.get, index=None, key="set_edit_group")
+        if gid is not None:
+            with st.form("set_edit_group_form"):
+                new_name = st.text_input("Name", value=all_groups[gid].removesuffix(" (inactive)"),
+                                         key=f"set_group_name_{gid}")
+                keep = st.checkbox("Active (shown in look-ups)", value=not all_groups[gid].endswith("(inactive)"),
+                                   key=f"set_group_active_{gid}")
+                save_group = st.form_submit_button("Save group")
+            if save_group:
+                def _edit_group():
+                    with writing() as s:
+                        return update_group(s, group_id=gid, name=new_name, active=keep, actor=actor()).name
+
+                if attempt(_edit_group):
+                    st.success("Group saved.")
     with right:
         st.subheader("Edit or deactivate a party")
         pid = party_picker("Party", key="set_edit_party", include_inactive=True)

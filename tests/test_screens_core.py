@@ -21,7 +21,9 @@ from core import (
     open_aging,
     post_receipt,
     rebatch,
+    search_groups,
     search_parties,
+    update_group,
     update_party,
 )
 from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
@@ -98,4 +100,10 @@ def test_party_and_group_editing(session):
         update_party(session, party_id=party.id, email="nope", actor=ACTOR)
     update_party(session, party_id=party.id, active=False, actor=ACTOR)
     assert search_parties(session, text="coastal") == []
+    other = create_group(session, name="Inland Sites", actor=ACTOR)
+    with pytest.raises(InvoiceDeskError, match="already a group"):
+        update_group(session, group_id=other.id, name="COASTAL SITES", actor=ACTOR)
+    update_group(session, group_id=group.id, name="Coastal and Bay Sites", active=False, actor=ACTOR)
+    assert [g.name for g in search_groups(session, text="sites")] == ["Inland Sites"]
+    assert [g.name for g in search_groups(session, text="bay", include_inactive=True)] == ["Coastal and Bay Sites"]
     assert [p.id for p in search_parties(session, text="coastal", include_inactive=True)] == [party.id]
