@@ -75,7 +75,7 @@ def _statement(pid=party_id):
         return render_statement_pdf(s, party_id=pid)
 
 
-links = st.columns([1, 1, 3])
+links = st.columns([1.6, 1, 3])
 links[0].download_button("Account statement PDF", data=_statement, file_name=f"statement-{party.account_code}.pdf",
                          mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
 links[1].page_link("pages/payments.py", label="Post a receipt", icon=":material/payments:",
