@@ -20,9 +20,14 @@ PAGES = {
 }
 WELCOME = st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:", url_path="welcome")
 
-with reading() as s:
-    empty = party_count(s) == 0
-    billing_on = invoice_billing_enabled(s)
+@st.cache_data(ttl=60, show_spinner=False)
+def _status() -> tuple[bool, bool]:
+    """Empty database? Billing on? Read once a minute at most; every write clears it."""
+    with reading() as s:
+        return party_count(s) == 0, invoice_billing_enabled(s)
+
+
+empty, billing_on = _status()
 
 pages = ([WELCOME] if empty else []) + list(PAGES.values())
 page = st.navigation(pages)

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import reportlab.rl_config
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -60,8 +61,11 @@ _LONG_RUN = re.compile(r"\S{31,}")
 
 
 def _breakable(value):
-    """xhtml2pdf breaks lines only at spaces: give a run of 31+ characters a space every 30, or it leaves the page."""
-    if isinstance(value, str) and len(value) > 30:
+    """xhtml2pdf breaks lines only at spaces: give a run of 31+ characters a space every 30, or it leaves the page.
+
+    Markup (a macro's HTML) is left alone: its values went through here when the macro drew them.
+    """
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup) and len(value) > 30:
         return _LONG_RUN.sub(lambda m: " ".join(m.group(0)[i:i + 30] for i in range(0, len(m.group(0)), 30)), value)
     return value
 
