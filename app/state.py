@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, tzinfo
 
 import sqlalchemy as sa
 import streamlit as st
 from sqlmodel import Session
 
-from core import load_demo_data, open_engine, party_count, read_session, transaction
+from core import clock, load_demo_data, open_engine, party_count, read_session, transaction
 
 DEMO_ENV = "INVOICE_DESK_DEMO"
 
@@ -37,6 +38,25 @@ def writing() -> Iterator[Session]:
     with transaction(engine()) as s:
         yield s
     st.cache_data.clear()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def practice_zone() -> tzinfo:
+    """Settings > Time zone; every write clears it with the other cached reads."""
+    with reading() as s:
+        return clock.zone(s)
+
+
+def today() -> date:
+    """The practice's today (Settings > Time zone), the default of every date a manager picks."""
+    return clock.now().astimezone(practice_zone()).date()
+
+
+def local_time(moment: datetime) -> str:
+    """A stored moment (UTC) as the practice's wall clock reads it: 2026-11-27 14:05."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(practice_zone()):%Y-%m-%d %H:%M}"
 
 
 def actor() -> str:

@@ -1,5 +1,6 @@
 """Invoice Desk core: the billing domain, with no user interface; pages, notebooks and scripts use these names."""
 
+from core import clock
 from core.accounts import AccountSummary, party_account
 from core.audit import AuditEntry, audit_actions, audit_actors, audit_log
 from core.batches import (
@@ -76,10 +77,13 @@ from core.settings import (
     invoice_billing_enabled,
     save_invoice_profile,
     set_invoice_billing,
+    set_time_zone,
+    time_zone_name,
 )
 from core.totals import Totals, invoice_totals
 
 __all__ = [
+    "clock",
     "csv_bytes", "defuse",
     "BATCH_KINDS", "CREDIT_ACTIONS", "RECEIPT_METHODS",
     "audit_actions", "audit_actors",
@@ -98,5 +102,5 @@ __all__ = [
     "create_on_demand_batch", "current_profile", "format_money", "get_batch", "import_csv",
     "invoice_billing_enabled", "invoice_history", "invoice_history_count", "invoice_totals", "load_demo_data",
     "numbering_gaps", "open_engine", "parse_money", "preview_on_demand_batch", "read_session", "rebatch",
-    "save_invoice_profile", "search_groups", "search_parties", "set_invoice_billing", "template_csv", "transaction",
+    "save_invoice_profile", "set_time_zone", "time_zone_name", "search_groups", "search_parties", "set_invoice_billing", "template_csv", "transaction",
 ]

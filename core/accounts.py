@@ -43,7 +43,7 @@ def aging_bucket(days: int) -> str:
 
 def party_account(session: Session, *, party_id: int, as_of: date | None = None) -> AccountSummary:
     get_party(session, party_id)
-    as_of = as_of or clock.today()
+    as_of = as_of or clock.today(session)
     inv, r, cm, a = Invoice.__table__, Receipt.__table__, CreditMemo.__table__, Allocation.__table__
     aging = dict.fromkeys(AGING_BUCKETS, Decimal("0.00"))
     open_count, open_cents = 0, 0

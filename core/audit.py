@@ -54,9 +54,9 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
     if action:
         q = q.where(t.c.action == action)
     if since:
-        q = q.where(t.c.at >= datetime(since.year, since.month, since.day, tzinfo=clock.now().tzinfo))
+        q = q.where(t.c.at >= clock.day_start(since, session))
     if until:
-        q = q.where(t.c.at < datetime.combine(until, datetime.max.time(), tzinfo=clock.now().tzinfo))
+        q = q.where(t.c.at < clock.day_after_start(until, session))
     return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, entity=r.entity,
                        record_ids=r.record_ids, detail=json.loads(r.detail or "{}"))
             for r in session.execute(q)]

@@ -190,7 +190,7 @@ def _new_batch(session: Session, *, kind: str, actor: str, note: str, at: dateti
     profile = profile_for_new_batch(session, actor=actor)
     (number,) = next_numbers(session, "batch")
     batch = Batch(number=number, kind=kind, internal_note=note, profile_id=profile.id, created_by=actor,
-                  created_at=at, sent_on=at.date(), **fields)
+                  created_at=at, sent_on=clock.day_of(at, session), **fields)
     session.add(batch)
     session.flush()
     return batch

@@ -138,4 +138,4 @@ def list_credit_memos(session: Session, *, party_id: int | None = None, only_una
         q = q.where(cm.c.applied_cents < cm.c.amount_cents)
     return [CreditMemoRow(r.id, credit_memo_number(r.number), r.invoice_number, r.party_id, r.party_name, r.action,
                           r.reason, from_cents(r.amount_cents), from_cents(r.amount_cents - r.applied_cents),
-                          r.created_at.date(), r.created_by) for r in session.execute(q)]
+                          clock.day_of(r.created_at, session), r.created_by) for r in session.execute(q)]

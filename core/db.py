@@ -42,7 +42,8 @@ def open_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        # Stored moments are UTC whatever zone the server or the practice is in.
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     if migrate:
         upgrade(engine)
     return engine

@@ -362,7 +362,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     party = session.get(Party, party_id) if isinstance(party_id, int) else None
     if party is None:
         raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
-    as_of = as_of or clock.today()
+    as_of = as_of or clock.today(session)
     profile = current_profile(session) or InvoiceProfile(version=0, remit_to_name="Our Practice")
     account = party_account(session, party_id=party.id, as_of=as_of)
     inv, r = Invoice.__table__, Receipt.__table__

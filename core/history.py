@@ -9,6 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core import clock
 from core.errors import InvoiceDeskError
 from core.models import Batch, BatchItem, Invoice, Party
 from core.money import from_cents
@@ -83,8 +84,9 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
          .where(*_filters(session, party_id, status, number_contains))
          .order_by(BatchItem.id.desc()).limit(max(0, int(limit))).offset(max(0, int(offset))))
     rows = []
+    today = clock.today(session)
     for r in session.execute(q):
-        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on)
+        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on, today)
         rows.append(HistoryRow(
             batch_item_id=r.id, invoice_id=r.invoice_id, invoice_number=r.invoice_number, base_number=r.number,
             times_batched=r.times_batched, party_id=r.party_id, party_name=r.name, batch_id=r.batch_id,

@@ -288,10 +288,9 @@ class _EncounterIn:
         return sum(c[3] for c in self.charges)
 
 
-def _parse_encounter_rows(rows, errors: list[RowError]) -> dict[str, _EncounterIn]:
+def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str, _EncounterIn]:
     encounters: dict[str, _EncounterIn] = {}
     patient_names: dict[str, tuple[int, str]] = {}
-    today = clock.today()
     for line, row in rows:
         if not _check_lengths(line, row, errors):
             continue
@@ -354,7 +353,7 @@ def _parse_encounter_rows(rows, errors: list[RowError]) -> dict[str, _EncounterI
 
 def _import_encounters(session: Session, rows, report: ImportReport) -> None:
     errors = report.errors
-    wanted = _parse_encounter_rows(rows, errors)
+    wanted = _parse_encounter_rows(rows, errors, clock.today(session))
     parties = dict(session.execute(sa.select(Party.account_code, Party.id).where(
         Party.account_code.in_({e.party_code for e in wanted.values()}))).all())
     for enc in wanted.values():

@@ -105,12 +105,13 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
     cents = to_cents(parse_money(amount, field="The receipt amount"))
     received = to_date(received_date, "Received date", required=True)
     at = as_of or clock.now()
-    if received > at.date():
-        raise InvoiceDeskError(f"The received date {received} is in the future.")
+    today = clock.day_of(at, session)
+    if received > today:
+        raise InvoiceDeskError(f"The received date {received} is in the future; the practice's today is {today}.")
     parsed = _parse_allocations(allocations)
     (number,) = next_numbers(session, "receipt")
     receipt = Receipt(number=number, party_id=party.id, amount_cents=cents, received_date=received,
-                      post_date=post_date or at.date(), method=_method(method),
+                      post_date=post_date or today, method=_method(method),
                       reference=_clean(reference, "reference", 120), note=_clean(note, "note", 2000),
                       created_by=actor, created_at=at)
     session.add(receipt)

@@ -31,7 +31,7 @@ class Headline:
 
 def headline(session: Session, *, now: datetime | None = None) -> Headline:
     now = now or clock.now()
-    today = now.date()
+    today = clock.day_of(now, session)
     inv, r, cm, b = Invoice.__table__, Receipt.__table__, CreditMemo.__table__, Batch.__table__
     open_count, open_cents = session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
         inv.c.balance_cents), 0)).where(inv.c.paid == sa.false())).one()
@@ -64,7 +64,7 @@ class MonthFigures:
 def invoices_by_month(session: Session, *, months: int = 12, party_id: int | None = None,
                       today: date | None = None) -> list[MonthFigures]:
     """Invoices by the month they were first sent: what was billed, what is settled, what is still open."""
-    today = today or clock.today()
+    today = today or clock.today(session)
     start = date(today.year, today.month, 1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
@@ -87,7 +87,7 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
 
 
 def open_aging(session: Session, *, party_id: int | None = None, today: date | None = None) -> dict[str, Decimal]:
-    today = today or clock.today()
+    today = today or clock.today(session)
     inv = Invoice.__table__
     q = sa.select(inv.c.first_sent_on, inv.c.balance_cents).where(inv.c.paid == sa.false())
     if party_id is not None:

@@ -42,6 +42,32 @@ def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
                  detail={"before": before, "after": value})
 
 
+def time_zone_name(session: Session) -> str:
+    """The practice's time zone as set in Settings, or '' when it follows the server's."""
+    setting = session.get(Setting, clock.ZONE_SETTING)
+    return setting.value if setting is not None else ""
+
+
+def set_time_zone(session: Session, *, zone: str, actor: str) -> None:
+    """Set the practice's time zone (an IANA name such as America/Chicago); '' follows the server's."""
+    actor = audit.require_actor(actor)
+    if not isinstance(zone, str):
+        raise InvoiceDeskError(f"The time zone must be a name such as America/Chicago, not {zone!r}.")
+    name = zone.strip()
+    if name and clock.zone_named(name) is None:
+        raise InvoiceDeskError(f"'{name[:60]}' is not a time zone; choose one such as America/Chicago.")
+    setting = session.get(Setting, clock.ZONE_SETTING)
+    before = setting.value if setting is not None else ""
+    if setting is None:
+        setting = Setting(key=clock.ZONE_SETTING, value=name)
+    setting.value, setting.updated_by, setting.updated_at = name, actor, clock.now()
+    session.add(setting)
+    session.flush()
+    clock.forget_zone(session)
+    audit.record(session, actor=actor, action="settings.time_zone", entity="setting",
+                 detail={"before": before or "server", "after": name or "server"})
+
+
 def current_profile(session: Session) -> InvoiceProfile | None:
     return session.exec(select(InvoiceProfile).order_by(InvoiceProfile.version.desc()).limit(1)).first()
 

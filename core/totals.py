@@ -55,7 +55,8 @@ def invoice_totals(session: Session, invoice_id: int) -> Totals:
     ).first()
     if inv is None:
         raise NotFoundError(f"There is no invoice with id {invoice_id}.")
-    return totals_from_cents(inv.billed_cents, inv.payments_cents, inv.credits_cents, inv.due_on)
+    return totals_from_cents(inv.billed_cents, inv.payments_cents, inv.credits_cents, inv.due_on,
+                             clock.today(session))
 
 
 def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnElement[bool]) -> None:

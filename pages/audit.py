@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.state import reading, require_router
+from app.state import local_time, reading, require_router
 from app.ui import PAGE_SIZE, newer_older, table
 from core import audit_actions, audit_actors, audit_log
 
@@ -32,7 +32,7 @@ offset = st.session_state.get("audit_offset", 0)
 entries = _entries(who, what, since, until, offset)
 more = len(entries) > PAGE_SIZE
 entries = entries[:PAGE_SIZE]
-table([{"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "What": e.action, "Record": e.entity,
+table([{"When": local_time(e.at), "Who": e.actor, "What": e.action, "Record": e.entity,
         "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries],
       csv_name="audit-log")
 if not entries:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from app.state import actor, reading, require_router, writing
+from app.state import actor, local_time, reading, require_router, writing
 from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
 from core import (
     BATCH_KINDS,
@@ -54,7 +54,7 @@ has_more = len(rows) > PAGE_SIZE
 rows = rows[:PAGE_SIZE]
 listing = table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
                   "Source": f"stb {b.source_batch_number}" if b.source_batch_number else "",
-                  "Created by": b.created_by, "Created": b.created_at.strftime("%Y-%m-%d %H:%M"),
+                  "Created by": b.created_by, "Created": local_time(b.created_at),
                   "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
                   "Internal note": b.internal_note} for b in rows],
                 money_columns=["Total"], key="stb_table", selection="single-row", height=320, csv_name="batches")
@@ -87,7 +87,7 @@ if batch is None:
 st.divider()
 st.subheader(f"Invoice Batch Items: stb {batch.number}")
 st.markdown(f"**{batch.kind}** batch for **{md(batch.target)}**, made by {md(batch.created_by)} on "
-            f"{batch.created_at:%Y-%m-%d %H:%M}" + (f", resending stb {batch.source_batch_number}"
+            + local_time(batch.created_at) + (f", resending stb {batch.source_batch_number}"
                                                   if batch.source_batch_number else ""))
 if batch.internal_note:
     st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.state import actor, reading, require_router, writing
+from app.state import actor, local_time, reading, require_router, writing
 from app.ui import attempt, group_picker, md, money, party_picker, table
 from core import (
     create_on_demand_batch,
@@ -59,7 +59,7 @@ with chart_right:
 st.subheader("Recent batches")
 if recent:
     table([{"Batch": b.number, "Kind": b.kind, "Target": b.target, "Created by": b.created_by,
-            "Created": b.created_at.date(), "Invoices": b.invoice_count, "Total": b.total} for b in recent],
+            "Created": local_time(b.created_at), "Invoices": b.invoice_count, "Total": b.total} for b in recent],
           money_columns=["Total"], date_columns=["Created"])
     st.page_link("pages/batches.py", label="All batches in Batch History", icon=":material/inventory_2:")
 else:

@@ -1,11 +1,10 @@
 """Payments: post a receipt with a suggested allocation, allocate unapplied money, void a receipt."""
 
-from datetime import date
 from decimal import Decimal
 
 import streamlit as st
 
-from app.state import actor, reading, require_router, writing
+from app.state import actor, reading, require_router, today, writing
 from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
 from core import (
     RECEIPT_METHODS,
@@ -79,12 +78,13 @@ if party_id is None:
                                                                   for r in waiting[:8]))
     st.stop()
 
+practice_today = today()
 tab_new, tab_list, tab_apply, tab_void = st.tabs(["New receipt", "Receipts", "Allocate unapplied money", "Void"])
 
 with tab_new:
     c1, c2, c3 = st.columns(3)
     amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
-    received = c2.date_input("Received", value=date.today(), max_value=date.today(), key="pay_received",
+    received = c2.date_input("Received", value=practice_today, max_value=practice_today, key="pay_received",
                              format="YYYY-MM-DD")
     method = c3.selectbox("Method", RECEIPT_METHODS, key="pay_method")
     reference = c1.text_input("Reference", key="pay_reference", placeholder="check number")

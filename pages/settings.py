@@ -5,6 +5,7 @@ import streamlit as st
 from app.state import actor, reading, require_router, writing
 from app.ui import attempt, group_choices, md, party_picker, table
 from core import (
+    clock,
     create_group,
     create_party,
     current_profile,
@@ -13,7 +14,9 @@ from core import (
     invoice_billing_enabled,
     save_invoice_profile,
     set_invoice_billing,
+    set_time_zone,
     template_csv,
+    time_zone_name,
     update_group,
     update_party,
 )
@@ -35,6 +38,26 @@ with tab_billing:
             return True
 
         if attempt(_switch):
+            st.rerun()
+
+    st.subheader("Time zone")
+    with reading() as s:
+        zone_now, today = time_zone_name(s), clock.today(s)
+    server = f"The server's ({clock.server_zone_name()})"
+    zones = ["", *sorted(clock.valid_zone_names())]
+    st.write(f"The practice's today is **{today:%A, %B %-d, %Y}**. Received dates, due dates, overdue flags and "
+             "aging count days in this zone.")
+    with st.form("set_zone_form"):
+        chosen = st.selectbox("Practice time zone", zones, index=zones.index(zone_now) if zone_now in zones else 0,
+                              format_func=lambda z: z or server, key="set_zone")
+        save_zone = st.form_submit_button("Save time zone")
+    if save_zone and chosen != zone_now:
+        def _zone():
+            with writing() as s:
+                set_time_zone(s, zone=chosen, actor=actor())
+            return True
+
+        if attempt(_zone):
             st.rerun()
 
 with tab_profile:

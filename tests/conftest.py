@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,24 @@ from core.db import open_engine
 from tests.support import postgres
 
 REQUIRE_POSTGRES = os.environ.get("INVOICE_DESK_REQUIRE_POSTGRES") == "1"
+# CI runs the suite again with the clock set to a month end and to 29 February: ISO moment, with offset.
+FROZEN_NOW = os.environ.get("INVOICE_DESK_TEST_NOW", "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_clock():
+    """Every test reads the clock through core.clock; with INVOICE_DESK_TEST_NOW the run starts at that moment.
+
+    The clock keeps ticking from there (tick=True), so time-outs and waits behave; a run that starts at
+    10:00 UTC on a month end stays on that day in every zone a test uses.
+    """
+    if not FROZEN_NOW:
+        yield None
+        return
+    import time_machine
+
+    with time_machine.travel(datetime.fromisoformat(FROZEN_NOW), tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from core import (
     InvoiceDeskError,
     allocate_credit,
+    clock,
     create_credit_memo,
     create_on_demand_batch,
     invoice_totals,
@@ -30,7 +31,7 @@ def test_credit_memo_on_a_paid_invoice_leaves_unapplied_credit_that_pays_another
     e1 = make_encounter(session, party, amounts=("60.00",))
     make_encounter(session, party, amounts=("40.00",))
     first = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
-    post_receipt(session, party_id=party.id, amount="100.00", received_date=date.today(), method="check",
+    post_receipt(session, party_id=party.id, amount="100.00", received_date=clock.today(), method="check",
                  allocations={first.invoice_id: "100.00"}, actor=ACTOR)
     make_encounter(session, party, dos=date(2026, 4, 1), amounts=("75.00",))
     second = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]

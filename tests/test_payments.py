@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from core import (
     InvoiceDeskError,
     allocate_receipt,
+    clock,
     create_on_demand_batch,
     invoice_history,
     invoice_totals,
@@ -42,7 +43,7 @@ def test_reprint_after_partial_receipt_shows_payment_and_new_balance(session):
     billing_on(session)
     party = make_party(session)
     (item,) = _invoices(session, party, ["300.00"])
-    receipt = post_receipt(session, party_id=party.id, amount="120.00", received_date=date.today(), method="check",
+    receipt = post_receipt(session, party_id=party.id, amount="120.00", received_date=clock.today(), method="check",
                            reference="CHK 5521", allocations={item.invoice_id: D("120.00")}, actor=ACTOR)
     session.commit()
     assert receipt.unapplied == D("0.00") and receipt.number == 1
@@ -63,7 +64,7 @@ def test_one_check_pays_three_fully_and_a_fourth_partly(session):
     party = make_party(session)
     items = _invoices(session, party, ["100.00", "200.00", "50.25", "80.00", "999.99"])
     ids = [i.invoice_id for i in items]
-    receipt = post_receipt(session, party_id=party.id, amount="400.25", received_date=date.today(), method="ACH",
+    receipt = post_receipt(session, party_id=party.id, amount="400.25", received_date=clock.today(), method="ACH",
                            allocations={ids[0]: "100.00", ids[1]: "200.00", ids[2]: "50.25", ids[3]: "40.00"},
                            actor=ACTOR)
     session.commit()
@@ -97,7 +98,7 @@ def test_suggestion_finds_the_exact_three_invoice_match(session):
     assert oldest.allocations == {items[0].invoice_id: D("120.00"), items[1].invoice_id: D("30.00")}
     more = suggest_allocation(session, party_id=party.id, amount="1000.00")
     assert more.method == "oldest first" and more.unapplied == D("1000.00") - D("567.75")
-    receipt = post_receipt(session, party_id=party.id, amount="429.75", received_date=date.today(), method="check",
+    receipt = post_receipt(session, party_id=party.id, amount="429.75", received_date=clock.today(), method="check",
                            allocations=suggestion.allocations, actor=ACTOR)
     assert receipt.unapplied == 0
 
@@ -106,7 +107,7 @@ def test_void_reverses_allocations_and_is_audited(session):
     billing_on(session)
     party = make_party(session)
     (item,) = _invoices(session, party, ["90.00"])
-    receipt = post_receipt(session, party_id=party.id, amount="90.00", received_date=date.today(), method="check",
+    receipt = post_receipt(session, party_id=party.id, amount="90.00", received_date=clock.today(), method="check",
                            allocations={item.invoice_id: "90.00"}, actor=ACTOR)
     assert invoice_totals(session, item.invoice_id).status == "Paid"
     void_receipt(session, receipt_id=receipt.id, reason="Check returned NSF", actor="ann")
@@ -131,7 +132,7 @@ def test_void_reverses_allocations_and_is_audited(session):
     ({"amount": "NaN"}, "finite"),
     ({"amount": "10.005"}, "two decimal places"),
     ({"amount": "ten"}, "not a number"),
-    ({"received_date": date.today() + timedelta(days=1)}, "in the future"),
+    ({"received_date": clock.today() + timedelta(days=1)}, "in the future"),
     ({"method": "bitcoin"}, "not one of"),
     ({"allocations": "over-receipt"}, "more than the"),
     ({"allocations": "over-invoice"}, "more than invoice"),
@@ -145,7 +146,7 @@ def test_bad_receipts_are_refused_and_change_nothing(session, change, message):
     party, other = make_party(session), make_party(session)
     mine = _invoices(session, party, ["100.00", "50.00"])
     theirs = _invoices(session, other, ["70.00"])
-    post_receipt(session, party_id=party.id, amount="50.00", received_date=date.today(), method="check",
+    post_receipt(session, party_id=party.id, amount="50.00", received_date=clock.today(), method="check",
                  allocations={mine[1].invoice_id: "50.00"}, actor=ACTOR)
     session.commit()
     allocations = {
@@ -156,7 +157,7 @@ def test_bad_receipts_are_refused_and_change_nothing(session, change, message):
         "three-decimals": {mine[0].invoice_id: "1.001"},
         "negative": {mine[0].invoice_id: "-1.00"},
     }
-    args = dict(party_id=party.id, amount="60.00", received_date=date.today(), method="check", actor=ACTOR)
+    args = dict(party_id=party.id, amount="60.00", received_date=clock.today(), method="check", actor=ACTOR)
     if change.get("allocations"):
         args["allocations"] = allocations[change["allocations"]]
         if change["allocations"] == "over-invoice":
@@ -175,7 +176,7 @@ def test_allocating_a_receipt_beyond_what_is_left_is_refused(session):
     billing_on(session)
     party = make_party(session)
     items = _invoices(session, party, ["100.00", "100.00"])
-    receipt = post_receipt(session, party_id=party.id, amount="150.00", received_date=date.today(),
+    receipt = post_receipt(session, party_id=party.id, amount="150.00", received_date=clock.today(),
                            method="check", allocations={items[0].invoice_id: "100.00"}, actor=ACTOR)
     session.commit()
     with pytest.raises(InvoiceDeskError, match=r"more than the \$50.00 available"):
@@ -187,5 +188,5 @@ def test_allocating_a_receipt_beyond_what_is_left_is_refused(session):
 def test_payments_refused_while_invoice_billing_is_off(session):
     party = make_party(session)
     with pytest.raises(InvoiceDeskError, match="Settings > Invoice billing"):
-        post_receipt(session, party_id=party.id, amount="10.00", received_date=date.today(), method="check",
+        post_receipt(session, party_id=party.id, amount="10.00", received_date=clock.today(), method="check",
                      actor=ACTOR)

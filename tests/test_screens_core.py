@@ -10,6 +10,7 @@ import pytest
 from core import (
     InvoiceDeskError,
     batch_items,
+    clock,
     create_credit_memo,
     create_group,
     create_on_demand_batch,
@@ -40,7 +41,7 @@ def practice(session):
     e1 = make_encounter(session, acme, amounts=("100.00",))
     make_encounter(session, bolt, amounts=("40.00",))
     first = create_on_demand_batch(session, group_id=group.id, internal_note="month end", actor=ACTOR)
-    post_receipt(session, party_id=acme.id, amount="100.00", received_date=date.today(), method="check",
+    post_receipt(session, party_id=acme.id, amount="100.00", received_date=clock.today(), method="check",
                  allocations={first.items[0].invoice_id: "100.00"}, actor=ACTOR)
     second = rebatch(session, source_batch_id=first.id, actor=ACTOR)
     session.commit()

@@ -32,7 +32,7 @@ def start_app(database: Path, port: int, *, demo: bool = True) -> subprocess.Pop
     env = {**os.environ, "INVOICE_DESK_DATABASE_URL": f"sqlite:///{database}"}
     if demo:
         env["INVOICE_DESK_DEMO"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run", str(ROOT / "streamlit_app.py"),
                              "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
                              "--browser.gatherUsageStats=false"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
