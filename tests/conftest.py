@@ -14,7 +14,7 @@ from core.db import open_engine
 from tests.support import postgres
 
 REQUIRE_POSTGRES = os.environ.get("INVOICE_DESK_REQUIRE_POSTGRES") == "1"
-# CI runs the suite again with the clock set to a month end and to 29 February: ISO moment, with offset.
+# CI runs the suite again with the clock started on a month end and on 29 February (an ISO moment with offset).
 FROZEN_NOW = os.environ.get("INVOICE_DESK_TEST_NOW", "")
 
 
