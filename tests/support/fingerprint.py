@@ -21,19 +21,28 @@ from core import InvoiceDeskError
 _SKIP_PREFIXES = ("batch_item_fts", "sqlite_")
 
 
+# Reflected tables per database; a test never changes the schema, so reflect once per engine.
+_reflected: dict[str, list[sa.Table]] = {}
+
+
+def _tables(engine: Engine, conn: sa.Connection) -> list[sa.Table]:
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _reflected:
+        metadata = sa.MetaData()
+        names = [n for n in sa.inspect(conn).get_table_names() if not n.startswith(_SKIP_PREFIXES)]
+        metadata.reflect(conn, only=names)
+        _reflected[key] = [metadata.tables[n] for n in sorted(names)]
+    return _reflected[key]
+
+
 def fingerprint(engine: Engine) -> dict[str, str]:
     """Table name -> SHA-256 of all its rows in primary-key order, as committed."""
     digests: dict[str, str] = {}
     with engine.connect() as conn:
-        names = sa.inspect(conn).get_table_names()
-        metadata = sa.MetaData()
-        for name in sorted(names):
-            if name.startswith(_SKIP_PREFIXES):
-                continue
-            table = sa.Table(name, metadata, autoload_with=conn)
+        for table in _tables(engine, conn):
             order = list(table.primary_key.columns) or list(table.columns)
             rows = conn.execute(sa.select(table).order_by(*order)).all()
-            digests[name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+            digests[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
     return digests
 
 
