@@ -187,7 +187,7 @@ def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
     if party_id is not None:
         post_receipt(session, party_id=party_id, amount=Decimal("250.00"), received_date=as_of - timedelta(days=3),
                      method="check", reference="CHK 77120", note="Prepayment for next month's screens",
-                     actor="sam.accounts", as_of=_at(as_of - timedelta(days=3)))
+                     actor="sam.accounts", as_of=_at(as_of - timedelta(days=3), 15))
 
 
 def _corrections(session: Session, as_of: date) -> None:

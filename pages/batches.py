@@ -126,7 +126,7 @@ with tab_items:
             d2.info("Not printed yet: the first download archives its fingerprint.")
         elif check.unchanged:
             d2.success(f"Archived, unchanged (SHA-256 {check.current_sha256[:16]}..., first made "
-                       f"{check.archived_on:%Y-%m-%d}).")
+                       f"{local_time(check.archived_on)[:10]}).")
         else:
             d2.error("The document no longer matches the one first printed.")
 

@@ -34,7 +34,7 @@ bottom[0].metric("Paid, last 30 days", money(figures.paid_last_30_days))
 bottom[1].metric("Unapplied money", money(figures.unapplied), help="Receipts and credit memos not yet allocated")
 bottom[2].metric("Last batch", f"stb {figures.last_batch_number}" if figures.last_batch_number else "none")
 st.caption(f"Batches: {figures.batches_last_24_hours} in the last 24 hours, {figures.batches_last_7_days} in the "
-           f"last 7 days" + (f"; last made {figures.last_batch_at:%Y-%m-%d %H:%M}" if figures.last_batch_at else ""))
+           f"last 7 days" + (f"; last made {local_time(figures.last_batch_at)}" if figures.last_batch_at else ""))
 
 chart_left, chart_right = st.columns([3, 2])
 with chart_left:

@@ -22,15 +22,16 @@ FROZEN_NOW = os.environ.get("INVOICE_DESK_TEST_NOW", "")
 def test_clock():
     """Every test reads the clock through core.clock; with INVOICE_DESK_TEST_NOW the run starts at that moment.
 
-    The clock keeps ticking from there (tick=True), so time-outs and waits behave; a run that starts at
-    10:00 UTC on a month end stays on that day in every zone a test uses.
+    The clock keeps ticking from there (tick=True), so time-outs and waits behave. It travels to a
+    timestamp, not a zoned datetime: time-machine would otherwise set TZ to the datetime's zone and quietly
+    undo the run's TZ.
     """
     if not FROZEN_NOW:
         yield None
         return
     import time_machine
 
-    with time_machine.travel(datetime.fromisoformat(FROZEN_NOW), tick=True) as traveller:
+    with time_machine.travel(datetime.fromisoformat(FROZEN_NOW).timestamp(), tick=True) as traveller:
         yield traveller
 
 

@@ -9,7 +9,7 @@ if __name__ == "__main__":
     if frozen:
         import time_machine
 
-        time_machine.travel(datetime.fromisoformat(frozen), tick=True).start()
+        time_machine.travel(datetime.fromisoformat(frozen).timestamp(), tick=True).start()
     from streamlit.web.cli import main
 
     sys.argv = ["streamlit", *sys.argv[1:]]
