@@ -347,15 +347,16 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
                                "was resent. Tick 'Include paid invoices' to send them anyway.")
 
     at = as_of or clock.now()
-    batch = _new_batch(session, kind="rebatch", actor=actor, note=note, at=at, party_id=source.party_id,
-                       group_id=source.group_id, source_batch_id=source.id)
-    # The row locks this UPDATE takes make concurrent rebatches of one invoice queue, so suffixes
-    # stay consecutive; the unique (invoice, times batched) constraint is the backstop.
-    session.execute(sa.update(inv).where(*chosen).values(times_batched=inv.c.times_batched + 1,
-                                                         last_batch_id=batch.id))
-    expire_loaded(session, Invoice)
     try:
+        # One savepoint for all of the rebatch's writes: a refusal takes back its batch and suffixes too.
         with session.begin_nested():
+            batch = _new_batch(session, kind="rebatch", actor=actor, note=note, at=at, party_id=source.party_id,
+                               group_id=source.group_id, source_batch_id=source.id)
+            # The row locks this UPDATE takes make concurrent rebatches of one invoice queue, so suffixes
+            # stay consecutive; the unique (invoice, times batched) constraint is the backstop.
+            session.execute(sa.update(inv).where(*chosen).values(times_batched=inv.c.times_batched + 1,
+                                                                 last_batch_id=batch.id))
+            expire_loaded(session, Invoice)
             _insert_items(session, batch)
     except IntegrityError as exc:
         raise ConcurrencyError("Another manager resent these invoices at the same moment; nothing was created. "

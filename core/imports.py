@@ -18,7 +18,7 @@ from core import audit, clock
 from core.db import expire_loaded
 from core.errors import InvoiceDeskError
 from core.models import ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
-from core.money import parse_money, to_cents
+from core.money import from_cents, parse_money, to_cents
 
 PARTY_COLUMNS = ("account_code", "name", "kind", "group", "billable", "contact_name", "email", "address_line1",
                  "address_line2", "city", "state", "postal_code")
@@ -186,15 +186,16 @@ def import_csv(session: Session, *, kind: str, data: bytes | str | Path, actor: 
         return report
     digest = hashlib.sha256(text.encode()).hexdigest()
     if kind == "parties":
-        _import_parties(session, rows, report)
+        written = _import_parties(session, rows, report)
     else:
-        _import_encounters(session, rows, report)
+        written = _import_encounters(session, rows, report)
     if report.errors:
         # Nothing was written: every check runs before the first write.
         return _trim(report)
-    audit.record(session, actor=actor, action=f"import.{kind}", entity=kind,
+    ids, changes = written
+    audit.record(session, actor=actor, action=f"import.{kind}", entity=kind, ids=ids,
                  detail={"rows": len(rows), "created": report.created, "updated": report.updated,
-                         "unchanged": report.unchanged, "sha256": digest})
+                         "unchanged": report.unchanged, "sha256": digest, "changes": changes})
     return report
 
 
@@ -208,7 +209,7 @@ def _trim(report: ImportReport) -> ImportReport:
 
 # ---------- parties ----------
 
-def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], report: ImportReport) -> None:
+def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], report: ImportReport) -> tuple[list[int], dict] | None:
     errors = report.errors
     wanted: dict[str, tuple[int, dict]] = {}
     for line, row in rows:
@@ -252,22 +253,27 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
     session.flush()
     existing = {p.account_code: p for p in session.execute(
         sa.select(Party).where(Party.account_code.in_(list(wanted)))).scalars()}
+    written, changes = [], {}
     for code, (_, values) in wanted.items():
         values = dict(values)
         group_name = values.pop("group")
         values["group_id"] = groups[group_name].id if group_name else None
         party = existing.get(code)
         if party is None:
-            session.add(Party(account_code=code, **values))
+            written.append(Party(account_code=code, **values))
+            session.add(written[-1])
             report.created += 1
         elif any(getattr(party, k) != v for k, v in values.items()):
+            changes[code] = {k: [getattr(party, k), v] for k, v in values.items() if getattr(party, k) != v}
             for k, v in values.items():
                 setattr(party, k, v)
             session.add(party)
+            written.append(party)
             report.updated += 1
         else:
             report.unchanged += 1
     session.flush()
+    return sorted(p.id for p in written), changes
 
 
 # ---------- encounters ----------
@@ -351,7 +357,7 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
     return encounters
 
 
-def _import_encounters(session: Session, rows, report: ImportReport) -> None:
+def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[list[int], dict] | None:
     errors = report.errors
     wanted = _parse_encounter_rows(rows, errors, clock.today(session))
     parties = dict(session.execute(sa.select(Party.account_code, Party.id).where(
@@ -379,7 +385,7 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> None:
         Patient.account.in_({e.patient_account for e in wanted.values()}))).all())
     patient_ids_to_account = {v: k for k, v in patients.items()}
 
-    creates, updates = [], []
+    creates, updates, changes = [], [], {}
     for enc in wanted.values():
         old = existing.get(enc.number)
         if old is None:
@@ -396,6 +402,12 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> None:
                                    "by an import; correct it with a credit memo."))
         else:
             updates.append((old, enc))
+            changes[enc.number] = {name: [was, now] for name, was, now in (
+                ("party_id", old.party_id, parties[enc.party_code]), ("date_of_service", old.date_of_service, enc.dos),
+                ("post_date", old.post_date, enc.post),
+                ("patient_account", patient_ids_to_account.get(old.patient_id), enc.patient_account),
+                ("total", from_cents(old.total_cents), from_cents(enc.total_cents)),
+                ("charge_lines", old_lines[old.id], enc.charges)) if was != now}
     if errors:
         return
 
@@ -429,3 +441,4 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> None:
     report.created, report.updated = len(creates), len(updates)
     expire_loaded(session, Encounter, [old.id for old, _ in updates])
     expire_loaded(session, ChargeLine)
+    return sorted(ids.values()), changes

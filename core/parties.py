@@ -77,6 +77,9 @@ def _check_party_values(session: Session, values: dict) -> dict:
         raise InvoiceDeskError("Kind must be employer or attorney.")
     if clean.get("email") and ("@" not in clean["email"] or "." not in clean["email"].split("@")[-1]):
         raise InvoiceDeskError(f"'{clean['email']}' is not an e-mail address.")
+    for flag in ("billable", "active"):
+        if flag in clean and not isinstance(clean[flag], bool):
+            raise InvoiceDeskError(f"{flag.capitalize()} must be yes or no (True or False), not {clean[flag]!r}.")
     if clean.get("group_id") is not None:
         get_group(session, clean["group_id"])
     return clean
@@ -105,6 +108,11 @@ def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Pa
     actor = audit.require_actor(actor)
     party = get_party(session, party_id)
     values = _check_party_values(session, fields)
+    if "account_code" in values and session.execute(sa.select(Party.id).where(
+            Party.account_code == values["account_code"], Party.id != party.id)).first():
+        from core.errors import InvoiceDeskError
+
+        raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
     changed = {k: [getattr(party, k), v] for k, v in values.items() if getattr(party, k) != v}
     for key, (_, new) in changed.items():
         setattr(party, key, new)
@@ -145,6 +153,8 @@ def update_group(session: Session, *, group_id: int, actor: str, name: str | Non
 
     actor = audit.require_actor(actor)
     group = get_group(session, group_id)
+    if active is not None and not isinstance(active, bool):
+        raise InvoiceDeskError(f"Active must be True or False, not {active!r}.")
     changed = {}
     if name is not None:
         name = name.strip()

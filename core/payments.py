@@ -48,11 +48,10 @@ def _parse_allocations(allocations: dict | None) -> dict[int, int]:
     return parsed
 
 
-def _apply(session: Session, *, party_id: int, available: int, allocations: dict[int, int], actor: str,
-           receipt_id: int | None = None, credit_memo_id: int | None = None, at: datetime) -> int:
-    """Check and write allocations to open invoices of one party; returns the cents applied."""
+def _check_allocations(session: Session, *, party_id: int, available: int, allocations: dict[int, int]) -> None:
+    """Refuse allocations that are not to open invoices of the party, or exceed a balance or the money available."""
     if not allocations:
-        return 0
+        return
     inv = Invoice.__table__
     # FOR UPDATE makes two managers allocating to one invoice take turns, each seeing the other's money.
     rows = {r.id: r for r in session.execute(
@@ -74,11 +73,19 @@ def _apply(session: Session, *, party_id: int, available: int, allocations: dict
     if total > available:
         raise InvoiceDeskError(f"The allocations add up to {format_money(from_cents(total))}, more than the "
                                f"{format_money(from_cents(available))} available.")
+
+
+def _apply(session: Session, *, party_id: int, available: int, allocations: dict[int, int], actor: str,
+           receipt_id: int | None = None, credit_memo_id: int | None = None, at: datetime) -> int:
+    """Check and write allocations to open invoices of one party; returns the cents applied."""
+    if not allocations:
+        return 0
+    _check_allocations(session, party_id=party_id, available=available, allocations=allocations)
     session.execute(sa.insert(Allocation.__table__), [
         {"invoice_id": i, "receipt_id": receipt_id, "credit_memo_id": credit_memo_id, "amount_cents": c,
          "live": True, "created_by": actor, "created_at": at} for i, c in allocations.items()])
     refresh_invoices(session, list(allocations))
-    return total
+    return sum(allocations.values())
 
 
 def _refresh_applied(session: Session, table, source_column, source_id: int) -> None:
@@ -109,10 +116,13 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
     if received > today:
         raise InvoiceDeskError(f"The received date {received} is in the future; the practice's today is {today}.")
     parsed = _parse_allocations(allocations)
+    method, posted = _method(method), to_date(post_date, "Post date") or today
+    reference, note = _clean(reference, "reference", 120), _clean(note, "note", 2000)
+    # Every check, the allocations' included, runs before the first write (the receipt number).
+    _check_allocations(session, party_id=party.id, available=cents, allocations=parsed)
     (number,) = next_numbers(session, "receipt")
     receipt = Receipt(number=number, party_id=party.id, amount_cents=cents, received_date=received,
-                      post_date=post_date or today, method=_method(method),
-                      reference=_clean(reference, "reference", 120), note=_clean(note, "note", 2000),
+                      post_date=posted, method=method, reference=reference, note=note,
                       created_by=actor, created_at=at)
     session.add(receipt)
     session.flush()
@@ -168,8 +178,9 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
                                f"{receipt.voided_at:%Y-%m-%d}: {receipt.void_reason}")
     at = as_of or clock.now()
     alloc = Allocation.__table__
-    invoice_ids = session.execute(sa.select(alloc.c.invoice_id).where(
-        alloc.c.receipt_id == receipt.id, alloc.c.live == sa.true())).scalars().all()
+    live = session.execute(sa.select(alloc.c.invoice_id, alloc.c.amount_cents).where(
+        alloc.c.receipt_id == receipt.id, alloc.c.live == sa.true())).all()
+    invoice_ids = [row.invoice_id for row in live]
     session.execute(sa.update(alloc).where(alloc.c.receipt_id == receipt.id, alloc.c.live == sa.true())
                     .values(live=False, reversed_at=at))
     expire_loaded(session, Allocation)
@@ -180,7 +191,8 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
     session.flush()
     audit.record(session, actor=actor, action="receipt.void", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(receipt.number), "reason": reason,
-                         "reversed_invoices": sorted(set(invoice_ids))})
+                         "reversed_invoices": sorted(set(invoice_ids)),
+                         "applied": [str(from_cents(sum(row.amount_cents for row in live))), "0.00"]})
     return receipt
 
 
@@ -220,7 +232,7 @@ def open_invoices(session: Session, *, party_id: int) -> list[OpenInvoice]:
     return [OpenInvoice(r.id, r.number, r.first_sent_on, r.due_on, from_cents(r.billed_cents),
                         from_cents(r.balance_cents))
             for r in session.execute(sa.select(inv).where(inv.c.party_id == party_id, inv.c.paid == sa.false())
-                                     .order_by(inv.c.first_sent_on, inv.c.id))]
+                                     .order_by(inv.c.first_sent_on.desc(), inv.c.id.desc()))]
 
 
 def _exact_subset(balances: list[int], target: int) -> list[int] | None:

@@ -89,6 +89,7 @@ def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoicePr
         raise InvoiceDeskError(f"Unknown invoice profile fields: {', '.join(sorted(unknown))}.")
     base = current_profile(session)
     values = {name: getattr(base, name) for name in PROFILE_FIELDS} if base else {}
+    before = dict(values)
     values.update(fields)
     if values.get("total_by", "patient") not in ("patient", "procedure"):
         raise InvoiceDeskError("Total by must be 'patient' or 'procedure'.")
@@ -100,10 +101,22 @@ def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoicePr
         raise InvoiceDeskError("The number prefix must be 1 to 12 letters, digits, '-', '_' or '/'.")
     if values.get("logo") and len(values["logo"]) > MAX_LOGO_BYTES:
         raise InvoiceDeskError("The logo is larger than 2 MB; use a smaller image.")
+    for name, limit in (("remit_to_name", 200), ("remit_to_address", 600), ("logo_mime", 40), ("footer", 1000)):
+        if not isinstance(values.get(name) or "", str) or len(values.get(name) or "") > limit:
+            raise InvoiceDeskError(f"The {name.replace('_', ' ')} must be text of at most {limit:,} characters.")
+    if not isinstance(values.get("show_procedure_codes", True), bool):
+        raise InvoiceDeskError("Show procedure codes must be True or False.")
     version = (session.execute(sa.select(sa.func.max(InvoiceProfile.version))).scalar() or 0) + 1
     profile = InvoiceProfile(version=version, created_by=actor, created_at=clock.now(), **values)
     session.add(profile)
     session.flush()
     audit.record(session, actor=actor, action="settings.invoice_profile", entity="invoice_profile",
-                 ids=[profile.id], detail={"version": version, "changed": sorted(fields)})
+                 ids=[profile.id], detail={"version": version, "changed": sorted(fields),
+                                           "changes": {k: [_shown(before.get(k)), _shown(getattr(profile, k))]
+                                                       for k in sorted(fields) if before.get(k) != getattr(profile, k)}})
     return profile
+
+
+def _shown(value):
+    """A profile value as the audit log keeps it: a logo by its size, not its bytes."""
+    return f"{len(value):,} bytes" if isinstance(value, bytes) else value

@@ -6,20 +6,15 @@ import itertools
 from datetime import date
 from decimal import Decimal
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import clock, set_invoice_billing
 from core.models import (
     Allocation,
-    AuditRecord,
-    Batch,
-    BatchItem,
     ChargeLine,
     Encounter,
     Group,
     Invoice,
-    InvoiceLine,
     Party,
     Patient,
     Receipt,
@@ -87,10 +82,3 @@ def pay_directly(session: Session, invoice_id: int, amount: str) -> None:
     session.flush()
     refresh_invoices(session, [invoice_id])
 
-
-TABLES = (Party, Group, Patient, Encounter, ChargeLine, Invoice, InvoiceLine, Batch, BatchItem, AuditRecord)
-
-
-def table_counts(session: Session) -> dict[str, int]:
-    return {m.__tablename__: session.execute(sa.select(sa.func.count()).select_from(m)).scalar_one()
-            for m in TABLES}

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from core import (
     BillingDisabledError,
-    InvoiceDeskError,
     NotFoundError,
     create_on_demand_batch,
     invoice_history,
@@ -27,8 +26,8 @@ from tests.factories import (
     make_group,
     make_party,
     pay_directly,
-    table_counts,
 )
+from tests.support.fingerprint import assert_refused_unchanged, fingerprint
 
 
 def test_seed_example_batch_rebatch_pay_rebatch_and_history(session):
@@ -111,7 +110,11 @@ def test_group_batch_one_invoice_per_billable_party_and_preview_explains(session
     assert preview.invoice_count == 2 and preview.encounter_count == 2 and preview.total == Decimal("105.00")
     assert preview.excluded_by_reason == {"voided": 1, "party not billable": 1, "missing address": 1,
                                           "already invoiced": 2, "zero total": 1, "outside DOS range": 1}
-    assert table_counts(session)["batch"] == 1  # the preview wrote nothing
+    session.commit()
+    before = fingerprint(session.get_bind())
+    preview_on_demand_batch(session, group_id=group.id, dos_from=date(2026, 1, 1))
+    session.commit()
+    assert fingerprint(session.get_bind()) == before  # the preview wrote nothing
 
     batch = create_on_demand_batch(session, group_id=group.id, dos_from=date(2026, 1, 1), actor=ACTOR)
     session.commit()
@@ -120,8 +123,9 @@ def test_group_batch_one_invoice_per_billable_party_and_preview_explains(session
     assert all(i.times_batched == 1 and "-" not in i.invoice_number[4:] for i in batch.items)
     assert already.items[0].invoice_id not in {i.invoice_id for i in batch.items}
 
-    with pytest.raises(InvoiceDeskError, match="Nothing to invoice for employer group Cedar Construction"):
-        create_on_demand_batch(session, group_id=group.id, dos_from=date(2026, 1, 1), actor=ACTOR)
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, group_id=group.id,
+                                                                     dos_from=date(2026, 1, 1), actor=ACTOR),
+                             match="Nothing to invoice for employer group Cedar Construction")
 
 
 def test_post_date_and_dos_bounds_are_inclusive(session):
@@ -141,14 +145,11 @@ def test_nothing_eligible_says_which_party_and_ranges(session):
     p = make_party(session, name="Quiet Co")
     make_encounter(session, p, dos=date(2026, 1, 5))
     session.commit()
-    before = table_counts(session)
-    with pytest.raises(InvoiceDeskError) as err:
-        create_on_demand_batch(session, party_id=p.id, dos_from=date(2026, 2, 1), dos_to=date(2026, 2, 28),
-                               actor=ACTOR)
-    message = str(err.value)
+    refusal = assert_refused_unchanged(session, lambda: create_on_demand_batch(
+        session, party_id=p.id, dos_from=date(2026, 2, 1), dos_to=date(2026, 2, 28), actor=ACTOR),
+        match="Nothing to invoice")
+    message = str(refusal)
     assert "Quiet Co" in message and "DOS 2026-02-01 to 2026-02-28" in message and "1 outside DOS range" in message
-    session.rollback()
-    assert table_counts(session) == before
 
 
 def test_rebatch_skips_paid_unless_asked_and_subset(session):
@@ -171,15 +172,13 @@ def test_rebatch_skips_paid_unless_asked_and_subset(session):
     subset = rebatch(session, source_batch_id=batch.id, invoice_ids=[batch.items[2].invoice_id], actor=ACTOR)
     assert [i.invoice_number for i in subset.items] == [batch.items[2].invoice_number + "-4"]
     session.commit()
-    before = table_counts(session)
-    with pytest.raises(InvoiceDeskError, match="are paid"):
-        rebatch(session, source_batch_id=batch.id, invoice_ids=[paid_invoice], actor=ACTOR)
-    with pytest.raises(InvoiceDeskError, match="does not contain"):
-        rebatch(session, source_batch_id=batch.id, invoice_ids=[999999], actor=ACTOR)
-    with pytest.raises(NotFoundError, match="no batch"):
-        rebatch(session, source_batch_id=424242, actor=ACTOR)
-    session.rollback()
-    assert table_counts(session) == before
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id,
+                                                      invoice_ids=[paid_invoice], actor=ACTOR), match="are paid")
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id, invoice_ids=[999999],
+                                                      actor=ACTOR), match="does not contain")
+    refusal = assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=424242, actor=ACTOR),
+                                       match="no batch")
+    assert isinstance(refusal, NotFoundError)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -192,13 +191,10 @@ def test_bad_ranges_are_refused(session, kwargs, message):
     p = make_party(session)
     make_encounter(session, p)
     session.commit()
-    before = table_counts(session)
-    with pytest.raises(InvoiceDeskError, match=message):
-        preview_on_demand_batch(session, party_id=p.id, **kwargs)
-    with pytest.raises(InvoiceDeskError, match=message):
-        create_on_demand_batch(session, party_id=p.id, actor=ACTOR, **kwargs)
-    session.rollback()
-    assert table_counts(session) == before
+    assert_refused_unchanged(session, lambda: preview_on_demand_batch(session, party_id=p.id, **kwargs),
+                             match=message)
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=p.id, actor=ACTOR, **kwargs),
+                             match=message)
 
 
 def test_target_must_be_exactly_one_known_party_or_group(session):
@@ -207,32 +203,34 @@ def test_target_must_be_exactly_one_known_party_or_group(session):
     p = make_party(session, group=group)
     make_encounter(session, p)
     session.commit()
-    before = table_counts(session)
-    with pytest.raises(InvoiceDeskError, match="not both"):
-        create_on_demand_batch(session, party_id=p.id, group_id=group.id, actor=ACTOR)
-    with pytest.raises(InvoiceDeskError, match="not neither"):
-        create_on_demand_batch(session, actor=ACTOR)
-    with pytest.raises(NotFoundError, match="no bill-to party with id 98765"):
-        create_on_demand_batch(session, party_id=98765, actor=ACTOR)
-    with pytest.raises(NotFoundError, match="no employer group"):
-        preview_on_demand_batch(session, group_id=98765)
-    with pytest.raises(InvoiceDeskError, match="actor"):
-        create_on_demand_batch(session, party_id=p.id, actor=" ")
-    session.rollback()
-    assert table_counts(session) == before
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=p.id, group_id=group.id,
+                                                                     actor=ACTOR), match="not both")
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, actor=ACTOR), match="not neither")
+    unknown = assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=98765, actor=ACTOR),
+                                       match="no bill-to party with id 98765")
+    assert isinstance(unknown, NotFoundError)
+    unknown = assert_refused_unchanged(session, lambda: create_on_demand_batch(session, group_id=98765, actor=ACTOR),
+                                       match="no employer group")
+    assert isinstance(unknown, NotFoundError)
+    assert_refused_unchanged(session, lambda: preview_on_demand_batch(session, group_id=98765),
+                             match="no employer group")
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=p.id, actor=" "),
+                             match="actor")
 
 
 def test_billing_switch_off_refuses_batches_and_says_where(session):
     p = make_party(session)
     make_encounter(session, p)
     session.commit()
-    with pytest.raises(BillingDisabledError, match="Settings > Invoice billing"):
-        create_on_demand_batch(session, party_id=p.id, actor=ACTOR)
+    off = assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=p.id, actor=ACTOR),
+                                   match="Settings > Invoice billing")
+    assert isinstance(off, BillingDisabledError)
     billing_on(session)
     batch = create_on_demand_batch(session, party_id=p.id, actor=ACTOR)
     set_invoice_billing(session, enabled=False, actor=ACTOR)
-    with pytest.raises(BillingDisabledError):
-        rebatch(session, source_batch_id=batch.id, actor=ACTOR)
+    off = assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id, actor=ACTOR),
+                                   match="Settings > Invoice billing")
+    assert isinstance(off, BillingDisabledError)
 
 
 def test_batch_keeps_profile_in_force_and_note(session):

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from core import create_on_demand_batch, import_csv, template_csv
 from core.imports import ENCOUNTER_COLUMNS, PARTY_COLUMNS
 from core.models import ChargeLine, Encounter, Party
-from tests.factories import ACTOR, billing_on, table_counts
+from tests.factories import ACTOR, billing_on
+from tests.support.fingerprint import assert_refused_unchanged, commit_anyway, fingerprint
 
 PARTIES = """account_code,name,kind,group,billable,contact_name,email,address_line1,address_line2,city,state,postal_code
 ACME01,Acme Manufacturing,employer,Acme Group,yes,Pat Lee,ap@acme.example,100 Main St,,Springfield,IL,62701
@@ -21,6 +22,21 @@ E-1,P-1,Zoë Müller-Øberg,ACME01,2026-03-01,2026-03-02,80305,Drug screen,1,45.
 E-1,P-1,Zoë Müller-Øberg,ACME01,2026-03-01,2026-03-02,99213,Visit,2,110.00
 E-2,P-2,José Peña,ACME02,2026-03-05,2026-03-05,99455,DOT physical,1,95.50
 """
+
+
+def _changed(before: dict[str, str], after: dict[str, str], *, ignore: tuple[str, ...] = ()) -> list[str]:
+    return sorted(t for t in before.keys() | after.keys() if t not in ignore and before.get(t) != after.get(t))
+
+
+def _import_refused(session, kind, data):
+    """A bad file is reported, not raised: the report lists errors and, committed anyway, nothing changed."""
+    session.commit()
+    before = fingerprint(session.get_bind())
+    report = import_csv(session, kind=kind, data=data, actor=ACTOR)
+    commit_anyway(session)  # what the page or a notebook does after reading the report
+    assert _changed(before, fingerprint(session.get_bind())) == [], "a refused import changed the database"
+    assert not report.ok and report.created == report.updated == 0
+    return report
 
 
 def _load(session):
@@ -40,14 +56,17 @@ def test_import_creates_then_same_file_changes_nothing(session):
     law = session.execute(sa.select(Party).where(Party.account_code == "LAW01")).scalar_one()
     assert law.kind == "attorney" and not law.billable and law.address_line2 == "Floor 3"
 
-    before = table_counts(session)
+    session.commit()
+    before = fingerprint(session.get_bind())
     again = import_csv(session, kind="encounters", data=ENCOUNTERS, actor=ACTOR)
     parties_again = import_csv(session, kind="parties", data=PARTIES, actor=ACTOR)
+    session.commit()
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
     assert (parties_again.created, parties_again.updated, parties_again.unchanged) == (0, 0, 3)
-    after = table_counts(session)
-    assert {k: v for k, v in after.items() if k != "audit_record"} == \
-           {k: v for k, v in before.items() if k != "audit_record"}
+    # Every row of every table but the audit log (which records the two imports) is as it was.
+    after = fingerprint(session.get_bind())
+    assert _changed(before, after, ignore=("audit_record",)) == []
+    assert before["audit_record"] != after["audit_record"]
 
 
 def test_import_from_path_and_update_before_invoicing(session, tmp_path):
@@ -66,23 +85,19 @@ def test_invoiced_encounter_cannot_be_changed_by_import(session):
     acme = session.execute(sa.select(Party).where(Party.account_code == "ACME01")).scalar_one()
     batch = create_on_demand_batch(session, party_id=acme.id, actor=ACTOR)
     session.commit()
-    before = table_counts(session)
-    report = import_csv(session, kind="encounters", data=ENCOUNTERS.replace("45.00", "50.00"), actor=ACTOR)
-    assert not report.ok
+    # The changed E-1 rides with a brand-new encounter: the file is refused whole, E-3 is not created either.
+    changed = ENCOUNTERS.replace("45.00", "50.00") + "E-3,P-3,Kim Ito,ACME02,2026-03-06,2026-03-06,80305,Screen,1,45.00\n"
+    report = _import_refused(session, "encounters", changed)
     (error,) = report.errors
     assert (error.row, error.column) == (2, "encounter_number")
     assert batch.items[0].invoice_number in error.message and "credit memo" in error.message
-    session.rollback()
-    assert table_counts(session) == before
+    e1 = session.execute(sa.select(Encounter).where(Encounter.number == "E-1")).scalar_one()
+    assert e1.total_cents == 4500 + 11000
 
 
 def _bad(session, kind, text):
     _load(session)
-    before = table_counts(session)
-    report = import_csv(session, kind=kind, data=text, actor=ACTOR)
-    session.rollback()
-    assert table_counts(session) == before
-    assert not report.ok and report.created == report.updated == 0
+    report = _import_refused(session, kind, text)
     return [(e.row, e.column) for e in report.errors], " | ".join(e.message for e in report.errors)
 
 
@@ -135,3 +150,35 @@ def test_templates_import_cleanly(sqlite_engine):
     with Session(sqlite_engine) as s:
         assert import_csv(s, kind="parties", data=template_csv("parties"), actor=ACTOR).created == 1
         assert import_csv(s, kind="encounters", data=template_csv("encounters"), actor=ACTOR).created == 1
+
+
+def test_parties_file_with_good_rows_then_one_bad_row_imports_nothing(session):
+    _load(session)
+    # Row 3 renames ACME02, row 5 adds a party in a new group, row 6 is bad: none of it may stay.
+    text = PARTIES.replace("Acme Warehouse", "Acme Warehouse Renamed") + "\n".join([
+        "NEW01,New Site One,employer,Brand New Group,yes,,,1 Elm St,,Springfield,IL,62704",
+        "NEW02,New Site Two,employer,,perhaps,,,2 Elm St,,Springfield,IL,62705",
+    ]) + "\n"
+    report = _import_refused(session, "parties", text)
+    assert [(e.row, e.column) for e in report.errors] == [(6, "billable")]
+    assert session.execute(sa.select(Party.name).where(Party.account_code == "ACME02")).scalar_one() == \
+        "Acme Warehouse"
+
+
+def test_encounters_file_with_good_rows_then_one_bad_row_imports_nothing(session):
+    _load(session)
+    text = ENCOUNTERS.replace("95.50", "99.00") + "\n".join([
+        "E-3,P-3,Kim Ito,ACME01,2026-03-06,2026-03-06,80305,Drug screen,1,45.00",
+        "E-4,P-4,Lee Ray,ACME02,2026-03-07,2026-03-06,80305,Drug screen,1,45.00",
+    ]) + "\n"
+    report = _import_refused(session, "encounters", text)
+    assert [(e.row, e.column) for e in report.errors] == [(6, "post_date")]
+    e2 = session.execute(sa.select(Encounter).where(Encounter.number == "E-2")).scalar_one()
+    assert e2.total_cents == 9550
+
+
+def test_unknown_import_kind_is_refused(session):
+    assert_refused_unchanged(session, lambda: import_csv(session, kind="invoices", data=PARTIES, actor=ACTOR),
+                             match="Unknown import kind 'invoices'")
+    assert_refused_unchanged(session, lambda: import_csv(session, kind="parties", data=PARTIES, actor=" "),
+                             match="actor")
