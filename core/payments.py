@@ -232,7 +232,7 @@ def open_invoices(session: Session, *, party_id: int) -> list[OpenInvoice]:
     return [OpenInvoice(r.id, r.number, r.first_sent_on, r.due_on, from_cents(r.billed_cents),
                         from_cents(r.balance_cents))
             for r in session.execute(sa.select(inv).where(inv.c.party_id == party_id, inv.c.paid == sa.false())
-                                     .order_by(inv.c.first_sent_on.desc(), inv.c.id.desc()))]
+                                     .order_by(inv.c.first_sent_on, inv.c.id))]
 
 
 def _exact_subset(balances: list[int], target: int) -> list[int] | None:
