@@ -1,0 +1,385 @@
+"""An independent, pure-Python model of the money rules (domain.md rules 2, 5, 6, 7, 9, 10).
+
+It knows nothing of `core`: plain dicts of parties, encounters, invoices, receipts and credit memos,
+money in integer cents, days as `datetime.date`. The property tests drive the real code and this model
+side by side: the model says whether an action must succeed or must be refused (and why, as a set of
+reasons, any of which may be the one the code names), and what every figure is afterwards.
+
+Records are keyed by the ids the database gave them: an id is identity (and the tie-break of "oldest
+first"), never a figure. The model is told each id right after the real call made the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+# A refusal reason -> a regular expression the code's message must match (any one of the reasons).
+REFUSAL_PATTERNS = {
+    "range reversed": r"is after",
+    "nothing eligible": r"Nothing to invoice",
+    "empty subset": r"at least one invoice to rebatch",
+    "not in source batch": r"does not contain invoice",
+    "all chosen paid": r"are paid, so nothing",
+    "amount not above zero": r"above zero",
+    "received in the future": r"in the future",
+    "invoice of another party": r"another party",
+    "more than the balance": r"already paid|more than invoice .*balance",
+    "more than available": r"add up to .*more than the .*available",
+    "receipt voided": r"is voided",
+    "already voided": r"already voided",
+    "no allocations": r"at least one invoice and amount",
+    "reason missing": r"reason is required",
+    "reassign target missing": r"Choose the bill-to party",
+    "reassign to same party": r"different party",
+    "reassign target for other action": r"only for the 'reassign' action",
+    "no encounters": r"at least one encounter",
+    "encounter not on invoice": r"is not on invoice",
+    "already credited": r"already credited",
+    "nothing to credit": r"nothing to credit",
+}
+
+
+@dataclass
+class MParty:
+    id: int
+    billable: bool
+    has_address: bool
+    group: bool  # a member of the one employer group the tests use
+
+
+@dataclass
+class MEncounter:
+    id: int
+    party: int | None  # None: self-pay, no party is billed
+    dos: date
+    post: date
+    cents: int
+    voided: bool = False
+
+
+@dataclass
+class MInvoice:
+    id: int
+    party: int
+    first_sent: date
+    lines: dict[int, int]  # encounter id -> cents invoiced
+    credited: set[int] = field(default_factory=set)  # encounters taken off by a credit memo
+    times_batched: int = 1
+
+
+@dataclass(frozen=True)
+class MItem:
+    """One invoice as sent in one batch, with the snapshot the model expects on it."""
+    invoice: int
+    times_batched: int
+    batch: int
+    kind: str
+    sent_on: date
+    billed: int
+    payments: int
+    credits: int
+    balance: int
+
+
+@dataclass
+class MReceipt:
+    id: int
+    party: int
+    cents: int
+    received: date
+    allocations: dict[int, int] = field(default_factory=dict)  # invoice id -> cents (live only)
+    voided: bool = False
+
+    @property
+    def applied(self) -> int:
+        return 0 if self.voided else sum(self.allocations.values())
+
+
+@dataclass
+class MMemo:
+    id: int
+    party: int
+    invoice: int
+    cents: int
+    allocations: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def applied(self) -> int:
+        return sum(self.allocations.values())
+
+
+@dataclass(frozen=True)
+class Figures:
+    billed: int
+    payments: int
+    credits: int
+    balance: int
+    status: str
+    partially_paid: bool
+    credited: bool
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    open_balance: int
+    open_invoices: int
+    unapplied_receipts: int
+    unapplied_credits: int
+    last_payment_on: date | None
+    last_payment_cents: int | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    method: str  # "exact match", "oldest first", "nothing open"
+    allocations: dict[int, int] | None  # None for "exact match": any exact subset will do
+    unapplied: int
+
+
+class LedgerModel:
+    def __init__(self, *, today: date, terms_days: int) -> None:
+        self.today = today
+        self.terms_days = terms_days
+        self.parties: dict[int, MParty] = {}
+        self.encounters: dict[int, MEncounter] = {}
+        self.invoices: dict[int, MInvoice] = {}
+        self.batches: dict[int, list[int]] = {}  # batch id -> invoice ids it sent
+        self.items: list[MItem] = []  # every batch item, in the order sent
+        self.receipts: dict[int, MReceipt] = {}
+        self.memos: dict[int, MMemo] = {}
+
+    # ----- figures (rule 6)
+    def billed(self, invoice_id: int) -> int:
+        return sum(self.invoices[invoice_id].lines.values())
+
+    def payments(self, invoice_id: int) -> int:
+        return sum(r.allocations.get(invoice_id, 0) for r in self.receipts.values() if not r.voided)
+
+    def credits(self, invoice_id: int) -> int:
+        return sum(m.allocations.get(invoice_id, 0) for m in self.memos.values())
+
+    def balance(self, invoice_id: int) -> int:
+        return self.billed(invoice_id) - self.payments(invoice_id) - self.credits(invoice_id)
+
+    def due_on(self, invoice_id: int) -> date:
+        return self.invoices[invoice_id].first_sent + timedelta(days=self.terms_days)
+
+    def figures(self, invoice_id: int) -> Figures:
+        billed, paid, credits = self.billed(invoice_id), self.payments(invoice_id), self.credits(invoice_id)
+        balance = billed - paid - credits
+        return Figures(billed, paid, credits, balance, "Paid" if balance == 0 else "Open",
+                       partially_paid=paid > 0 and balance > 0, credited=credits > 0,
+                       overdue=balance > 0 and self.today > self.due_on(invoice_id))
+
+    def account(self, party_id: int) -> Account:
+        open_ids = [i for i, inv in self.invoices.items() if inv.party == party_id and self.balance(i) > 0]
+        live = [r for r in self.receipts.values() if r.party == party_id and not r.voided]
+        last = max(live, key=lambda r: (r.received, r.id), default=None)
+        return Account(
+            open_balance=sum(self.balance(i) for i in open_ids), open_invoices=len(open_ids),
+            unapplied_receipts=sum(r.cents - r.applied for r in live),
+            unapplied_credits=sum(m.cents - m.applied for m in self.memos.values() if m.party == party_id),
+            last_payment_on=last.received if last else None, last_payment_cents=last.cents if last else None)
+
+    def on_live_line(self, encounter_id: int) -> bool:
+        return any(encounter_id in inv.lines and encounter_id not in inv.credited for inv in self.invoices.values())
+
+    def printed_number(self, base: str, times_batched: int) -> str:
+        return base if times_batched == 1 else f"{base}-{times_batched}"
+
+    # ----- encounters come in (an import, in real life)
+    def add_encounter(self, enc: MEncounter) -> None:
+        self.encounters[enc.id] = enc
+
+    # ----- on-demand batch (rule 2)
+    def on_demand(self, *, party: int | None, group: bool, dos_from: date | None, dos_to: date | None,
+                  post_from: date | None, post_to: date | None) -> tuple[set[str], dict[int, list[int]]]:
+        """(refusal reasons, {party id: encounter ids it must be invoiced for})."""
+        if (dos_from and dos_to and dos_from > dos_to) or (post_from and post_to and post_from > post_to):
+            return {"range reversed"}, {}
+
+        def inside(day: date, lo: date | None, hi: date | None) -> bool:
+            return (lo is None or day >= lo) and (hi is None or day <= hi)
+
+        chosen: dict[int, list[int]] = {}
+        for enc in self.encounters.values():
+            if enc.party is None:
+                continue
+            p = self.parties[enc.party]
+            in_target = (p.id == party) if party is not None else (group and p.group)
+            if (in_target and p.billable and p.has_address and not enc.voided and enc.cents > 0
+                    and not self.on_live_line(enc.id) and inside(enc.dos, dos_from, dos_to)
+                    and inside(enc.post, post_from, post_to)):
+                chosen.setdefault(p.id, []).append(enc.id)
+        return (set() if chosen else {"nothing eligible"}), chosen
+
+    def apply_on_demand(self, *, batch_id: int, invoice_ids: dict[int, int], chosen: dict[int, list[int]],
+                        sent_on: date) -> None:
+        """invoice_ids: party id -> the id of the invoice the code made for it."""
+        for party, encounter_ids in chosen.items():
+            inv = MInvoice(invoice_ids[party], party, sent_on,
+                           {e: self.encounters[e].cents for e in encounter_ids})
+            self.invoices[inv.id] = inv
+        self.batches[batch_id] = [invoice_ids[p] for p in chosen]
+        self._send(batch_id, "on-demand", [invoice_ids[p] for p in chosen], sent_on)
+
+    def _send(self, batch_id: int, kind: str, invoice_ids: list[int], sent_on: date) -> None:
+        for i in invoice_ids:
+            f = self.figures(i)
+            self.items.append(MItem(i, self.invoices[i].times_batched, batch_id, kind, sent_on, f.billed,
+                                    f.payments, f.credits, f.balance))
+
+    # ----- rebatch (rule 5)
+    def rebatch(self, *, source: int, subset: list[int] | None, include_paid: bool) -> tuple[set[str], list[int]]:
+        """(refusal reasons, invoice ids that must be resent)."""
+        in_source = self.batches[source]
+        if subset is not None:
+            if not subset:
+                return {"empty subset"}, []
+            if set(subset) - set(in_source):
+                return {"not in source batch"}, []
+        chosen = [i for i in in_source if subset is None or i in subset]
+        send = [i for i in chosen if include_paid or self.balance(i) > 0]
+        return (set() if send else {"all chosen paid"}), send
+
+    def apply_rebatch(self, *, batch_id: int, send: list[int], sent_on: date) -> None:
+        for i in send:
+            self.invoices[i].times_batched += 1
+        self.batches[batch_id] = list(send)
+        self._send(batch_id, "rebatch", send, sent_on)
+
+    # ----- allocations (rule 9; credit memos' unapplied credit too, rule 10)
+    def allocation_problems(self, *, party: int, available: int, allocations: dict[int, int]) -> set[str]:
+        problems = set()
+        for invoice_id, cents in allocations.items():
+            if cents <= 0:
+                problems.add("amount not above zero")
+            inv = self.invoices[invoice_id]
+            if inv.party != party:
+                problems.add("invoice of another party")
+            elif cents > self.balance(invoice_id):
+                problems.add("more than the balance")
+        if sum(allocations.values()) > available:
+            problems.add("more than available")
+        return problems
+
+    def post_receipt(self, *, party: int, cents: int, received: date, allocations: dict[int, int]) -> set[str]:
+        problems = set()
+        if cents <= 0:
+            problems.add("amount not above zero")
+        if received > self.today:
+            problems.add("received in the future")
+        return problems | self.allocation_problems(party=party, available=cents, allocations=allocations)
+
+    def apply_post_receipt(self, *, receipt_id: int, party: int, cents: int, received: date,
+                           allocations: dict[int, int]) -> None:
+        self.receipts[receipt_id] = MReceipt(receipt_id, party, cents, received, dict(allocations))
+
+    def allocate_receipt(self, *, receipt_id: int, allocations: dict[int, int]) -> set[str]:
+        r = self.receipts[receipt_id]
+        if r.voided:
+            return {"receipt voided"}
+        if not allocations:
+            return {"no allocations"}
+        return self.allocation_problems(party=r.party, available=r.cents - r.applied, allocations=allocations)
+
+    def apply_allocate_receipt(self, *, receipt_id: int, allocations: dict[int, int]) -> None:
+        _add(self.receipts[receipt_id].allocations, allocations)
+
+    def void_receipt(self, *, receipt_id: int, reason: str) -> set[str]:
+        problems = set()
+        if not reason.strip():
+            problems.add("reason missing")
+        if self.receipts[receipt_id].voided:
+            problems.add("already voided")
+        return problems
+
+    def apply_void_receipt(self, *, receipt_id: int) -> None:
+        r = self.receipts[receipt_id]
+        r.voided, r.allocations = True, {}
+
+    # ----- credit memos (rule 10)
+    def credit_memo(self, *, invoice_id: int, encounter_ids: list[int], action: str, reason: str,
+                    reassign_to: int | None) -> set[str]:
+        inv = self.invoices[invoice_id]
+        problems = set()
+        if not reason.strip():
+            problems.add("reason missing")
+        if action == "reassign" and reassign_to is None:
+            problems.add("reassign target missing")
+        if action == "reassign" and reassign_to == inv.party:
+            problems.add("reassign to same party")
+        if action != "reassign" and reassign_to is not None:
+            problems.add("reassign target for other action")
+        if not encounter_ids:
+            problems.add("no encounters")
+        for e in encounter_ids:
+            if e not in inv.lines:
+                problems.add("encounter not on invoice")
+            elif e in inv.credited:
+                problems.add("already credited")
+        if encounter_ids and not problems and sum(inv.lines[e] for e in encounter_ids) == 0:
+            problems.add("nothing to credit")
+        return problems
+
+    def apply_credit_memo(self, *, memo_id: int, invoice_id: int, encounter_ids: list[int], action: str,
+                          reassign_to: int | None) -> MMemo:
+        inv = self.invoices[invoice_id]
+        cents = sum(inv.lines[e] for e in encounter_ids)
+        # The credit pays down this invoice; beyond its balance it stays with the party as credit.
+        applied = min(cents, self.balance(invoice_id))
+        memo = MMemo(memo_id, inv.party, invoice_id, cents, {invoice_id: applied} if applied else {})
+        self.memos[memo_id] = memo
+        inv.credited |= set(encounter_ids)
+        for e in encounter_ids:
+            enc = self.encounters[e]
+            if action == "self-pay":
+                enc.party = None
+            elif action == "void":
+                enc.voided = True
+            else:
+                enc.party = reassign_to
+        return memo
+
+    def allocate_credit(self, *, memo_id: int, allocations: dict[int, int]) -> set[str]:
+        m = self.memos[memo_id]
+        if not allocations:
+            return {"no allocations"}
+        return self.allocation_problems(party=m.party, available=m.cents - m.applied, allocations=allocations)
+
+    def apply_allocate_credit(self, *, memo_id: int, allocations: dict[int, int]) -> None:
+        _add(self.memos[memo_id].allocations, allocations)
+
+    # ----- the payment suggestion (rule 9)
+    def open_oldest_first(self, party: int) -> list[int]:
+        open_ids = [i for i, inv in self.invoices.items() if inv.party == party and self.balance(i) > 0]
+        return sorted(open_ids, key=lambda i: (self.invoices[i].first_sent, i))
+
+    def suggest(self, *, party: int, cents: int) -> Suggestion:
+        open_ids = self.open_oldest_first(party)
+        if not open_ids:
+            return Suggestion("nothing open", {}, cents)
+        if cents in _subset_sums([self.balance(i) for i in open_ids]):
+            return Suggestion("exact match", None, 0)
+        left, chosen = cents, {}
+        for i in open_ids:
+            if left == 0:
+                break
+            take = min(left, self.balance(i))
+            chosen[i] = take
+            left -= take
+        return Suggestion("oldest first", chosen, left)
+
+
+def _add(into: dict[int, int], more: dict[int, int]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _subset_sums(values: list[int]) -> set[int]:
+    sums = {0}
+    for v in values:
+        sums |= {s + v for s in sums}
+    return sums - {0}
