@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.db import open_engine
@@ -50,12 +48,7 @@ def pg_cluster():
 
 
 def _pg_database(cluster) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE invoice_desk_template'))
-    admin.dispose()
-    return cluster.url(name)
+    return cluster.copy_database()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

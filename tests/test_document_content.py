@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -215,12 +214,7 @@ def _build(s: Session) -> Practice:
 
 
 def _fresh_pg_url(cluster) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE invoice_desk_template'))
-    admin.dispose()
-    return cluster.url(name)
+    return cluster.copy_database()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

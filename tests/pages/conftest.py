@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,12 +92,7 @@ def pg_demo_template(pg_cluster) -> str:
 
 
 def _pg_copy(cluster, template: str) -> str:
-    name = f"p_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    admin.dispose()
-    return cluster.url(name)
+    return cluster.copy_database(template, prefix="p")
 
 
 @pytest.fixture

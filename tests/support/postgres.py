@@ -54,6 +54,19 @@ class Cluster:
                                        "-U", "postgres", name]), check=True, capture_output=True)
         return self.url(name)
 
+    def copy_database(self, template: str = "invoice_desk_template", prefix: str = "t") -> str:
+        """A new database made from a template (far faster than migrating); returns its URL."""
+        import uuid
+
+        import sqlalchemy as sa
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        admin.dispose()
+        return self.url(name)
+
     def stop(self) -> None:
         subprocess.run(self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), "-m",
                                        "immediate", "-w", "stop"]), capture_output=True)
