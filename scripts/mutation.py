@@ -130,6 +130,18 @@ def save_scores(module: str, elapsed: float) -> None:
     }, indent=1))
 
 
+def _count_mutants(module: str) -> int:
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    return len(mutate_file_contents(module, (ROOT / module).read_text()).mutant_names)
+
+
+def _save_empty(module: str) -> None:
+    SCORES.mkdir(parents=True, exist_ok=True)
+    (SCORES / (module.replace("/", "_") + ".json")).write_text(json.dumps(
+        {"module": module, "mutants": 0, "counts": {}, "seconds": 0, "survivors": []}))
+
+
 def _fresh_workdir() -> None:
     """mutmut caches per file by mtime; a module mutated in an earlier run must be copied again."""
     work = Path("mutants")
@@ -200,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in modules if m not in core_modules()]
     if unknown:
         parser.error(f"not a module of core/: {', '.join(unknown)} (choose from {', '.join(core_modules())})")
+    failed = []
     if not args.table:
         try:
             import mutmut  # noqa: F401
@@ -209,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for module in modules:
             print(f"== mutating {module}", flush=True)
+            if not _count_mutants(module):  # mutmut stops with an error on a file it cannot mutate
+                _save_empty(module)
+                print(f"   {module} has nothing mutmut mutates (no function bodies)", flush=True)
+                continue
             _fresh_workdir()
             env = dict(os.environ, **{ENV_MODULES: module})
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,
@@ -220,14 +237,16 @@ def main(argv: list[str] | None = None) -> int:
                 child.send_signal(signal.SIGINT)  # mutmut stops its workers and saves every verdict so far
                 code = child.wait()
             if code:
-                print(f"mutmut failed on {module} (exit {code})", file=sys.stderr)
-                return code
+                print(f"mutmut failed on {module} (exit {code}); see its message above", file=sys.stderr)
+                failed.append(module)
+        if failed:
+            print(f"mutmut failed on: {', '.join(failed)}", file=sys.stderr)
     print(table(modules))
     if args.survivors or (not args.table and len(modules) <= 3):
         for module in modules:
             print()
             print(survivors(module))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
