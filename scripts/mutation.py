@@ -79,14 +79,14 @@ def _survivor_line(source_lines: list[str], start: int, diff: str) -> tuple[int,
     return line, old.strip(), new
 
 
-def _child(module: str, max_children: int) -> int:
-    """Run mutmut on one module inside this process (config from pyproject.toml, narrowed to the module)."""
+def _child(modules: list[str], max_children: int) -> int:
+    """Run mutmut on modules inside this process (config from pyproject.toml, narrowed to the modules)."""
     import mutmut.__main__ as mm
     from mutmut.configuration import config
 
     # A shell's background job starts with SIGINT ignored; --minutes needs it to stop mutmut cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    config().only_mutate = [module]
+    config().only_mutate = list(modules)
     started = time.monotonic()
     try:
         mm.cli(["run", "--max-children", str(max_children)], standalone_mode=False)
@@ -95,11 +95,12 @@ def _child(module: str, max_children: int) -> int:
             return int(exc.code) if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         pass  # stopped outside mutmut's own handler: keep what was checked
-    save_scores(module, time.monotonic() - started)
+    for module in modules:
+        save_scores(module, time.monotonic() - started, shared=len(modules) > 1)
     return 0
 
 
-def save_scores(module: str, elapsed: float) -> None:
+def save_scores(module: str, elapsed: float, shared: bool = False) -> None:
     """Counts and the mutants not killed, from mutmut's verdicts in mutants/, to mutants/scores/."""
     import ast
 
@@ -125,7 +126,7 @@ def save_scores(module: str, elapsed: float) -> None:
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in set(statuses.values())}
     SCORES.mkdir(parents=True, exist_ok=True)
     (SCORES / (module.replace("/", "_") + ".json")).write_text(json.dumps({
-        "module": module, "mutants": len(statuses), "counts": counts, "seconds": round(elapsed),
+        "module": module, "mutants": len(statuses), "counts": counts, "seconds": round(elapsed), "shared": shared,
         "survivors": sorted(survivors, key=lambda s: s["line"]),
     }, indent=1))
 
@@ -157,6 +158,7 @@ def table(modules: list[str]) -> str:
     rows = ["| module | mutants | checked | killed | survived | no tests | timeout/suspicious | score | time |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     total = {"mutants": 0, "checked": 0, "killed": 0, "survived": 0, "no tests": 0, "other": 0, "seconds": 0}
+    shared_runs = set()  # a --together run's time is the whole run's: count it once in the total
     for module in modules:
         path = SCORES / (module.replace("/", "_") + ".json")
         if not path.exists():
@@ -171,16 +173,19 @@ def table(modules: list[str]) -> str:
                "no tests": c.get("no tests", 0), "other": other, "seconds": r["seconds"]}
         for k in total:
             total[k] += row[k]
-        rows.append(_row(module, row))
+        if r.get("shared"):
+            total["seconds"] -= row["seconds"] if row["seconds"] in shared_runs else 0
+            shared_runs.add(row["seconds"])
+        rows.append(_row(module, row, shared=r.get("shared", False)))
     rows.append(_row("**all above**", total))
     return "\n".join(rows)
 
 
-def _row(name: str, r: dict) -> str:
+def _row(name: str, r: dict, shared: bool = False) -> str:
     score = f"{100 * r['killed'] / r['checked']:.1f} %" if r["checked"] else "-"
     return (f"| {name} | {r['mutants']} | {r['checked']} | {r['killed']} | {r['survived']} | {r['no tests']} "
             f"| {r['other']} "
-            f"| {score} | {r['seconds'] // 60}m{r['seconds'] % 60:02d}s |")
+            f"| {score} | {r['seconds'] // 60}m{r['seconds'] % 60:02d}s{' (one run for all)' if shared else ''} |")
 
 
 def survivors(module: str) -> str:
@@ -201,12 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=1, help="mutmut workers (default 1)")
     parser.add_argument("--minutes", type=float, help="stop a module after this long and keep the partial result")
     parser.add_argument("--table", action="store_true", help="only print the saved table, run nothing")
+    parser.add_argument("--together", action="store_true",
+                        help="one mutmut run for all the modules (one coverage run instead of one per module)")
     parser.add_argument("--survivors", action="store_true", help="also list the mutants not killed")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args._child:
-        return _child(args._child, args.max_children)
+        return _child(args._child.split(","), args.max_children)
 
     modules = [m.removeprefix("./") for m in args.modules] or core_modules()
     unknown = [m for m in modules if m not in core_modules()]
@@ -220,12 +227,18 @@ def main(argv: list[str] | None = None) -> int:
             print("mutmut is not installed: .venv/bin/uv pip install --python .venv/bin/python 'mutmut>=3.8'",
                   file=sys.stderr)
             return 2
+        runs = []
         for module in modules:
-            print(f"== mutating {module}", flush=True)
             if not _count_mutants(module):  # mutmut stops with an error on a file it cannot mutate
                 _save_empty(module)
                 print(f"   {module} has nothing mutmut mutates (no function bodies)", flush=True)
-                continue
+            elif args.together and runs:
+                runs[0].append(module)
+            else:
+                runs.append([module])
+        for run in runs:
+            module = ",".join(run)
+            print(f"== mutating {module}", flush=True)
             _fresh_workdir()
             env = dict(os.environ, **{ENV_MODULES: module})
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,

@@ -236,3 +236,19 @@ def test_concurrent_on_demand_batches_never_invoice_an_encounter_twice(pg_engine
     with Session(pg_engine) as s:
         assert s.execute(sa.text("SELECT count(*) FROM invoice_line WHERE live")).scalar() == 20
         assert s.execute(sa.text("SELECT count(*) FROM invoice")).scalar() == 1
+
+
+def test_numbers_are_reserved_in_consecutive_runs_per_series(session):
+    from core.numbering import credit_memo_number, invoice_number, receipt_number
+
+    assert list(next_numbers(session, "receipt", 2)) == [1, 2]
+    assert list(next_numbers(session, "receipt")) == [3]
+    assert list(next_numbers(session, "credit_memo", 5)) == [1, 2, 3, 4, 5]
+    assert list(next_numbers(session, "receipt", 1)) == [4]  # series do not share a counter
+    with pytest.raises(ValueError, match="unknown numbering series 'invoices'"):
+        next_numbers(session, "invoices")
+    gaps = numbering_gaps(session)
+    assert gaps["receipt"] == [1, 2, 3, 4] and gaps["credit_memo"] == [1, 2, 3, 4, 5]
+    assert gaps["batch"] == [] and gaps["invoice"] == []
+    assert (invoice_number("INV-", 42), credit_memo_number(7), receipt_number(1234567)) == \
+        ("INV-000042", "CM-000007", "RCT-1234567")

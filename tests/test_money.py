@@ -30,3 +30,81 @@ def test_cents_round_trip_exactly(cents):
     assert to_cents(amount) == cents
     assert parse_money(str(amount), allow_zero=True) == amount
     assert format_money(amount).replace("$", "").replace(",", "") == f"{amount:.2f}"
+
+
+def test_a_float_is_read_through_its_shortest_text_not_its_binary_value():
+    # Decimal(0.1) would be 0.1000000000000000055511151231257827...: more than two places, refused.
+    assert parse_money(0.1) == Decimal("0.10")
+    assert parse_money(19.99) == Decimal("19.99")
+
+
+@pytest.mark.parametrize("value", [None, True, False, "   ", "$"])
+def test_nothing_or_a_checkbox_is_not_an_amount(value):
+    with pytest.raises(InvoiceDeskError, match="Paid is required and must be a number such as 125.00"):
+        parse_money(value, field="Paid")
+
+
+def test_the_message_names_the_field_and_shortens_a_long_entry():
+    long = "x" * 60
+    with pytest.raises(InvoiceDeskError) as caught:
+        parse_money(long, field="Check amount")
+    assert str(caught.value) == f"Check amount '{'x' * 37}...' is not a number; write it like 125.00."
+    with pytest.raises(InvoiceDeskError) as caught:
+        parse_money("x" * 40, field="Amount")
+    assert str(caught.value) == f"Amount '{'x' * 40}' is not a number; write it like 125.00."
+
+
+def test_largest_accepted_amount_is_inclusive():
+    assert parse_money("100,000,000.00") == Decimal("100000000.00")
+    with pytest.raises(InvoiceDeskError, match=r"larger than the largest amount accepted \(100000000.00\)"):
+        parse_money("100000000.01")
+
+
+def test_zero_only_where_the_caller_allows_it():
+    assert parse_money("0", allow_zero=True) == Decimal("0.00")
+    assert str(parse_money("0", allow_zero=True)) == "0.00"
+    with pytest.raises(InvoiceDeskError, match="^Amount must be above zero.$"):
+        parse_money(Decimal("0.00"))
+    with pytest.raises(InvoiceDeskError, match=r"^Amount cannot be negative \(-0.01\).$"):
+        parse_money(Decimal("-0.01"), allow_zero=True)
+
+
+def test_decimals_and_ints_keep_their_value_with_two_places():
+    assert str(parse_money(Decimal("7.5"))) == "7.50"
+    assert str(parse_money(3)) == "3.00"
+    assert str(parse_money("$ 1,000")) == "1000.00"
+    with pytest.raises(InvoiceDeskError, match=r"^Amount 1.005 has more than two decimal places"):
+        parse_money(Decimal("1.005"))
+
+
+def test_cents_conversions_refuse_fractions_and_read_missing_as_zero():
+    assert to_cents(Decimal("12.34")) == 1234 and isinstance(to_cents(Decimal("12.34")), int)
+    with pytest.raises(ValueError, match="not exact to the cent"):
+        to_cents(Decimal("0.001"))
+    assert from_cents(None) == Decimal("0.00") and str(from_cents(None)) == "0.00"
+    assert str(from_cents(-250)) == "-2.50"
+
+
+@pytest.mark.parametrize("amount, text", [("0", "$0.00"), ("1234.5", "$1,234.50"), ("-12", "-$12.00"),
+                                          ("-0.01", "-$0.01"), ("1000000", "$1,000,000.00")])
+def test_money_is_written_one_way(amount, text):
+    assert format_money(Decimal(amount)) == text
+
+
+# ---- dates a manager typed ---------------------------------------------------------------------------------
+
+def test_dates_from_text_dates_and_datetimes():
+    from datetime import date, datetime
+
+    from core.dates import to_date
+
+    assert to_date("2026-02-28", "Sent") == date(2026, 2, 28)
+    assert to_date(datetime(2026, 3, 1, 23, 59), "Sent") == date(2026, 3, 1)
+    assert to_date(date(2026, 3, 2), "Sent") == date(2026, 3, 2)
+    assert to_date("", "Sent") is None and to_date(None, "Sent") is None
+    with pytest.raises(InvoiceDeskError, match="^From is required.$"):
+        to_date("", "From", required=True)
+    with pytest.raises(InvoiceDeskError, match="^From is required.$"):
+        to_date(None, "From", required=True)
+    with pytest.raises(InvoiceDeskError, match="^From '2026-02-30' is not a date; use YYYY-MM-DD.$"):
+        to_date("2026-02-30", "From")

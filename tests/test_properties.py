@@ -456,7 +456,8 @@ def _ago(desk: Desk, days: int | None) -> date | None:
 
 
 def _settings(examples: int, **extra) -> settings:
-    return settings(max_examples=EXTRA or examples, deadline=None, derandomize=False,
+    extra.setdefault("derandomize", False)
+    return settings(max_examples=EXTRA or examples, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much], **extra)
 
@@ -779,7 +780,9 @@ def test_ledger_state_machine(new_database):
     and every figure (totals, history, accounts, raw ledger rows) is the model's after every step."""
     machine = type("LedgerMachineRun", (LedgerMachine,), {"new_database": staticmethod(new_database)})
     OUTCOMES.clear()
-    run_state_machine_as_test(machine, settings=_settings(25, stateful_step_count=25))
+    # Derandomized (a fixed seed, unless INVOICE_DESK_HYPOTHESIS_EXAMPLES asks for a longer random run), so
+    # the check below that every kind of outcome was reached is a fact of the code, not of a lucky draw.
+    run_state_machine_as_test(machine, settings=_settings(25, stateful_step_count=25, derandomize=not EXTRA))
     print(sorted(OUTCOMES.items()))
     if (EXTRA or 25) < 20:
         return
