@@ -69,7 +69,8 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
     inv = Invoice.__table__
-    q = sa.select(inv.c.first_sent_on, inv.c.billed_cents, inv.c.balance_cents).where(inv.c.first_sent_on >= start)
+    q = sa.select(inv.c.first_sent_on, inv.c.billed_cents, inv.c.balance_cents).where(
+        inv.c.first_sent_on >= start, inv.c.first_sent_on <= today)
     if party_id is not None:
         q = q.where(inv.c.party_id == party_id)
     buckets: dict[date, list[int]] = {}
@@ -78,7 +79,7 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
         buckets[month] = [0, 0, 0]
         month = (month + timedelta(days=32)).replace(day=1)
     for sent, billed, balance in session.execute(q):
-        b = buckets.setdefault(date(sent.year, sent.month, 1), [0, 0, 0])
+        b = buckets[date(sent.year, sent.month, 1)]
         b[0] += 1
         b[1] += billed
         b[2] += balance
