@@ -1,0 +1,163 @@
+"""Parties and groups as a manager keeps them: exact refusals, what is stored (trimmed), what the look-ups find
+and in which order, and where the navigation box leads."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import (
+    audit_log,
+    create_group,
+    create_on_demand_batch,
+    create_party,
+    get_party,
+    navigate,
+    search_groups,
+    search_parties,
+    update_group,
+    update_party,
+)
+from core.parties import get_group, party_count
+from tests.factories import ACTOR, billing_on, make_encounter
+from tests.support.fingerprint import assert_refused_unchanged
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"name": "  "}, "^A party needs a name.$"),
+    ({"account_code": " "}, "^A party needs an account code.$"),
+    ({"kind": "insurer"}, "^Kind must be employer or attorney.$"),
+    ({"email": "pat@example"}, "^'pat@example' is not an e-mail address.$"),
+    ({"email": "pat.example.com"}, "^'pat.example.com' is not an e-mail address.$"),
+    ({"billable": "yes"}, r"^Billable must be yes or no \(True or False\), not 'yes'.$"),
+    ({"active": 1}, r"^Active must be yes or no \(True or False\), not 1.$"),
+    ({"colour": "red"}, "^Unknown party field 'colour'.$"),
+    ({"name": "n" * 201}, "^Name is longer than 200 characters.$"),
+    ({"account_code": "c" * 41}, "^Account code is longer than 40 characters.$"),
+    ({"postal_code": "9" * 21}, "^Postal code is longer than 20 characters.$"),
+    ({"city": "c" * 101}, "^City is longer than 100 characters.$"),
+    ({"group_id": 987654}, "^There is no employer group with id 987654.$"),
+])
+def test_bad_party_values_are_refused_exactly(session, fields, message):
+    party = create_party(session, account_code="KEEP1", name="Keep Co", actor=ACTOR)
+    session.commit()
+    assert_refused_unchanged(session, lambda: update_party(session, party_id=party.id, actor=ACTOR, **fields),
+                             match=message)
+    values = {"account_code": "NEW1", "name": "New Co", **fields}
+    assert_refused_unchanged(session, lambda: create_party(session, actor=ACTOR, **values), match=message)
+
+
+def test_limits_are_inclusive_and_text_is_trimmed(session):
+    party = create_party(session, account_code=" " + "C" * 40 + " ", name=" " + "N" * 200 + " ", actor=ACTOR,
+                         postal_code="9" * 20, email=" pat@example.com ", kind="attorney", billable=False)
+    assert (party.account_code, party.name, party.email, party.kind, party.billable, party.active) == \
+        ("C" * 40, "N" * 200, "pat@example.com", "attorney", False, True)
+    entry = audit_log(session, action="party.create")[0]
+    assert (entry.record_ids, entry.detail) == (str(party.id), {"account_code": "C" * 40, "name": "N" * 200})
+
+
+def test_an_update_records_only_what_changed_and_keeps_the_code_unique(session):
+    group = create_group(session, name="  Harbor  ", actor=ACTOR)
+    assert group.name == "Harbor"
+    a = create_party(session, account_code="A1", name="Alpha", actor=ACTOR)
+    create_party(session, account_code="B1", name="Bravo", actor=ACTOR)
+    update_party(session, party_id=a.id, name="Alpha", actor=ACTOR)  # nothing changed: nothing recorded
+    assert audit_log(session, action="party.update") == []
+    update_party(session, party_id=a.id, name="Alpha Works", group_id=group.id, account_code="A1", actor=ACTOR)
+    entry = audit_log(session, action="party.update")[0]
+    assert entry.detail == {"name": ["Alpha", "Alpha Works"], "group_id": [None, group.id]}
+    assert get_party(session, a.id).group_id == group.id
+    assert_refused_unchanged(session, lambda: update_party(session, party_id=a.id, account_code="B1", actor=ACTOR),
+                             match="^Account code B1 is already in use.$")
+    assert_refused_unchanged(session, lambda: create_party(session, account_code="B1", name="Again", actor=ACTOR),
+                             match="^Account code B1 is already in use.$")
+    assert party_count(session) == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "1", None, 1.0])
+def test_a_party_or_group_id_that_is_not_one_is_named_in_the_message(session, bad):
+    with pytest.raises(Exception, match=rf"^There is no bill-to party with id {bad!r}.$".replace("(", r"\(")):
+        get_party(session, bad)
+    with pytest.raises(Exception, match=rf"^There is no employer group with id {bad!r}.$"):
+        get_group(session, bad)
+
+
+def test_group_names_are_unique_in_any_case_and_limited(session):
+    group = create_group(session, name="Harbor", actor=ACTOR)
+    other = create_group(session, name="Inland", actor=ACTOR)
+    for bad in ("", "   ", "g" * 201):
+        assert_refused_unchanged(session, lambda bad=bad: create_group(session, name=bad, actor=ACTOR),
+                                 match="^A group needs a name of at most 200 characters.$")
+        assert_refused_unchanged(session, lambda bad=bad: update_group(session, group_id=group.id, name=bad,
+                                                                       actor=ACTOR),
+                                 match="^A group needs a name of at most 200 characters.$")
+    assert create_group(session, name="g" * 200, actor=ACTOR).name == "g" * 200
+    assert_refused_unchanged(session, lambda: create_group(session, name="HARBOR", actor=ACTOR),
+                             match="^There is already a group called HARBOR.$")
+    assert_refused_unchanged(session, lambda: update_group(session, group_id=other.id, name=" harbor ", actor=ACTOR),
+                             match="^There is already a group called harbor.$")
+    assert_refused_unchanged(session, lambda: update_group(session, group_id=group.id, active="no", actor=ACTOR),
+                             match=r"^Active must be True or False, not 'no'.$")
+    # Renaming a group to its own name in another case is allowed; the same name changes nothing.
+    update_group(session, group_id=group.id, name="HARBOR", actor=ACTOR)
+    update_group(session, group_id=group.id, name="HARBOR", active=True, actor=ACTOR)
+    entries = audit_log(session, action="group.update")
+    assert [e.detail for e in entries] == [{"name": ["Harbor", "HARBOR"]}]
+    update_group(session, group_id=group.id, active=False, actor=ACTOR)
+    assert audit_log(session, action="group.update")[0].detail == {"active": [True, False]}
+    created = audit_log(session, action="group.create")
+    assert [e.detail["name"] for e in reversed(created)] == ["Harbor", "Inland", "g" * 200]
+    assert created[-1].record_ids == str(group.id)
+
+
+def test_look_ups_find_by_name_or_code_in_any_case_by_name_and_limit(session):
+    for code, name in (("ZED9", "Zulu Freight"), ("AB_1", "Alpha 100% Works"), ("CC01", "charlie site"),
+                       ("DD01", "Delta Zed")):
+        create_party(session, account_code=code, name=name, actor=ACTOR)
+    names = [p.name for p in search_parties(session)]
+    assert names == ["Alpha 100% Works", "Delta Zed", "Zulu Freight", "charlie site"] or \
+        names == ["Alpha 100% Works", "charlie site", "Delta Zed", "Zulu Freight"]  # byte or case-blind order
+    assert [p.name for p in search_parties(session, text="zed")] == ["Delta Zed", "Zulu Freight"]  # code ZED9
+    assert [p.name for p in search_parties(session, text=" CHARLIE ")] == ["charlie site"]
+    assert [p.name for p in search_parties(session, text="100%")] == ["Alpha 100% Works"]
+    assert [p.name for p in search_parties(session, text="b_")] == ["Alpha 100% Works"]
+    assert search_parties(session, text="%") == [p for p in search_parties(session) if "%" in p.name]
+    assert search_parties(session, text="_") == [p for p in search_parties(session) if "_" in p.account_code]
+    assert len(search_parties(session, limit=2)) == 2
+    assert len(search_parties(session, text="", limit=20)) == 4
+    for n in range(21):
+        create_group(session, name=f"Group {n:02d}", actor=ACTOR)
+    assert len(search_groups(session)) == 20 and search_groups(session)[0].name == "Group 00"
+    assert [g.name for g in search_groups(session, text="group 2")] == ["Group 20"]
+    assert [g.name for g in search_groups(session, text="P 0", limit=3)] == ["Group 00", "Group 01", "Group 02"]
+
+
+def test_navigation_box_destinations(session):
+    billing_on(session)
+    acme = create_party(session, account_code="ACME", name="Acme Works", actor=ACTOR, address_line1="1 Main St",
+                        city="Springfield", state="IL", postal_code="62701")
+    create_party(session, account_code="ACMX", name="Acme Two", actor=ACTOR)
+    make_encounter(session, acme)
+    batch = create_on_demand_batch(session, party_id=acme.id, actor=ACTOR)
+    number = batch.items[0].invoice_number
+    session.commit()
+
+    assert navigate(session, text="  ").message == \
+        "Type stb, stb and a batch number, an invoice number or a party name."
+    assert navigate(session, text=" sTb ").kind == "batch_history"
+    found = navigate(session, text=f"stb{batch.number}")
+    assert (found.kind, found.batch_id, found.batch_number) == ("batch", batch.id, batch.number)
+    assert (navigate(session, text="stb 4242").kind, navigate(session, text="stb 4242").message) == \
+        ("nothing", "There is no batch 4242.")
+    # One party and no invoice: straight to the party.
+    only = navigate(session, text="acme works")
+    assert (only.kind, only.party_id) == ("party", acme.id)
+    # Several parties: a list to choose from.
+    several = navigate(session, text="acme")
+    assert several.kind == "parties" and {p.id for p in several.parties} == {acme.id, acme.id + 1}
+    # An invoice number: the invoice's history rows.
+    invoices = navigate(session, text=number)
+    assert invoices.kind == "invoices" and [r.invoice_number for r in invoices.invoices] == [number]
+    # A single character is too short for an invoice search but still looks up parties.
+    assert (navigate(session, text="k").kind, navigate(session, text="k").party_id) == ("party", acme.id)
+    nothing = navigate(session, text="qqq")
+    assert (nothing.kind, nothing.message) == ("nothing", "Nothing matches 'qqq'.")
