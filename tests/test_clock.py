@@ -125,3 +125,46 @@ def test_a_frozen_run_keeps_its_time_zone_and_starts_on_its_day():
     moment = clock.now()
     assert started <= moment < started + timedelta(hours=3)
     assert clock.today() == started.astimezone(clock.server_zone()).date()
+
+
+def test_day_boundaries_follow_the_practices_zone_through_a_clock_change(session):
+    set_time_zone(session, zone="America/Chicago", actor=ACTOR)
+    # 8 March 2026: clocks in Chicago go forward, so the day is 23 hours long.
+    spring = date(2026, 3, 8)
+    assert clock.day_start(spring, session) == datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+    assert clock.day_after_start(spring, session) == datetime(2026, 3, 9, 5, 0, tzinfo=UTC)
+    assert clock.day_start(spring, session).tzinfo == UTC
+    # A stored moment without a zone is UTC: 04:59 UTC on the 9th is still the 8th in Chicago.
+    assert clock.day_of(datetime(2026, 3, 9, 4, 59), session) == spring
+    assert clock.day_of(datetime(2026, 3, 9, 5, 0), session) == date(2026, 3, 9)
+    assert clock.day_of(datetime(2026, 3, 9, 5, 0, tzinfo=UTC), session) == date(2026, 3, 9)
+
+
+def test_zone_names_and_the_servers_zone(monkeypatch):
+    assert clock.zone_named(" America/Chicago ").key == "America/Chicago"
+    for name in ("", "   ", None, "Mars/Base", "America/chicago"):
+        assert clock.zone_named(name) is None
+    monkeypatch.setenv("TZ", ":Pacific/Honolulu")  # the libc spelling with a leading colon
+    assert clock.server_zone().key == "Pacific/Honolulu" and clock.server_zone_name() == "Pacific/Honolulu"
+    assert clock.zone().key == "Pacific/Honolulu"
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    assert clock.server_zone_name() == "Pacific/Kiritimati"
+    monkeypatch.setenv("TZ", "Nowhere/Special")
+    expected = datetime.now().astimezone().tzinfo  # not a zone name: the operating system's local zone
+    assert clock.server_zone().utcoffset(datetime.now()) == expected.utcoffset(datetime.now())
+    assert clock.now().tzinfo is UTC
+
+
+def test_a_session_reads_the_zone_once_until_told_to_forget(session):
+    set_time_zone(session, zone="Pacific/Honolulu", actor=ACTOR)
+    assert clock.zone(session).key == "Pacific/Honolulu"
+    from core.models import Setting
+
+    session.get(Setting, clock.ZONE_SETTING).value = "Asia/Tokyo"  # changed behind the session's back
+    session.flush()
+    assert clock.zone(session).key == "Pacific/Honolulu"
+    clock.forget_zone(session)
+    assert clock.zone(session).key == "Asia/Tokyo"
+    clock.forget_zone(session)
+    clock.forget_zone(session)  # forgetting twice is harmless
+    assert clock.today(session) == clock.now().astimezone(clock.zone_named("Asia/Tokyo")).date()
