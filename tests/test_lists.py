@@ -237,3 +237,41 @@ def test_history_rows_count_and_number_search_on_every_path(session, scene):
         (f"{base}-2", base, 2, resent.number, "rebatch")
     with pytest.raises(Exception, match="Status must be Open, Paid or All, not 'unpaid'"):
         invoice_history_count(session, status="unpaid")
+
+
+def test_an_underscore_in_an_invoice_number_is_searched_as_itself(session, scene):
+    from core import save_invoice_profile
+
+    s = scene
+    save_invoice_profile(session, actor=ACTOR, number_prefix="OM_")
+    make_encounter(session, s.solo, dos=s.today, amounts=("5.00",))
+    underscored = create_on_demand_batch(session, party_id=s.solo.id, actor=ACTOR).items[0].invoice_number
+    save_invoice_profile(session, actor=ACTOR, number_prefix="OMX")
+    make_encounter(session, s.solo, dos=s.today, amounts=("6.00",))
+    create_on_demand_batch(session, party_id=s.solo.id, actor=ACTOR)
+    for text in ("M_", "OM_", "om_0"):
+        assert [r.invoice_number for r in invoice_history(session, number_contains=text)] == [underscored]
+        assert invoice_history_count(session, number_contains=text) == 1
+
+
+def test_a_credit_memo_is_listed_on_the_practices_day_not_the_servers(session, scene, monkeypatch):
+    from datetime import UTC, datetime
+
+    s = scene
+    monkeypatch.setenv("TZ", "UTC")  # the server's zone (read on every call)
+    set_time_zone(session, zone="Pacific/Kiritimati", actor=ACTOR)  # UTC+14
+    at = datetime.combine(s.today, datetime.min.time(), tzinfo=UTC).replace(hour=20)
+    create_credit_memo(session, batch_item_id=s.item[s.solo.id].id, encounter_ids=[s.s1.id], action="void",
+                       reason="Late night", actor=ACTOR, as_of=at)
+    assert list_credit_memos(session)[0].created_on == s.today + timedelta(days=1)
+
+
+def test_credit_memos_list_a_hundred_by_default(session, scene):
+    s = scene
+    encounters = [make_encounter(session, s.solo, dos=s.today, amounts=("1.00",)) for _ in range(101)]
+    item = create_on_demand_batch(session, party_id=s.solo.id, actor=ACTOR).items[0]
+    for enc in encounters:
+        create_credit_memo(session, batch_item_id=item.id, encounter_ids=[enc.id], action="void", reason="x",
+                           actor=ACTOR)
+    assert len(list_credit_memos(session)) == 100
+    assert len(list_credit_memos(session, limit=101)) == 101
