@@ -64,11 +64,14 @@ def test_receipts_list_every_column_newest_received_first_with_filters_and_pagin
     r_bounced = post_receipt(session, party_id=s.alpha.id, amount="30.00", received_date=s.today - timedelta(days=2),
                              method="check", reference="CHK 102", allocations={alpha_inv: D("30.00")}, actor=ACTOR)
     void_receipt(session, receipt_id=r_bounced.id, reason="Check bounced", actor=ACTOR)
+    # Entered last, received first: it goes to the end.
+    r_found = post_receipt(session, party_id=s.solo.id, amount="5.00", received_date=s.today - timedelta(days=9),
+                           method="cash", actor=ACTOR)
     session.commit()
 
     rows = list_receipts(session)
     # Newest received first; on the same day, the later receipt first.
-    assert [r.receipt_id for r in rows] == [r_bounced.id, r_mid.id, r_old.id]
+    assert [r.receipt_id for r in rows] == [r_bounced.id, r_mid.id, r_old.id, r_found.id]
     by_id = {r.receipt_id: r for r in rows}
     assert tuple(vars(by_id[r_old.id]).values()) == (
         r_old.id, f"RCT-{r_old.number:06d}", s.alpha.id, "Alpha Works", D("60.00"), D("50.00"), D("10.00"),
@@ -82,11 +85,11 @@ def test_receipts_list_every_column_newest_received_first_with_filters_and_pagin
         s.today - timedelta(days=2), "check", "CHK 102", True, "Check bounced")
 
     assert [r.receipt_id for r in list_receipts(session, party_id=s.alpha.id)] == [r_bounced.id, r_old.id]
-    assert [r.receipt_id for r in list_receipts(session, only_unapplied=True)] == [r_old.id]
-    assert [r.receipt_id for r in list_receipts(session, include_voided=False)] == [r_mid.id, r_old.id]
+    assert [r.receipt_id for r in list_receipts(session, only_unapplied=True)] == [r_old.id, r_found.id]
+    assert [r.receipt_id for r in list_receipts(session, include_voided=False)] == [r_mid.id, r_old.id, r_found.id]
     assert [r.receipt_id for r in list_receipts(session, limit=2)] == [r_bounced.id, r_mid.id]
-    assert [r.receipt_id for r in list_receipts(session, limit=2, offset=2)] == [r_old.id]
-    assert list_receipts(session, party_id=s.solo.id) == []
+    assert [r.receipt_id for r in list_receipts(session, limit=2, offset=2)] == [r_old.id, r_found.id]
+    assert [r.receipt_id for r in list_receipts(session, party_id=s.solo.id)] == [r_found.id]
 
 
 def test_receipts_list_shows_a_hundred_by_default(session, scene):

@@ -185,3 +185,56 @@ def test_payments_refused_while_invoice_billing_is_off(session):
     assert_refused_unchanged(session, lambda: post_receipt(
         session, party_id=party.id, amount="10.00", received_date=clock.today(), method="check", actor=ACTOR),
         match="Settings > Invoice billing")
+
+
+def test_suggestions_explain_themselves_and_prefer_the_oldest_exact_match(session):
+    from core import allocate_credit, audit_log, create_credit_memo, open_invoices
+    from core.models import Invoice
+    from core.payments import AllocationSuggestion
+
+    billing_on(session)
+    party = make_party(session)
+    assert suggest_allocation(session, party_id=party.id, amount="12.00") == AllocationSuggestion(
+        {}, "nothing open", D("12.00"), "The party has no open invoices; the whole amount stays unapplied.")
+    items = _invoices(session, party, ["5.00", "5.00", "10.00"])
+    opened = open_invoices(session, party_id=party.id)
+    assert [(o.invoice_id, o.number, o.billed, o.balance_due) for o in opened] == \
+        [(i.invoice_id, i.invoice_number, D(a), D(a)) for i, a in zip(items, ["5.00", "5.00", "10.00"], strict=True)]
+    sent = [session.get(Invoice, i.invoice_id) for i in items]
+    assert [(o.first_sent_on, o.due_on) for o in opened] == [(i.first_sent_on, i.due_on) for i in sent]
+    # 15.00 is 5.00 + 10.00 two ways: the oldest 5.00 is the one chosen.
+    exact = suggest_allocation(session, party_id=party.id, amount="15.00")
+    assert exact.allocations == {items[0].invoice_id: D("5.00"), items[2].invoice_id: D("10.00")}
+    assert exact.explanation == f"$15.00 pays exactly {items[0].invoice_number}, {items[2].invoice_number}."
+    more = suggest_allocation(session, party_id=party.id, amount="1,021.50")
+    assert (more.method, more.unapplied, more.explanation) == (
+        "oldest first", D("1001.50"), "Oldest invoices first; $1,001.50 stays unapplied.")
+    with pytest.raises(Exception, match="^The receipt amount 'ten' is not a number; write it like 125.00.$"):
+        suggest_allocation(session, party_id=party.id, amount="ten")
+
+    # Allocating later: an empty allocation is refused; each allocation is audited with its number and amounts.
+    receipt = post_receipt(session, party_id=party.id, amount="30.00", received_date=clock.today(), method="check",
+                           actor=ACTOR)
+    assert_refused_unchanged(session, lambda: allocate_receipt(session, receipt_id=receipt.id, allocations={},
+                                                               actor=ACTOR),
+                             match="^Enter at least one invoice and amount to allocate.$")
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 1, 20, 15, 30, tzinfo=UTC)
+    allocate_receipt(session, receipt_id=receipt.id, allocations={items[0].invoice_id: "5.00"}, actor="ann", as_of=at)
+    entry = audit_log(session, action="receipt.allocate")[0]
+    assert (entry.actor, entry.record_ids, entry.detail) == (
+        "ann", str(receipt.id), {"number": f"RCT-{receipt.number:06d}", "allocations": {str(items[0].invoice_id): "5.00"}})
+    assert entry.at.replace(tzinfo=UTC) == at
+    # Items[2] paid in full, then credited: its 10.00 credit is left to use on another invoice.
+    post_receipt(session, party_id=party.id, amount="10.00", received_date=clock.today(), method="check",
+                 allocations={items[2].invoice_id: "10.00"}, actor=ACTOR)
+    encounter_id = session.execute(sa.select(InvoiceLine.encounter_id)
+                                   .where(InvoiceLine.invoice_id == items[2].invoice_id)).scalar_one()
+    memo = create_credit_memo(session, batch_item_id=items[2].id, encounter_ids=[encounter_id], action="void",
+                              reason="Duplicate", actor=ACTOR)
+    allocate_credit(session, credit_memo_id=memo.id, allocations={items[1].invoice_id: "5.00"}, actor="bob", as_of=at)
+    entry = audit_log(session, action="credit_memo.allocate")[0]
+    assert (entry.actor, entry.record_ids, entry.detail["number"], entry.detail["allocations"]) == (
+        "bob", str(memo.id), f"CM-{memo.number:06d}", {str(items[1].invoice_id): "5.00"})
+    assert entry.at.replace(tzinfo=UTC) == at
