@@ -103,7 +103,7 @@ def _survivor_line(source_lines: list[str], start: int, diff: str) -> tuple[int,
     return line, old.strip(), new
 
 
-def _child(modules: list[str], max_children: int) -> int:
+def _child(modules: list[str], max_children: int, recheck: bool = False) -> int:
     """Run mutmut on modules inside this process (config from pyproject.toml, narrowed to the modules)."""
     import mutmut.__main__ as mm
     from mutmut.configuration import config
@@ -113,7 +113,14 @@ def _child(modules: list[str], max_children: int) -> int:
     config().only_mutate = list(modules)
     started = time.monotonic()
     try:
-        mm.cli(["run", "--max-children", str(max_children)], standalone_mode=False)
+        names = []
+        if recheck:  # only the mutants the last run did not kill, against the tests as they are now
+            for module in modules:
+                path = SCORES / (module.replace("/", "_") + ".json")
+                names += [s["mutant"] for s in json.loads(path.read_text())["survivors"]] if path.exists() else []
+            if not names:
+                print("nothing to recheck: every mutant was killed", flush=True)
+        mm.cli(["run", "--max-children", str(max_children), *names], standalone_mode=False)
     except SystemExit as exc:
         if exc.code:
             return int(exc.code) if isinstance(exc.code, int) else 1
@@ -232,12 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="only print the saved table, run nothing")
     parser.add_argument("--together", action="store_true",
                         help="one mutmut run for all the modules (one coverage run instead of one per module)")
+    parser.add_argument("--recheck", action="store_true",
+                        help="run again only the mutants the last run of these modules did not kill (after new tests)")
     parser.add_argument("--survivors", action="store_true", help="also list the mutants not killed")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args._child:
-        return _child(args._child.split(","), args.max_children)
+        return _child(args._child.split(","), args.max_children, args.recheck)
 
     modules = [m.removeprefix("./") for m in args.modules] or core_modules()
     unknown = [m for m in modules if m not in core_modules()]
@@ -263,9 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             module = ",".join(run)
             print(f"== mutating {module}", flush=True)
-            _fresh_workdir()
+            if not args.recheck:
+                _fresh_workdir()
             env = dict(os.environ, **{ENV_MODULES: module})
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,
+                                      *(["--recheck"] if args.recheck else []),
                                       "--max-children", str(args.max_children)], env=env)
             try:
                 code = child.wait(timeout=args.minutes * 60 if args.minutes else None)
