@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import audit_log, import_csv, template_csv
-from core.imports import ENCOUNTER_COLUMNS, MAX_BYTES, PARTY_COLUMNS, RowError, _trim, ImportReport
+from core.imports import ENCOUNTER_COLUMNS, MAX_BYTES, PARTY_COLUMNS, ImportReport, RowError, _trim
 from core.models import ChargeLine, Encounter, Group, Party, Patient
 from tests.factories import ACTOR
 from tests.support.fingerprint import commit_anyway, fingerprint
