@@ -251,3 +251,34 @@ def test_batch_keeps_profile_in_force_and_note(session):
     history = {r.invoice_number: r for r in invoice_history(session, status="all")}
     assert (history[first.items[0].invoice_number].due_on - first.sent_on).days == 15
     assert (history[second.items[0].invoice_number].due_on - second.sent_on).days == 45
+
+
+def test_nothing_to_invoice_says_where_and_why_in_words(session):
+    from core import preview_on_demand_batch
+
+    billing_on(session)
+    empty = make_party(session, name="Empty Co")
+    assert_refused_unchanged(session, lambda: create_on_demand_batch(session, party_id=empty.id, actor=ACTOR),
+                             match=rf"^Nothing to invoice for Empty Co \({empty.account_code}\): "
+                                   r"there are no encounters for it.$")
+    party = make_party(session, name="Range Co")
+    make_encounter(session, party, dos=date(2026, 1, 5), amounts=("10.00",))
+    make_encounter(session, party, dos=date(2026, 1, 6), amounts=("0.00",))
+    make_encounter(session, party, dos=date(2026, 1, 7), amounts=("5.00",), voided=True)
+    assert_refused_unchanged(
+        session, lambda: create_on_demand_batch(session, party_id=party.id, dos_from="2026-02-01", actor=ACTOR),
+        match=rf"^Nothing to invoice for Range Co \({party.account_code}\) with DOS from 2026-02-01. "
+              r"Encounters left out: 1 voided, 1 zero total, 1 outside DOS range.$")
+    preview = preview_on_demand_batch(session, party_id=party.id, post_to="2026-01-05")
+    assert [(p.account_code, p.name, p.encounter_count, p.total) for p in preview.parties] == \
+        [(party.account_code, "Range Co", 1, Decimal("10.00"))]
+    assert [(e.account_code, e.name, e.reason, e.encounter_count) for e in preview.excluded] == \
+        [(party.account_code, "Range Co", "voided", 1), (party.account_code, "Range Co", "zero total", 1)]
+
+
+def test_a_one_cent_encounter_is_invoiced(session):
+    billing_on(session)
+    party = make_party(session)
+    make_encounter(session, party, amounts=("0.01",))
+    batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
+    assert (batch.invoice_count, batch.total) == (1, Decimal("0.01"))
