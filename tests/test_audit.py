@@ -272,3 +272,14 @@ def test_audit_log_dates_include_first_and_last_practice_day(session, time_machi
     assert logged(since=day) == on_the_day | {"day after 00:00"}
     assert logged(since=day + timedelta(days=1), until=day + timedelta(days=1)) == {"day after 00:00"}
     assert logged(since=day - timedelta(days=1), until=day - timedelta(days=1)) == {"day before 23:59"}
+
+
+def test_the_audit_logs_who_and_what_pickers_list_each_once_in_order(session):
+    from core import audit_actions, audit_actors, create_group
+
+    assert (audit_actors(session), audit_actions(session)) == ([], [])
+    create_group(session, name="Zeta", actor="zoe")
+    create_group(session, name="Alpha", actor="al")
+    set_time_zone(session, zone="UTC", actor="zoe")
+    assert audit_actors(session) == ["al", "zoe"]
+    assert audit_actions(session) == ["group.create", "settings.time_zone"]

@@ -168,3 +168,11 @@ def test_a_session_reads_the_zone_once_until_told_to_forget(session):
     clock.forget_zone(session)
     clock.forget_zone(session)  # forgetting twice is harmless
     assert clock.today(session) == clock.now().astimezone(clock.zone_named("Asia/Tokyo")).date()
+
+
+def test_a_server_zone_without_a_name_is_shown_by_its_abbreviation(session, monkeypatch):
+    monkeypatch.setenv("TZ", "Nowhere/Special")
+    local = datetime.now().astimezone()
+    expected = getattr(local.tzinfo, "key", None) or local.tzname()
+    assert clock.server_zone_name() == expected and expected
+    assert time_zone_name(session) == ""  # no setting yet: the practice follows the server
