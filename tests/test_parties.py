@@ -161,3 +161,29 @@ def test_navigation_box_destinations(session):
     assert (navigate(session, text="k").kind, navigate(session, text="k").party_id) == ("party", acme.id)
     nothing = navigate(session, text="qqq")
     assert (nothing.kind, nothing.message) == ("nothing", "Nothing matches 'qqq'.")
+
+
+def test_navigation_finds_paid_invoices_from_two_characters_and_lists_parties_with_invoices(session):
+    from core import post_receipt
+    from core.clock import today
+
+    billing_on(session)
+    party = create_party(session, account_code="PAID1", name="Paid Up Co", actor=ACTOR, address_line1="1 Main St",
+                         city="Springfield", state="IL", postal_code="62701")
+    make_encounter(session, party, amounts=("10.00",))
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    post_receipt(session, party_id=party.id, amount="10.00", received_date=today(session), method="check",
+                 allocations={item.invoice_id: "10.00"}, actor=ACTOR)
+    number = item.invoice_number  # INV-000001
+    assert [r.invoice_number for r in navigate(session, text=number).invoices] == [number]  # paid, still found
+    assert [r.invoice_number for r in navigate(session, text=number[-2:]).invoices] == [number]  # two characters
+    # A party whose name holds the invoice's digits too: parties and invoices together.
+    twin = create_party(session, account_code="T01", name=f"Site {number[-2:]}", actor=ACTOR)
+    both = navigate(session, text=number[-2:])
+    assert both.kind == "parties" and [p.id for p in both.parties] == [twin.id]
+    assert [r.invoice_number for r in both.invoices] == [number]
+    assert navigate(session, text=None).message == \
+        "Type stb, stb and a batch number, an invoice number or a party name."
+    for n in range(25):
+        create_party(session, account_code=f"MANY{n:02d}", name=f"Many Sites {n:02d}", actor=ACTOR)
+    assert len(navigate(session, text="many sites").parties) == 20

@@ -124,3 +124,21 @@ def test_open_aging_by_party_and_day(session):
     assert open_aging(session, party_id=acme.id, today=today)["31-60"] == D("120.00")
     assert sum(open_aging(session, party_id=bolt.id, today=today).values()) == D("62.00")
     assert open_aging(session, today=today + timedelta(days=90))["over 120"] == D("120.00")
+
+
+def test_month_window_edges(session):
+    set_time_zone(session, zone="UTC", actor=ACTOR)
+    billing_on(session)
+    acme = make_party(session, name="Acme")
+    _batch(session, acme, datetime(2025, 4, 1, 9, 0, tzinfo=UTC), "11.00")  # the window's very first day
+    _batch(session, acme, datetime(2025, 6, 1, 9, 0, tzinfo=UTC), "22.00")  # today, the 1st of the month
+    months = invoices_by_month(session, months=3, today=date(2025, 6, 1))
+    assert [(m.month, m.invoices, m.billed) for m in months] == [
+        (date(2025, 4, 1), 1, D("11.00")), (date(2025, 5, 1), 0, D("0.00")), (date(2025, 6, 1), 1, D("22.00"))]
+
+
+def test_this_month_is_the_practices_month(session, time_machine, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")  # the server is on UTC; the practice is 14 hours ahead
+    set_time_zone(session, zone="Pacific/Kiritimati", actor=ACTOR)
+    time_machine.move_to(datetime(2026, 11, 30, 20, 0, tzinfo=UTC), tick=False)  # 1 December on Kiritimati
+    assert [m.month for m in invoices_by_month(session, months=2)] == [date(2026, 11, 1), date(2026, 12, 1)]
