@@ -252,3 +252,14 @@ def test_numbers_are_reserved_in_consecutive_runs_per_series(session):
     assert gaps["batch"] == [] and gaps["invoice"] == []
     assert (invoice_number("INV-", 42), credit_memo_number(7), receipt_number(1234567)) == \
         ("INV-000042", "CM-000007", "RCT-1234567")
+
+
+def test_a_sessions_records_stay_readable_after_commit_and_close(sqlite_engine):
+    """Pages read a record after the action's commit (a batch's number, a receipt's amount) without a reload."""
+    from core.db import new_session
+    from tests.factories import make_party
+
+    with new_session(sqlite_engine) as s:
+        party = make_party(s, name="Kept Co")
+        s.commit()
+    assert party.name == "Kept Co"

@@ -423,3 +423,20 @@ def test_invoice_profile_refuses_bad_values_and_accepts_the_edges(session):
     make_encounter(session, party)
     batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
     assert re.fullmatch(r"RB/2026-_x12\d{6}", batch.items[0].invoice_number)
+
+
+def test_chosen_history_rows_print_as_one_pdf_in_the_order_chosen(session):
+    from core import render_items_pdf
+
+    billing_on(session)
+    first, second = make_party(session, name="First Freight"), make_party(session, name="Second Sawmill")
+    make_encounter(session, first, amounts=("12.00",))
+    make_encounter(session, second, amounts=("34.00",))
+    a = create_on_demand_batch(session, party_id=first.id, actor=ACTOR).items[0]
+    b = create_on_demand_batch(session, party_id=second.id, actor=ACTOR).items[0]
+    pages = pdf_pages(render_items_pdf(session, batch_item_ids=[b.id, a.id]))
+    assert len(pages) == 2
+    assert b.invoice_number in pages[0] and "Second Sawmill" in pages[0] and "$34.00" in pages[0]
+    assert a.invoice_number in pages[1] and "First Freight" in pages[1] and "$12.00" in pages[1]
+    assert_refused_unchanged(session, lambda: render_items_pdf(session, batch_item_ids=[]),
+                             match="^Choose at least one invoice to print.$")
