@@ -282,3 +282,63 @@ def test_a_one_cent_encounter_is_invoiced(session):
     make_encounter(session, party, amounts=("0.01",))
     batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
     assert (batch.invoice_count, batch.total) == (1, Decimal("0.01"))
+
+
+def test_rebatch_refusals_say_exactly_what_is_wrong(session):
+    from core import get_batch, post_receipt, set_invoice_billing
+    from core.clock import today
+
+    billing_on(session)
+    party = make_party(session)
+    make_encounter(session, party, amounts=("10.00",))
+    make_encounter(session, party, amounts=("20.00",), dos=date(2026, 3, 11))
+    first = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
+    (item,) = first.items
+    assert get_batch(session, number=first.number).id == first.id
+    assert get_batch(session, batch_id=first.id).number == first.number
+    for kwargs, message in (({"batch_id": True}, "There is no batch with id True."),
+                            ({"batch_id": str(first.id)}, f"There is no batch with id '{first.id}'."),
+                            ({"number": first.number + 50}, f"There is no batch with number {first.number + 50}.")):
+        with pytest.raises(Exception) as caught:
+            get_batch(session, **kwargs)
+        assert str(caught.value) == message
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, invoice_ids=[],
+                                                      actor=ACTOR),
+                             match="^Choose at least one invoice to rebatch.$")
+    other = item.invoice_id + 100
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id,
+                                                      invoice_ids=[other + 900, item.invoice_id, other], actor=ACTOR),
+                             match=rf"^Batch {first.number} does not contain invoice id\(s\) {other + 900}, {other}.$")
+    note = "n" * 2001
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, internal_note=note,
+                                                      actor=ACTOR),
+                             match="^The internal note is 2001 characters; keep it to 2,000.$")
+    post_receipt(session, party_id=party.id, amount="30.00", received_date=today(session), method="check",
+                 allocations={item.invoice_id: "30.00"}, actor=ACTOR)
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, actor=ACTOR),
+                             match=rf"^All 1 chosen invoice\(s\) of batch {first.number} are paid, so nothing was "
+                                   r"resent. Tick 'Include paid invoices' to send them anyway.$")
+    resent = rebatch(session, source_batch_id=first.id, include_paid=True, actor=ACTOR)
+    assert (resent.invoice_count, resent.internal_note) == (1, "")
+    set_invoice_billing(session, enabled=False, actor=ACTOR)
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, include_paid=True,
+                                                      actor=ACTOR),
+                             match="^Invoice billing is switched off, so rebatching is not possible. "
+                                   "Turn it on in Settings > Invoice billing.$")
+
+
+def test_rebatch_without_paid_invoices_resends_only_the_open_ones(session):
+    from core import post_receipt
+    from core.clock import today
+
+    billing_on(session)
+    group = make_group(session)
+    paid_party, open_party = make_party(session, group=group), make_party(session, group=group)
+    make_encounter(session, paid_party, amounts=("10.00",))
+    make_encounter(session, open_party, amounts=("20.00",))
+    first = create_on_demand_batch(session, group_id=group.id, actor=ACTOR)
+    paid_item = next(i for i in first.items if i.party_id == paid_party.id)
+    post_receipt(session, party_id=paid_party.id, amount="10.00", received_date=today(session), method="check",
+                 allocations={paid_item.invoice_id: "10.00"}, actor=ACTOR)
+    resent = rebatch(session, source_batch_id=first.id, actor=ACTOR)
+    assert [(i.party_id, i.times_batched, i.balance_cents) for i in resent.items] == [(open_party.id, 2, 2000)]
