@@ -273,6 +273,11 @@ def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentChec
 
 # ---------- the public renderers ----------
 
+def _is_id(value: object) -> bool:
+    """A record id is an int; True is not record 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool = True) -> bytes:
     """One invoice as sent in one batch: the first sending or a reprint with its suffix."""
     job, item = _item_job(session, batch_item_id)
@@ -321,7 +326,7 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
 
 
 def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bool = True) -> bytes:
-    memo = session.get(CreditMemo, credit_memo_id) if isinstance(credit_memo_id, int) else None
+    memo = session.get(CreditMemo, credit_memo_id) if _is_id(credit_memo_id) else None
     if memo is None:
         raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
     item = session.get(BatchItem, memo.batch_item_id)
@@ -359,7 +364,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     """A party's account statement as of a day: open invoices, receipts, unapplied money, aging."""
     from core.settings import current_profile
 
-    party = session.get(Party, party_id) if isinstance(party_id, int) else None
+    party = session.get(Party, party_id) if _is_id(party_id) else None
     if party is None:
         raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
     as_of = as_of or clock.today(session)

@@ -35,7 +35,7 @@ from core import (
     verify_document,
     void_receipt,
 )
-from core.models import Document, Patient
+from core.models import Document, InvoiceLine, Patient
 from tests.factories import ACTOR, billing_on, make_encounter, make_party
 from tests.support.fingerprint import assert_refused_unchanged
 from tests.support.pdf_text import page_images, pdf_pages, pdf_text
@@ -91,20 +91,21 @@ class Practice:
     ids: dict = field(default_factory=dict)
     numbers: dict = field(default_factory=dict)
     first_pdf: bytes = b""
-    _pdfs: dict = field(default_factory=dict)
 
     def pdf(self, key: str) -> bytes:
-        """A document of this practice, rendered (and archived) the first time a test asks for it."""
-        if key not in self._pdfs:
-            s = self.session
-            if key == "memo":
-                self._pdfs[key] = render_credit_memo_pdf(s, credit_memo_id=self.ids["memo"])
-            elif key == "statement":
-                self._pdfs[key] = render_statement_pdf(s, party_id=self.ids["statement_party"], as_of=STATEMENT_DAY)
-            else:
-                self._pdfs[key] = render_batch_item_pdf(s, batch_item_id=self.ids[key])
-            s.commit()
-        return self._pdfs[key]
+        """A document of this practice, rendered for the test that asks (the first rendering is archived).
+
+        Not cached across tests: each test that reads a document renders it itself, so a test runner that picks
+        the tests reaching a renderer (mutmut does) finds every test that reads what it renders."""
+        s = self.session
+        if key == "memo":
+            pdf = render_credit_memo_pdf(s, credit_memo_id=self.ids["memo"])
+        elif key == "statement":
+            pdf = render_statement_pdf(s, party_id=self.ids["statement_party"], as_of=STATEMENT_DAY)
+        else:
+            pdf = render_batch_item_pdf(s, batch_item_id=self.ids[key])
+        s.commit()
+        return pdf
 
     def text(self, key: str) -> str:
         return pdf_text(self.pdf(key))
@@ -440,3 +441,86 @@ def test_chosen_history_rows_print_as_one_pdf_in_the_order_chosen(session):
     assert a.invoice_number in pages[1] and "First Freight" in pages[1] and "$12.00" in pages[1]
     assert_refused_unchanged(session, lambda: render_items_pdf(session, batch_item_ids=[]),
                              match="^Choose at least one invoice to print.$")
+
+
+def test_credit_memos_say_what_each_action_means_and_what_is_left_on_account(session):
+    from core import set_time_zone
+
+    set_time_zone(session, zone="UTC", actor=ACTOR)
+    billing_on(session)
+    party = make_party(session, name="Dockside Foods")  # 1 Main St, Springfield, IL 62701
+    other = make_party(session, name="Other Payer")
+    late = make_encounter(session, party, dos=date(2026, 2, 9), amounts=("30.00",))
+    early = make_encounter(session, party, dos=date(2026, 2, 2), amounts=("20.00",))
+    kept = make_encounter(session, party, dos=date(2026, 2, 3), amounts=("50.00",))
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR, as_of=noon(session, date(2026, 2, 10))).items[0]
+    # 90.00 of the 100.00 is paid: a 50.00 credit covers the 10.00 still owed and leaves 40.00 on account.
+    post_receipt(session, party_id=party.id, amount="90.00", received_date=date(2026, 2, 11), method="check",
+                 allocations={item.invoice_id: "90.00"}, actor=ACTOR, as_of=noon(session, date(2026, 2, 11)))
+    memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[late.id, early.id], action="self-pay",
+                              reason="Workers pay", actor=ACTOR, as_of=noon(session, date(2026, 2, 12)))
+    session.commit()
+    text = pdf_text(render_credit_memo_pdf(session, credit_memo_id=memo.id))
+    patient = {e.id: session.get(Patient, e.patient_id).name for e in (late, early)}
+    assert "Issued Feb 12, 2026" in text
+    assert "The patient pays these visits; they are no longer billed to you." in text
+    assert "Dockside Foods 1 Main St Springfield, IL 62701" in text
+    # Oldest visit first.
+    assert (f"02/02/2026 {patient[early.id]} {early.number} $20.00 02/09/2026 {patient[late.id]} {late.number} $30.00"
+            in text)
+    assert f"Applied to invoice {item.invoice_number} $10.00" in text and "Credit on account $40.00" in text
+    assert "The credit on account will be applied to your open or next invoices." in text
+    assert kept.number not in text
+
+    make_encounter(session, party, dos=date(2026, 2, 13), amounts=("15.00",))
+    second = create_on_demand_batch(session, party_id=party.id, actor=ACTOR,
+                                    as_of=noon(session, date(2026, 2, 14))).items[0]
+    enc_id = session.execute(sa.select(InvoiceLine.encounter_id)
+                             .where(InvoiceLine.invoice_id == second.invoice_id)).scalar_one()
+    reassigned = create_credit_memo(session, batch_item_id=second.id, encounter_ids=[enc_id], action="reassign",
+                                    reassign_to_party_id=other.id, reason="Other employer", actor=ACTOR,
+                                    as_of=noon(session, date(2026, 2, 15)))
+    session.commit()
+    text = pdf_text(render_credit_memo_pdf(session, credit_memo_id=reassigned.id))
+    assert "These visits are billed to another party instead." in text
+    assert "Credit on account $0.00" in text and "will be applied to your open or next invoices" not in text
+    for bad in (True, "1", memo.id + 1000):
+        with pytest.raises(Exception) as caught:
+            render_credit_memo_pdf(session, credit_memo_id=bad)
+        assert str(caught.value) == f"There is no credit memo with id {bad!r}."
+
+
+def test_a_statement_lists_the_years_receipts_newest_first_and_works_without_a_profile(session, time_machine):
+    from datetime import UTC
+
+    from core import set_time_zone
+
+    time_machine.move_to(datetime(2026, 6, 15, 12, 0, tzinfo=UTC), tick=False)
+    set_time_zone(session, zone="UTC", actor=ACTOR)
+    billing_on(session)
+    party = make_party(session, name="Harbor Lumber")
+    other = make_party(session, name="Elsewhere Inc")
+    for received, amount, ref in ((date(2025, 6, 14), "11.00", "TOO OLD"), (date(2025, 6, 15), "22.00", "YEAR AGO"),
+                                  (date(2026, 3, 1), "33.00", "MARCH"), (date(2026, 6, 1), "44.00", "JUNE")):
+        post_receipt(session, party_id=party.id, amount=amount, received_date=received, method="check",
+                     reference=ref, actor=ACTOR)
+    bounced = post_receipt(session, party_id=party.id, amount="55.00", received_date=date(2026, 6, 2),
+                           method="ACH", reference="BOUNCED", actor=ACTOR)
+    void_receipt(session, receipt_id=bounced.id, reason="NSF", actor=ACTOR)
+    post_receipt(session, party_id=other.id, amount="66.00", received_date=date(2026, 6, 3), method="check",
+                 reference="NOT THEIRS", actor=ACTOR)
+    session.commit()
+    # No invoice profile saved yet: the statement still prints, under a plain default.
+    pdf = render_statement_pdf(session, party_id=party.id)
+    text = pdf_text(pdf)
+    assert "Our Practice" in text and "As of Jun 15, 2026" in text
+    receipts = text.split("Receipts in the last 12 months", 1)[1]
+    assert re.findall(r"RCT-\d{6} \w+ \d+, \d{4} \w+ ([A-Z ]+?) \$", receipts) == ["JUNE", "MARCH", "YEAR AGO"]
+    assert "Jun 1, 2026 check JUNE $44.00 $44.00" in receipts
+    assert "BOUNCED" not in text and "TOO OLD" not in text and "NOT THEIRS" not in text
+    assert "Unapplied money on account: $110.00" in text  # the receipt too old to list is still on account
+    assert render_statement_pdf(session, party_id=party.id, as_of=date(2026, 6, 15)) == pdf
+    for bad in (True, "1", party.id + 1000):
+        with pytest.raises(Exception) as caught:
+            render_statement_pdf(session, party_id=bad)
+        assert str(caught.value) == f"There is no bill-to party with id {bad!r}."
