@@ -283,3 +283,18 @@ def test_the_audit_logs_who_and_what_pickers_list_each_once_in_order(session):
     set_time_zone(session, zone="UTC", actor="zoe")
     assert audit_actors(session) == ["al", "zoe"]
     assert audit_actions(session) == ["group.create", "settings.time_zone"]
+
+
+def test_the_audit_log_filters_by_who_and_pages_newest_first(session):
+    from core import create_group
+
+    for n in range(201):
+        create_group(session, name=f"G{n:03d}", actor="bulk" if n % 2 else "solo")
+    entries = audit_log(session)
+    assert len(entries) == 200 and entries[0].detail == {"name": "G200"} and entries[-1].detail == {"name": "G001"}
+    assert [e.id for e in entries] == sorted((e.id for e in entries), reverse=True)
+    assert entries[0].entity == "party_group" and entries[0].action == "group.create"
+    assert {e.actor for e in audit_log(session, actor="solo", limit=500)} == {"solo"}
+    assert len(audit_log(session, actor="solo", limit=500)) == 101
+    assert [e.detail["name"] for e in audit_log(session, limit=2, offset=1)] == ["G199", "G198"]
+    assert audit_log(session, actor="nobody") == []

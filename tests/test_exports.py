@@ -29,3 +29,13 @@ def test_any_text_comes_back_whole_and_never_as_a_formula(text):
     header, (value,) = _read(csv_bytes([{"Name": text}]))
     assert not value.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert value in (text, "'" + text)
+
+
+def test_the_exact_bytes_a_spreadsheet_opens():
+    from datetime import datetime
+
+    rows = [{"When": datetime(2026, 3, 1, 9, 5, 7, 123456), "Missing": None, "Count": 3},
+            {"When": datetime(2026, 3, 2, 0, 0), "Missing": "x", "Count": 0}]
+    assert csv_bytes(rows) == ("\ufeffWhen,Missing,Count\r\n2026-03-01 09:05:07,,3\r\n2026-03-02 00:00:00,x,0\r\n"
+                               ).encode("utf-8")
+    assert csv_bytes([]) == "\ufeff".encode("utf-8")

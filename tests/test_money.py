@@ -108,3 +108,9 @@ def test_dates_from_text_dates_and_datetimes():
         to_date(None, "From", required=True)
     with pytest.raises(InvoiceDeskError, match="^From '2026-02-30' is not a date; use YYYY-MM-DD.$"):
         to_date("2026-02-30", "From")
+
+
+def test_an_entry_of_forty_one_characters_is_shortened():
+    with pytest.raises(InvoiceDeskError) as caught:
+        parse_money("y" * 41)
+    assert str(caught.value) == f"Amount '{'y' * 37}...' is not a number; write it like 125.00."

@@ -187,3 +187,18 @@ def test_navigation_finds_paid_invoices_from_two_characters_and_lists_parties_wi
     for n in range(25):
         create_party(session, account_code=f"MANY{n:02d}", name=f"Many Sites {n:02d}", actor=ACTOR)
     assert len(navigate(session, text="many sites").parties) == 20
+
+
+def test_look_ups_order_by_name_then_code_and_every_write_names_its_record_kind(session):
+    z = create_party(session, account_code="A-2", name="Same Name", actor=ACTOR)
+    a = create_party(session, account_code="A-1", name="Same Name", actor=ACTOR)
+    b = create_party(session, account_code="0-FIRST", name="Zed Last", actor=ACTOR)
+    assert [p.id for p in search_parties(session)] == [a.id, z.id, b.id]
+    assert [p.id for p in search_parties(session, text="a-")] == [a.id, z.id]
+    g2, g1 = create_group(session, name="Beta", actor=ACTOR), create_group(session, name="Alpha", actor=ACTOR)
+    assert [g.id for g in search_groups(session)] == [g1.id, g2.id]
+    update_party(session, party_id=a.id, name="Same Name Two", actor=ACTOR)
+    update_group(session, group_id=g1.id, name="A" * 200, actor=ACTOR)  # 200 characters is allowed
+    entities = {e.action: e.entity for e in audit_log(session)}
+    assert entities == {"party.create": "party", "party.update": "party", "group.create": "party_group",
+                        "group.update": "party_group"}
