@@ -103,7 +103,19 @@ def _survivor_line(source_lines: list[str], start: int, diff: str) -> tuple[int,
     return line, old.strip(), new
 
 
-def _child(modules: list[str], max_children: int, recheck: bool = False) -> int:
+def _sample(module: str, fraction: float) -> list[str]:
+    """A fixed random share of a module's mutants (the same ones every time for the same source)."""
+    import random
+
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    names = sorted(mutate_file_contents(module, (ROOT / module).read_text()).mutant_names)
+    prefix = module.removesuffix(".py").replace("/", ".")
+    chosen = random.Random(module).sample(names, max(1, round(len(names) * fraction)))
+    return [f"{prefix}.{name}" for name in sorted(chosen)]
+
+
+def _child(modules: list[str], max_children: int, recheck: bool = False, sample: float | None = None) -> int:
     """Run mutmut on modules inside this process (config from pyproject.toml, narrowed to the modules)."""
     import mutmut.__main__ as mm
     from mutmut.configuration import config
@@ -120,6 +132,8 @@ def _child(modules: list[str], max_children: int, recheck: bool = False) -> int:
                 names += [s["mutant"] for s in json.loads(path.read_text())["survivors"]] if path.exists() else []
             if not names:
                 print("nothing to recheck: every mutant was killed", flush=True)
+        elif sample:
+            names = [name for module in modules for name in _sample(module, sample)]
         mm.cli(["run", "--max-children", str(max_children), *names], standalone_mode=False)
     except SystemExit as exc:
         if exc.code:
@@ -127,11 +141,11 @@ def _child(modules: list[str], max_children: int, recheck: bool = False) -> int:
     except KeyboardInterrupt:
         pass  # stopped outside mutmut's own handler: keep what was checked
     for module in modules:
-        save_scores(module, time.monotonic() - started, shared=len(modules) > 1)
+        save_scores(module, time.monotonic() - started, shared=len(modules) > 1, sample=sample)
     return 0
 
 
-def save_scores(module: str, elapsed: float, shared: bool = False) -> None:
+def save_scores(module: str, elapsed: float, shared: bool = False, sample: float | None = None) -> None:
     """Counts and the mutants not killed, from mutmut's verdicts in mutants/, to mutants/scores/."""
     import ast
 
@@ -157,7 +171,7 @@ def save_scores(module: str, elapsed: float, shared: bool = False) -> None:
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in set(statuses.values())}
     SCORES.mkdir(parents=True, exist_ok=True)
     (SCORES / (module.replace("/", "_") + ".json")).write_text(json.dumps({
-        "module": module, "mutants": len(statuses), "counts": counts, "seconds": round(elapsed), "shared": shared,
+        "module": module, "mutants": len(statuses), "counts": counts, "seconds": round(elapsed), "shared": shared, "sample": sample,
         "survivors": sorted(survivors, key=lambda s: s["line"]),
     }, indent=1))
 
@@ -207,7 +221,8 @@ def table(modules: list[str]) -> str:
         if r.get("shared"):  # one run's time, saved once per module a second or so apart: count the longest once
             total["seconds"] -= row["seconds"]
             shared_runs.add(row["seconds"])
-        rows.append(_row(module, row, shared=r.get("shared", False)))
+        name = f"{module} (sample {r['sample']:.0%})" if r.get("sample") else module
+        rows.append(_row(name, row, shared=r.get("shared", False)))
     total["seconds"] += max(shared_runs, default=0)
     rows.append(_row("**all above**", total))
     return "\n".join(rows)
@@ -242,12 +257,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="one mutmut run for all the modules (one coverage run instead of one per module)")
     parser.add_argument("--recheck", action="store_true",
                         help="run again only the mutants the last run of these modules did not kill (after new tests)")
+    parser.add_argument("--sample", type=float, metavar="FRACTION",
+                        help="check only this fixed random share of each module's mutants (0.2 = one in five)")
     parser.add_argument("--survivors", action="store_true", help="also list the mutants not killed")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args._child:
-        return _child(args._child.split(","), args.max_children, args.recheck)
+        return _child(args._child.split(","), args.max_children, args.recheck, args.sample)
 
     modules = [m.removeprefix("./") for m in args.modules] or core_modules()
     unknown = [m for m in modules if m not in core_modules()]
@@ -278,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(os.environ, **{ENV_MODULES: module})
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,
                                       *(["--recheck"] if args.recheck else []),
+                                      *(["--sample", str(args.sample)] if args.sample else []),
                                       "--max-children", str(args.max_children)], env=env)
             try:
                 code = child.wait(timeout=args.minutes * 60 if args.minutes else None)
