@@ -238,3 +238,18 @@ def test_suggestions_explain_themselves_and_prefer_the_oldest_exact_match(sessio
     assert (entry.actor, entry.record_ids, entry.detail["number"], entry.detail["allocations"]) == (
         "bob", str(memo.id), f"CM-{memo.number:06d}", {str(items[1].invoice_id): "5.00"})
     assert entry.at.replace(tzinfo=UTC) == at
+
+
+def test_allocating_a_receipt_needs_invoice_billing_on(session):
+    from core import set_invoice_billing
+
+    billing_on(session)
+    party = make_party(session)
+    (item,) = _invoices(session, party, ["40.00"])
+    receipt = post_receipt(session, party_id=party.id, amount="40.00", received_date=clock.today(), method="check",
+                           actor=ACTOR)
+    set_invoice_billing(session, enabled=False, actor=ACTOR)
+    assert_refused_unchanged(session, lambda: allocate_receipt(session, receipt_id=receipt.id,
+                                                               allocations={item.invoice_id: "40.00"}, actor=ACTOR),
+                             match="^Invoice billing is switched off, so posting invoice payments is not possible. "
+                                   "Turn it on in Settings > Invoice billing.$")
