@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one mutmut run for all the modules (one coverage run instead of one per module)")
     parser.add_argument("--recheck", action="store_true",
                         help="run again only the mutants the last run of these modules did not kill (after new tests)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with an interrupted run (keeps every verdict so far; new tests are picked up)")
     parser.add_argument("--sample", type=float, metavar="FRACTION",
                         help="check only this fixed random share of each module's mutants (0.2 = one in five)")
     parser.add_argument("--survivors", action="store_true", help="also list the mutants not killed")
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             module = ",".join(run)
             print(f"== mutating {module}", flush=True)
-            if not args.recheck:
+            if not (args.recheck or args.resume):
                 _fresh_workdir()
             env = dict(os.environ, **{ENV_MODULES: module})
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,
