@@ -36,6 +36,8 @@ SLOW_TESTS = {
     "test_demo_data_is_deterministic_and_demo_sized": "core/demo.py",
     "test_ten_megabytes_of_garbage": "core/imports.py",
 }
+# Whole files of slow tests, likewise (the demo tests load the demo practice, a few seconds each time).
+SLOW_FILES = {"tests/test_demo.py": "core/demo.py"}
 
 
 # ---- pytest plugin -------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         on_postgres = "postgresql" in params.values() or {"pg_cluster", "pg_engine"} & set(item.fixturenames)
-        owner = SLOW_TESTS.get(getattr(item, "originalname", item.name))
+        owner = SLOW_TESTS.get(getattr(item, "originalname", item.name)) or SLOW_FILES.get(item.nodeid.split("::")[0])
         slow_elsewhere = owner is not None and mutating and owner not in mutating
         (drop if on_postgres or slow_elsewhere else keep).append(item)
     if drop:
