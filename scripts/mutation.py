@@ -117,7 +117,8 @@ def _sample(module: str, fraction: float) -> list[str]:
     return [f"{prefix}.{name}" for name in sorted(chosen)]
 
 
-def _child(modules: list[str], max_children: int, recheck: bool = False, sample: float | None = None) -> int:
+def _child(modules: list[str], max_children: int, recheck: bool = False, sample: float | None = None,
+           resume: bool = False) -> int:
     """Run mutmut on modules inside this process (config from pyproject.toml, narrowed to the modules)."""
     import mutmut.__main__ as mm
     from mutmut.configuration import config
@@ -134,6 +135,17 @@ def _child(modules: list[str], max_children: int, recheck: bool = False, sample:
                 names += [s["mutant"] for s in json.loads(path.read_text())["survivors"]] if path.exists() else []
             if not names:
                 print("nothing to recheck: every mutant was killed", flush=True)
+        elif sample and resume:  # a random share of the mutants the interrupted run had not reached
+            for module in modules:
+                meta = json.loads((Path("mutants") / (module + ".meta")).read_text())["exit_code_by_key"]
+                from mutmut.stats import status_by_exit_code
+
+                left = sorted(key for key, code in meta.items()
+                              if status_by_exit_code[code] in ("not checked", "check was interrupted by user"))
+                if left:
+                    import random
+
+                    names += random.Random(module).sample(left, max(1, round(len(left) * sample)))
         elif sample:
             names = [name for module in modules for name in _sample(module, sample)]
         mm.cli(["run", "--max-children", str(max_children), *names], standalone_mode=False)
@@ -268,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args._child:
-        return _child(args._child.split(","), args.max_children, args.recheck, args.sample)
+        return _child(args._child.split(","), args.max_children, args.recheck, args.sample, args.resume)
 
     modules = [m.removeprefix("./") for m in args.modules] or core_modules()
     unknown = [m for m in modules if m not in core_modules()]
@@ -300,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_child", module,
                                       *(["--recheck"] if args.recheck else []),
                                       *(["--sample", str(args.sample)] if args.sample else []),
+                                      *(["--resume"] if args.resume else []),
                                       "--max-children", str(args.max_children)], env=env)
             try:
                 code = child.wait(timeout=args.minutes * 60 if args.minutes else None)
