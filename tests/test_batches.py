@@ -280,6 +280,10 @@ def test_a_one_cent_encounter_is_invoiced(session):
     billing_on(session)
     party = make_party(session)
     make_encounter(session, party, amounts=("0.01",))
+    from core import preview_on_demand_batch
+
+    preview = preview_on_demand_batch(session, party_id=party.id)
+    assert (preview.invoice_count, preview.total, preview.excluded) == (1, Decimal("0.01"), [])
     batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
     assert (batch.invoice_count, batch.total) == (1, Decimal("0.01"))
 

@@ -25,7 +25,7 @@ from core import (
     void_receipt,
 )
 from core.history import invoice_history_count
-from core.models import Batch, Patient
+from core.models import Batch, Encounter, Patient
 from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
 
 
@@ -278,3 +278,36 @@ def test_credit_memos_list_a_hundred_by_default(session, scene):
                            actor=ACTOR)
     assert len(list_credit_memos(session)) == 100
     assert len(list_credit_memos(session, limit=101)) == 101
+
+
+def test_history_rows_carry_their_party_and_page_from_the_newest(session, scene):
+    s = scene
+    rows = invoice_history(session, party_id=s.alpha.id)
+    assert [(r.party_id, r.party_name, r.invoice_number) for r in rows] == \
+        [(s.alpha.id, "Alpha Works", s.item[s.alpha.id].invoice_number)]
+    every = invoice_history(session, status=None)  # no status given: the open invoices
+    assert [r.batch_item_id for r in every] == sorted((r.batch_item_id for r in every), reverse=True)
+    assert len(every) == 3
+    assert [r.batch_item_id for r in invoice_history(session, limit=1, offset=1)] == [every[1].batch_item_id]
+    assert invoice_history(session, limit=0) == [] and invoice_history(session, limit=-5) == []
+    assert invoice_history(session, offset=-1) == every
+
+
+def test_history_shows_a_hundred_rows_by_default(session, scene):
+    group = make_group(session, "Big Group")
+    for n in range(101):
+        make_encounter(session, make_party(session, name=f"Site {n:03d}", group=group), dos=scene.today,
+                       amounts=("1.00",))
+    create_on_demand_batch(session, group_id=group.id, actor=ACTOR)
+    assert len(invoice_history(session)) == 100 and invoice_history_count(session) == 104
+
+
+def test_encounters_of_one_day_list_by_number(session, scene):
+    s = scene
+    second = make_encounter(session, s.solo, dos=s.today, amounts=("2.00",))
+    first = make_encounter(session, s.solo, dos=s.today, amounts=("1.00",))
+    session.execute(sa.update(Encounter.__table__).where(Encounter.__table__.c.id == first.id).values(number="A-1"))
+    session.execute(sa.update(Encounter.__table__).where(Encounter.__table__.c.id == second.id).values(number="B-1"))
+    batch = create_on_demand_batch(session, party_id=s.solo.id, actor=ACTOR)
+    (item,) = batch_items(session, batch_id=batch.id)
+    assert [e.number for e in item.encounters] == ["A-1", "B-1"]

@@ -253,3 +253,34 @@ def test_allocating_a_receipt_needs_invoice_billing_on(session):
                                                                allocations={item.invoice_id: "40.00"}, actor=ACTOR),
                              match="^Invoice billing is switched off, so posting invoice payments is not possible. "
                                    "Turn it on in Settings > Invoice billing.$")
+
+
+def test_a_void_reverses_only_its_own_allocations_and_records_when(session):
+    from datetime import UTC, datetime
+
+    from core import audit_log
+    from core.models import Allocation, Receipt
+
+    billing_on(session)
+    party = make_party(session)
+    first, second = _invoices(session, party, ["50.00", "70.00"])
+    kept = post_receipt(session, party_id=party.id, amount="70.00", received_date=clock.today(), method="check",
+                        allocations={second.invoice_id: "70.00"}, actor=ACTOR)
+    bounced = post_receipt(session, party_id=party.id, amount="50.00", received_date=clock.today(), method="check",
+                           allocations={first.invoice_id: "30.00"}, actor=ACTOR)
+    assert_refused_unchanged(session, lambda: void_receipt(session, receipt_id=bounced.id, reason="  ", actor=ACTOR),
+                             match=r"^A reason is required to void a receipt \(for example: check returned NSF\).$")
+    at = datetime(2026, 1, 30, 9, 15, tzinfo=UTC)
+    void_receipt(session, receipt_id=bounced.id, reason="NSF", actor=ACTOR, as_of=at)
+    session.commit()
+    entry = audit_log(session, action="receipt.void")[0]
+    assert (entry.entity, entry.record_ids) == ("receipt", str(bounced.id))
+    assert (entry.detail["reversed_invoices"], entry.detail["applied"]) == ([first.invoice_id], ["30.00", "0.00"])
+    rows = session.execute(sa.select(Allocation.receipt_id, Allocation.live, Allocation.reversed_at)
+                           .order_by(Allocation.id)).all()
+    assert [(r.receipt_id, r.live) for r in rows] == [(kept.id, True), (bounced.id, False)]
+    assert rows[0].reversed_at is None and rows[1].reversed_at.replace(tzinfo=UTC) == at
+    stored = session.execute(sa.select(Receipt.applied_cents, Receipt.voided_at).where(Receipt.id == bounced.id)).one()
+    assert stored.applied_cents == 0 and stored.voided_at.replace(tzinfo=UTC) == at
+    assert invoice_totals(session, second.invoice_id).balance_due == D("0.00")
+    assert invoice_totals(session, first.invoice_id).balance_due == D("50.00")
