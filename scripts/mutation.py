@@ -101,7 +101,8 @@ def _survivor_line(source_lines: list[str], start: int, diff: str) -> tuple[int,
     # the nearest source line with exactly that text (mutmut diffs the function alone, without its comments)
     candidates = [i + 1 for i, text in enumerate(source_lines) if text.strip() == old.strip() and i + 1 >= start]
     line = min(candidates, key=lambda n: abs(n - guess)) if candidates else guess
-    new = added[0].strip() if added and len(added) == len(removed) else "(deleted)"
+    new = (added[0].strip() if len(added) == len(removed) else " ".join(a.strip() for a in added)) if added \
+        else "(deleted)"
     return line, old.strip(), new
 
 

@@ -298,3 +298,29 @@ def test_the_audit_log_filters_by_who_and_pages_newest_first(session):
     assert len(audit_log(session, actor="solo", limit=500)) == 101
     assert [e.detail["name"] for e in audit_log(session, limit=2, offset=1)] == ["G199", "G198"]
     assert audit_log(session, actor="nobody") == []
+
+
+def test_each_record_keeps_the_moment_the_action_is_dated_not_the_moment_it_was_typed(session):
+    """A notebook replaying yesterday's work passes as_of: the audit log says when it happened."""
+    billing_on(session)
+    party = make_party(session)
+    encounters = [make_encounter(session, party, amounts=(a,)) for a in ("60.00", "40.00")]
+    day = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
+    batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR, as_of=day)
+    item = batch.items[0]
+    resend = rebatch(session, source_batch_id=batch.id, include_paid=True, actor=ACTOR, as_of=day)
+    receipt = post_receipt(session, party_id=party.id, amount="70.00", received_date=day.date(), method="check",
+                           allocations={item.invoice_id: "30.00"}, actor=ACTOR, as_of=day)
+    allocate_receipt(session, receipt_id=receipt.id, allocations={item.invoice_id: "10.00"}, actor=ACTOR, as_of=day)
+    void_receipt(session, receipt_id=receipt.id, reason="NSF", actor=ACTOR, as_of=day)
+    create_credit_memo(session, batch_item_id=item.id, encounter_ids=[encounters[0].id], action="void",
+                       reason="Billed in error", actor=ACTOR, as_of=day)
+    session.commit()
+    entries = audit_log(session)
+    dated = [e for e in entries if not e.action.startswith("settings.")]
+    assert {e.action for e in dated} == {"batch.create", "batch.rebatch", "receipt.post", "receipt.allocate",
+                                         "receipt.void", "credit_memo.create"}
+    assert {_utc(e.at) for e in dated} == {day}
+    resent = _only(session, "batch.rebatch")
+    assert resent.detail == {"number": session.get(Batch, resend.id).number, "source_batch": batch.number,
+                             "include_paid": True, "invoices": 1, "total": "100.00"}
