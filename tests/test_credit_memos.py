@@ -121,3 +121,32 @@ def test_refusals_change_nothing(session):
     assert_refused_unchanged(session, lambda: create_credit_memo(
         session, batch_item_id=9999, encounter_ids=[e2.id], action="void", reason="r", actor=ACTOR),
         match="no batch item")
+
+
+def test_credit_memo_refusals_in_the_managers_words(session):
+    billing_on(session)
+    party, other = make_party(session), make_party(session)
+    paid = make_encounter(session, party, amounts=("80.00",))
+    free = make_encounter(session, party, amounts=("0.00",))
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    session.commit()
+
+    def refused(message, **kwargs):
+        values = {"batch_item_id": item.id, "encounter_ids": [paid.id], "action": "void", "reason": "Error",
+                  "actor": ACTOR, **kwargs}
+        assert_refused_unchanged(session, lambda: create_credit_memo(session, **values), match=message)
+
+    refused(r"^A reason is required for a credit memo \(it is printed on it\).$", reason="   ")
+    refused(r"^The reason is 1001 characters; keep it to 1,000.$", reason="r" * 1001)
+    refused(r"^Choose the bill-to party the encounters are reassigned to.$", action="reassign")
+    refused(r"^Reassign to a different party than the one already billed.$", action="reassign",
+            reassign_to_party_id=party.id)
+    refused(r"^A party to reassign to is only for the 'reassign' action, not 'void'.$", reassign_to_party_id=other.id)
+    refused(r"^Select at least one encounter to credit.$", encounter_ids=[])
+    # A $0 encounter is never invoiced (the batch leaves it out), so it is not on the invoice either.
+    refused(rf"^Encounter id {free.id} is not on invoice {item.invoice_number}.$", encounter_ids=[free.id])
+    refused(r"^Action 'refund' is not one of ", action="refund")
+    refused(r"^There is no batch item with id 'x'.$", batch_item_id="x")
+    memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[paid.id, paid.id], action="void",
+                              reason="Error", actor=ACTOR)
+    assert memo.amount_cents == 8000  # the same encounter twice is credited once
