@@ -94,6 +94,11 @@ def test_reassigned_encounter_goes_on_the_new_partys_next_batch_only(session):
         InvoiceLine.encounter_id == enc.id, InvoiceLine.live == sa.true())).scalars().all()
     assert live == [new.items[0].invoice_id]
     assert invoice_totals(session, item.invoice_id).balance_due == D("12.00")
+    # Credited once on the first invoice, the visit can still be credited on the invoice that now bills it.
+    again = create_credit_memo(session, batch_item_id=new.items[0].id, encounter_ids=[enc.id], action="void",
+                               reason="Not a work injury after all", actor=ACTOR)
+    assert again.amount_cents == 8800
+    assert invoice_totals(session, new.items[0].invoice_id).balance_due == D("0.00")
 
 
 def test_refusals_change_nothing(session):
