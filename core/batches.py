@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from core import audit, clock
 from core.dates import to_date
-from core.db import expire_loaded
+from core.db import expire_loaded, get_record
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, InvoiceProfile, Party
 from core.money import from_cents
@@ -305,7 +305,7 @@ def _insert_items(session: Session, batch: Batch) -> None:
 
 def get_batch(session: Session, *, batch_id: int | None = None, number: int | None = None) -> Batch:
     if batch_id is not None:
-        batch = session.get(Batch, batch_id) if isinstance(batch_id, int) and not isinstance(batch_id, bool) else None
+        batch = get_record(session, Batch, batch_id)
         what = f"id {batch_id!r}"
     else:
         batch = session.execute(sa.select(Batch).where(Batch.number == number)).scalar_one_or_none()

@@ -130,6 +130,13 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def get_record(session: Session, model, record_id):
+    """The record with that id, or None when there is none or the value is not an id (True is not record 1)."""
+    if not isinstance(record_id, int) or isinstance(record_id, bool):
+        return None
+    return session.get(model, record_id)
+
+
 def expire_loaded(session: Session, model: type, ids=None) -> None:
     """Expire loaded instances of rows a set-based statement just changed, so callers never read stale values.
 

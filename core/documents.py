@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from core import clock
 from core.accounts import party_account
+from core.db import get_record
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
     Allocation,
@@ -213,7 +214,7 @@ def _allocations_as_of(session: Session, invoice_id: int, moment: datetime) -> t
 
 
 def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
-    item = session.get(BatchItem, item_id) if isinstance(item_id, int) and not isinstance(item_id, bool) else None
+    item = get_record(session, BatchItem, item_id)
     if item is None:
         raise NotFoundError(f"There is no batch item with id {item_id!r}.")
     batch = session.get(Batch, item.batch_id)
@@ -273,11 +274,6 @@ def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentChec
 
 # ---------- the public renderers ----------
 
-def _is_id(value: object) -> bool:
-    """A record id is an int; True is not record 1."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool = True) -> bytes:
     """One invoice as sent in one batch: the first sending or a reprint with its suffix."""
     job, item = _item_job(session, batch_item_id)
@@ -292,7 +288,7 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
     """Every invoice of a batch in one PDF, drawn in parallel over the machine's cores."""
     from pypdf import PdfWriter
 
-    batch = session.get(Batch, batch_id) if isinstance(batch_id, int) and not isinstance(batch_id, bool) else None
+    batch = get_record(session, Batch, batch_id)
     if batch is None:
         raise NotFoundError(f"There is no batch with id {batch_id!r}.")
     item_ids = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)
@@ -326,7 +322,7 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
 
 
 def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bool = True) -> bytes:
-    memo = session.get(CreditMemo, credit_memo_id) if _is_id(credit_memo_id) else None
+    memo = get_record(session, CreditMemo, credit_memo_id)
     if memo is None:
         raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
     item = session.get(BatchItem, memo.batch_item_id)
@@ -364,7 +360,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     """A party's account statement as of a day: open invoices, receipts, unapplied money, aging."""
     from core.settings import current_profile
 
-    party = session.get(Party, party_id) if _is_id(party_id) else None
+    party = get_record(session, Party, party_id)
     if party is None:
         raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
     as_of = as_of or clock.today(session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core.db import get_record
 from core.errors import NotFoundError
 from core.models import Group, Party
 
@@ -38,14 +39,14 @@ def search_groups(session: Session, *, text: str = "", limit: int = 20,
 
 
 def get_party(session: Session, party_id: int) -> Party:
-    party = session.get(Party, party_id) if isinstance(party_id, int) and not isinstance(party_id, bool) else None
+    party = get_record(session, Party, party_id)
     if party is None:
         raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
     return party
 
 
 def get_group(session: Session, group_id: int) -> Group:
-    group = session.get(Group, group_id) if isinstance(group_id, int) and not isinstance(group_id, bool) else None
+    group = get_record(session, Group, group_id)
     if group is None:
         raise NotFoundError(f"There is no employer group with id {group_id!r}.")
     return group

@@ -106,16 +106,23 @@ def _survivor_line(source_lines: list[str], start: int, diff: str) -> tuple[int,
     return line, old.strip(), new
 
 
-def _sample(module: str, fraction: float) -> list[str]:
-    """A fixed random share of a module's mutants (the same ones every time for the same source)."""
-    import random
+def _score_path(module: str) -> Path:
+    return SCORES / (module.replace("/", "_") + ".json")
 
+
+def _mutant_names(module: str) -> list[str]:
+    """Every mutant of a module, by mutmut's full name (core.batches.x_rebatch__mutmut_3)."""
     from mutmut.mutation.file_mutation import mutate_file_contents
 
-    names = sorted(mutate_file_contents(module, (ROOT / module).read_text()).mutant_names)
     prefix = module.removesuffix(".py").replace("/", ".")
-    chosen = random.Random(module).sample(names, max(1, round(len(names) * fraction)))
-    return [f"{prefix}.{name}" for name in sorted(chosen)]
+    return sorted(f"{prefix}.{name}" for name in mutate_file_contents(module, (ROOT / module).read_text()).mutant_names)
+
+
+def _pick(module: str, names: list[str], fraction: float) -> list[str]:
+    """A fixed random share of the names: the same ones every time for the same module and names."""
+    import random
+
+    return sorted(random.Random(module).sample(names, max(1, round(len(names) * fraction)))) if names else []
 
 
 def _child(modules: list[str], max_children: int, recheck: bool = False, sample: float | None = None,
@@ -129,26 +136,21 @@ def _child(modules: list[str], max_children: int, recheck: bool = False, sample:
     config().only_mutate = list(modules)
     started = time.monotonic()
     try:
+        from mutmut.stats import status_by_exit_code
+
         names = []
-        if recheck:  # only the mutants the last run did not kill, against the tests as they are now
-            for module in modules:
-                path = SCORES / (module.replace("/", "_") + ".json")
+        for module in modules:
+            if recheck:  # only the mutants the last run did not kill, against the tests as they are now
+                path = _score_path(module)
                 names += [s["mutant"] for s in json.loads(path.read_text())["survivors"]] if path.exists() else []
-            if not names:
-                print("nothing to recheck: every mutant was killed", flush=True)
-        elif sample and resume:  # a random share of the mutants the interrupted run had not reached
-            for module in modules:
+            elif sample and resume:  # a random share of the mutants the interrupted run had not reached
                 meta = json.loads((Path("mutants") / (module + ".meta")).read_text())["exit_code_by_key"]
-                from mutmut.stats import status_by_exit_code
-
-                left = sorted(key for key, code in meta.items()
-                              if status_by_exit_code[code] in ("not checked", "check was interrupted by user"))
-                if left:
-                    import random
-
-                    names += random.Random(module).sample(left, max(1, round(len(left) * sample)))
-        elif sample:
-            names = [name for module in modules for name in _sample(module, sample)]
+                names += _pick(module, sorted(key for key, code in meta.items() if status_by_exit_code[code] in
+                                              ("not checked", "check was interrupted by user")), sample)
+            elif sample:
+                names += _pick(module, _mutant_names(module), sample)
+        if recheck and not names:
+            print("nothing to recheck: every mutant was killed", flush=True)
         mm.cli(["run", "--max-children", str(max_children), *names], standalone_mode=False)
     except SystemExit as exc:
         if exc.code:
@@ -185,21 +187,15 @@ def save_scores(module: str, elapsed: float, shared: bool = False, sample: float
         survivors.append({"mutant": key, "status": status, "line": line, "original": old, "mutated": new})
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in set(statuses.values())}
     SCORES.mkdir(parents=True, exist_ok=True)
-    (SCORES / (module.replace("/", "_") + ".json")).write_text(json.dumps({
+    _score_path(module).write_text(json.dumps({
         "module": module, "mutants": len(statuses), "counts": counts, "seconds": round(elapsed), "shared": shared, "sample": sample,
         "survivors": sorted(survivors, key=lambda s: s["line"]),
     }, indent=1))
 
 
-def _count_mutants(module: str) -> int:
-    from mutmut.mutation.file_mutation import mutate_file_contents
-
-    return len(mutate_file_contents(module, (ROOT / module).read_text()).mutant_names)
-
-
 def _save_empty(module: str) -> None:
     SCORES.mkdir(parents=True, exist_ok=True)
-    (SCORES / (module.replace("/", "_") + ".json")).write_text(json.dumps(
+    _score_path(module).write_text(json.dumps(
         {"module": module, "mutants": 0, "counts": {}, "seconds": 0, "survivors": []}))
 
 
@@ -218,9 +214,9 @@ def table(modules: list[str]) -> str:
     rows = ["| module | mutants | checked | killed | survived | no tests | timeout/suspicious | score | time |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     total = {"mutants": 0, "checked": 0, "killed": 0, "survived": 0, "no tests": 0, "other": 0, "seconds": 0}
-    shared_runs = set()  # a --together run's time is the whole run's: count it once in the total
+    shared_runs = []  # a --together run's time is the whole run's: count it once in the total
     for module in modules:
-        path = SCORES / (module.replace("/", "_") + ".json")
+        path = _score_path(module)
         if not path.exists():
             rows.append(f"| {module} | not run | | | | | | | |")
             continue
@@ -232,10 +228,12 @@ def table(modules: list[str]) -> str:
                "survived": c.get("survived", 0),
                "no tests": c.get("no tests", 0), "other": other, "seconds": r["seconds"]}
         for k in total:
-            total[k] += row[k]
-        if r.get("shared"):  # one run's time, saved once per module a second or so apart: count the longest once
-            total["seconds"] -= row["seconds"]
-            shared_runs.add(row["seconds"])
+            if k != "seconds":
+                total[k] += row[k]
+        if r.get("shared"):  # saved once per module, a second or so apart: the longest counts once
+            shared_runs.append(row["seconds"])
+        else:
+            total["seconds"] += row["seconds"]
         name = f"{module} (sample {r['sample']:.0%})" if r.get("sample") else module
         rows.append(_row(name, row, shared=r.get("shared", False)))
     total["seconds"] += max(shared_runs, default=0)
@@ -251,7 +249,7 @@ def _row(name: str, r: dict, shared: bool = False) -> str:
 
 
 def survivors(module: str) -> str:
-    path = SCORES / (module.replace("/", "_") + ".json")
+    path = _score_path(module)
     if not path.exists():
         return f"{module}: not run"
     r = json.loads(path.read_text())
@@ -297,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         runs = []
         for module in modules:
-            if not _count_mutants(module):  # mutmut stops with an error on a file it cannot mutate
+            if not _mutant_names(module):  # mutmut stops with an error on a file it cannot mutate
                 _save_empty(module)
                 print(f"   {module} has nothing mutmut mutates (no function bodies)", flush=True)
             elif args.together and runs:
