@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -97,13 +98,29 @@ def group_picker(label: str, *, key: str) -> int | None:
                         placeholder="Type a group name", key=key)
 
 
-def attempt(action: Callable[[], object], *, where=None) -> object | None:
-    """Run a core call; a refusal is shown next to the form and nothing is changed."""
+def request_key(form: str) -> str:
+    """This form's submission id, passed to core as request_key: a second submission of the same form (a double
+    click, a rerun that repeats the action) returns the first result instead of acting twice."""
+    name = f"_request_key_{form}"
+    if name not in st.session_state:
+        st.session_state[name] = f"{form}:{uuid.uuid4().hex}"
+    return st.session_state[name]
+
+
+def attempt(action: Callable[[], object], *, where=None, once: str | None = None) -> object | None:
+    """Run a core call; a refusal is shown next to the form and nothing is changed.
+
+    With once=<form>, the action used request_key(form); after it succeeds the form gets a new key, so the next
+    entry is a new action.
+    """
     try:
-        return action()
+        result = action()
     except InvoiceDeskError as exc:
         (where or st).error(md(exc), icon=":material/error:")
         return None
+    if once is not None and result:
+        st.session_state.pop(f"_request_key_{once}", None)
+    return result
 
 
 def newer_older(*, key: str, has_more: bool, page_size: int = PAGE_SIZE) -> int:

@@ -13,6 +13,7 @@ from core.batches import (
     list_batches,
     preview_on_demand_batch,
     rebatch,
+    rebatch_invoices,
 )
 from core.credit_memos import CreditMemoRow, create_credit_memo, list_credit_memos
 from core.db import open_engine, read_session, transaction
@@ -102,5 +103,6 @@ __all__ = [
     "create_on_demand_batch", "current_profile", "format_money", "get_batch", "import_csv",
     "invoice_billing_enabled", "invoice_history", "invoice_history_count", "invoice_totals", "load_demo_data",
     "numbering_gaps", "open_engine", "parse_money", "preview_on_demand_batch", "read_session", "rebatch",
+    "rebatch_invoices",
     "save_invoice_profile", "set_time_zone", "time_zone_name", "search_groups", "search_parties", "set_invoice_billing", "template_csv", "transaction",
 ]

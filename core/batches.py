@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from core import audit, clock
+from core import audit, clock, locking, requests
 from core.dates import to_date
-from core.db import expire_loaded, get_record
+from core.db import expire_loaded, get_record, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, InvoiceProfile, Party
 from core.money import from_cents
@@ -217,15 +217,24 @@ def _finish_batch(session: Session, batch: Batch) -> Batch:
     return batch
 
 
+@guarded
 def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
                            post_from=None, post_to=None, internal_note: str = "", actor: str,
-                           as_of: datetime | None = None, kind: str = "on-demand") -> Batch:
+                           as_of: datetime | None = None, kind: str = "on-demand",
+                           request_key: str | None = None) -> Batch:
     """One new invoice per party with eligible encounters, each sent as item 1 of one new batch."""
     actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
     require_invoice_billing(session, "creating a batch")
     note = _check_note(internal_note)
     t = _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to)
-    eligible = _eligible_clause(t)
+    # The target's parties first (domain rule 15); what is eligible is read only once they are ours.
+    locked = locking.lock_parties(session, [t.party_id]) if t.party_id is not None else locking.lock_group(
+        session, t.group_id)
+    done = requests.replay(session, key, "batch.create")
+    if done is not None:
+        return _loaded(session, done[0])
+    eligible = sa.and_(_eligible_clause(t), Encounter.party_id.in_(locked))
     per_party = session.execute(
         sa.select(Encounter.party_id).join(Party, Party.id == Encounter.party_id).where(eligible)
         .group_by(Encounter.party_id).order_by(Encounter.party_id)
@@ -239,12 +248,13 @@ def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, do
             batch = _new_batch(session, kind=kind, actor=actor, note=note, at=at, party_id=t.party_id,
                                group_id=t.group_id, dos_from=t.dos_from, dos_to=t.dos_to, post_from=t.post_from,
                                post_to=t.post_to)
-            _insert_invoices(session, batch, per_party)
+            _insert_invoices(session, batch, per_party, eligible)
             _insert_items(session, batch)
     except IntegrityError as exc:
         raise ConcurrencyError("Another manager invoiced some of these encounters at the same moment; "
                                "nothing was created. Preview again and retry.") from exc
     batch = _finish_batch(session, batch)
+    requests.remember(session, key, "batch.create", [batch.id], actor=actor, at=at)
     audit.record(session, actor=actor, action="batch.create", entity="batch", ids=[batch.id], at=at,
                  detail={"number": batch.number, "kind": kind, "target": t.label, "ranges": t.ranges,
                          "invoices": batch.invoice_count, "encounters": batch.encounter_count,
@@ -252,8 +262,14 @@ def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, do
     return batch
 
 
-def _insert_invoices(session: Session, batch: Batch, party_ids: list[int]) -> None:
-    profile = session.get(InvoiceProfile, batch.profile_id)
+def _loaded(session: Session, batch_id: int) -> Batch:
+    batch = session.get_one(Batch, batch_id)
+    _ = batch.items
+    return batch
+
+
+def _insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligible: sa.ColumnElement[bool]) -> None:
+    profile = session.get_one(InvoiceProfile, batch.profile_id)
     seqs = next_numbers(session, "invoice", len(party_ids))
     due_on = batch.sent_on + timedelta(days=profile.terms_days)
     inv = Invoice.__table__
@@ -265,23 +281,24 @@ def _insert_invoices(session: Session, batch: Batch, party_ids: list[int]) -> No
         for seq, pid in zip(seqs, party_ids, strict=True)
     ])
     # Every eligible encounter onto its party's new invoice, in one INSERT ... SELECT.
-    t = _target_of(batch)
     lines = InvoiceLine.__table__
     source = (sa.select(inv.c.id, Encounter.id, Encounter.total_cents, sa.true())
               .select_from(Encounter)
               .join(Party, Party.id == Encounter.party_id)
               .join(inv, sa.and_(inv.c.party_id == Encounter.party_id, inv.c.batch_id == batch.id))
-              .where(_eligible_clause(t)))
+              .where(eligible))
     session.execute(sa.insert(lines).from_select(["invoice_id", "encounter_id", "amount_cents", "live"], source))
     billed = sa.select(sa.func.coalesce(sa.func.sum(lines.c.amount_cents), 0)).where(
         lines.c.invoice_id == inv.c.id).scalar_subquery()
     count = sa.select(sa.func.count()).where(lines.c.invoice_id == inv.c.id).scalar_subquery()
     session.execute(sa.update(inv).where(inv.c.batch_id == batch.id).values(
         billed_cents=billed, balance_cents=billed, encounter_count=count))
-
-
-def _target_of(batch: Batch) -> _Target:
-    return _Target(batch.party_id, batch.group_id, "", batch.dos_from, batch.dos_to, batch.post_from, batch.post_to)
+    # Nothing empty is ever committed (domain rule 15): an invoice with no line means the encounters moved.
+    empty = session.execute(sa.select(sa.func.count()).where(inv.c.batch_id == batch.id,
+                                                             inv.c.encounter_count == 0)).scalar_one()
+    if empty:
+        raise ConcurrencyError("Another manager changed these encounters at the same moment; nothing was created. "
+                               "Preview again and retry.")
 
 
 def _insert_items(session: Session, batch: Batch) -> None:
@@ -315,45 +332,70 @@ def get_batch(session: Session, *, batch_id: int | None = None, number: int | No
     return batch
 
 
+@guarded
 def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | None = None,
             include_paid: bool = False, internal_note: str = "", actor: str,
-            as_of: datetime | None = None) -> Batch:
+            as_of: datetime | None = None, request_key: str | None = None) -> Batch:
     """Resend invoices of an earlier batch: each gets its next suffix and a snapshot as of now."""
     actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
     require_invoice_billing(session, "rebatching")
     note = _check_note(internal_note)
     source = get_batch(session, batch_id=source_batch_id)
+    wanted = _invoice_ids(invoice_ids)
     inv, bi = Invoice.__table__, BatchItem.__table__
     in_source = inv.c.id.in_(sa.select(bi.c.invoice_id).where(bi.c.batch_id == source.id))
-    chosen = [in_source]
-    if invoice_ids is not None:
-        wanted = set(invoice_ids)
-        if not wanted:
-            raise InvoiceDeskError("Choose at least one invoice to rebatch.")
-        found = set(session.execute(sa.select(inv.c.id).where(in_source, inv.c.id.in_(wanted))).scalars())
+    chosen = [in_source] if wanted is None else [in_source, inv.c.id.in_(wanted)]
+    # An invoice's party never changes: lock the parties of the chosen invoices, then count what is open.
+    locking.lock_parties(session, session.execute(sa.select(inv.c.party_id).where(*chosen).distinct()).scalars())
+    done = requests.replay(session, key, "batch.rebatch")
+    if done is not None:
+        return _loaded(session, done[0])
+    if wanted is not None:
+        found = set(session.execute(sa.select(inv.c.id).where(*chosen)).scalars())
         if wanted - found:
             missing = ", ".join(str(i) for i in sorted(wanted - found, key=str))
             raise InvoiceDeskError(f"Batch {source.number} does not contain invoice id(s) {missing}.")
-        chosen.append(inv.c.id.in_(wanted))
-    total, paid = session.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((inv.c.paid == sa.true(), 1), else_=0)), 0))
-        .where(*chosen)).one()
-    if not include_paid:
-        chosen.append(inv.c.paid == sa.false())
-    if total == 0:
-        raise InvoiceDeskError(f"Batch {source.number} has no invoices to resend.")
-    if not include_paid and paid == total:
-        raise InvoiceDeskError(f"All {total} chosen invoice(s) of batch {source.number} are paid, so nothing "
-                               "was resent. Tick 'Include paid invoices' to send them anyway.")
-
     at = as_of or clock.now()
+    batch = _resend(session, source, chosen, include_paid=include_paid, note=note, actor=actor, at=at)
+    if batch is None:
+        raise InvoiceDeskError(_all_paid_message(session, source, chosen))
+    requests.remember(session, key, "batch.rebatch", [batch.id], actor=actor, at=at)
+    return batch
+
+
+def _invoice_ids(invoice_ids: list[int] | None) -> set[int] | None:
+    if invoice_ids is None:
+        return None
+    wanted = set(invoice_ids)
+    if not wanted:
+        raise InvoiceDeskError("Choose at least one invoice to rebatch.")
+    return wanted
+
+
+def _all_paid_message(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]]) -> str:
+    total = session.execute(sa.select(sa.func.count()).select_from(Invoice.__table__).where(*chosen)).scalar_one()
+    if total == 0:
+        return f"Batch {source.number} has no invoices to resend."
+    return (f"All {total} chosen invoice(s) of batch {source.number} are paid, so nothing was resent. "
+            "Tick 'Include paid invoices' to send them anyway.")
+
+
+def _resend(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]], *, include_paid: bool, note: str,
+            actor: str, at: datetime) -> Batch | None:
+    """One rebatch of the chosen invoices of a source batch (their parties locked); None when none is to be sent."""
+    inv = Invoice.__table__
+    if not include_paid:
+        chosen = [*chosen, inv.c.paid == sa.false()]
+    if not session.execute(sa.select(sa.func.count()).select_from(inv).where(*chosen)).scalar_one():
+        return None
     try:
         # One savepoint for all of the rebatch's writes: a refusal takes back its batch and suffixes too.
         with session.begin_nested():
             batch = _new_batch(session, kind="rebatch", actor=actor, note=note, at=at, party_id=source.party_id,
                                group_id=source.group_id, source_batch_id=source.id)
-            # The row locks this UPDATE takes make concurrent rebatches of one invoice queue, so suffixes
-            # stay consecutive; the unique (invoice, times batched) constraint is the backstop.
+            # The party locks make concurrent rebatches of one invoice queue, so suffixes stay consecutive;
+            # the unique (invoice, times batched) constraint is the backstop.
             session.execute(sa.update(inv).where(*chosen).values(times_batched=inv.c.times_batched + 1,
                                                                  last_batch_id=batch.id))
             expire_loaded(session, Invoice)
@@ -362,10 +404,57 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
         raise ConcurrencyError("Another manager resent these invoices at the same moment; nothing was created. "
                                "Try again.") from exc
     batch = _finish_batch(session, batch)
+    if batch.invoice_count == 0:
+        raise ConcurrencyError("Another manager changed these invoices at the same moment; nothing was resent. "
+                               "Try again.")
     audit.record(session, actor=actor, action="batch.rebatch", entity="batch", ids=[batch.id], at=at,
                  detail={"number": batch.number, "source_batch": source.number, "include_paid": include_paid,
                          "invoices": batch.invoice_count, "total": str(batch.total)})
     return batch
+
+
+@guarded
+def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: bool = False,
+                     internal_note: str = "", actor: str, as_of: datetime | None = None,
+                     request_key: str | None = None) -> list[Batch]:
+    """Resend invoices chosen from any batches: one rebatch per batch that last sent them, in one transaction.
+
+    Paid invoices are left out unless include_paid; a source batch whose chosen invoices are all paid gets no
+    rebatch, and only when nothing at all is left to send is the whole action refused.
+    """
+    actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
+    require_invoice_billing(session, "rebatching")
+    note = _check_note(internal_note)
+    wanted = _invoice_ids(invoice_ids)
+    assert wanted is not None
+    inv = Invoice.__table__
+    rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.last_batch_id)
+                           .where(inv.c.id.in_([i for i in wanted if isinstance(i, int)]))).all()
+    missing = wanted - {r.id for r in rows}
+    if missing:
+        raise NotFoundError(f"There is no invoice with id(s) {', '.join(str(i) for i in sorted(missing, key=str))}.")
+    locking.lock_parties(session, {r.party_id for r in rows})
+    done = requests.replay(session, key, "batch.rebatch_invoices")
+    if done is not None:
+        return [_loaded(session, i) for i in done]
+    per_source: dict[int, list[int]] = defaultdict(list)
+    for r in session.execute(sa.select(inv.c.id, inv.c.last_batch_id).where(inv.c.id.in_(wanted))
+                             .order_by(inv.c.id)):
+        per_source[r.last_batch_id].append(r.id)
+    at = as_of or clock.now()
+    made = []
+    for source_id in sorted(per_source):
+        source = session.get_one(Batch, source_id)
+        batch = _resend(session, source, [inv.c.id.in_(per_source[source_id])], include_paid=include_paid,
+                        note=note, actor=actor, at=at)
+        if batch is not None:
+            made.append(batch)
+    if not made:
+        raise InvoiceDeskError(f"All {len(wanted)} chosen invoice(s) are paid, so nothing was resent. "
+                               "Tick 'Include paid invoices' to send them anyway.")
+    requests.remember(session, key, "batch.rebatch_invoices", [b.id for b in made], actor=actor, at=at)
+    return made
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import audit, clock
-from core.db import expire_loaded
+from core import allocations, audit, clock, locking, requests
+from core.db import expire_loaded, get_record, guarded
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
     CREDIT_ACTIONS,
-    Allocation,
     BatchItem,
     CreditMemo,
     CreditMemoLine,
@@ -26,15 +25,16 @@ from core.models import (
 from core.money import from_cents
 from core.numbering import credit_memo_number, next_numbers
 from core.parties import get_party
-from core.totals import refresh_invoices
 
 
+@guarded
 def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: list[int], action: str, reason: str,
                        reassign_to_party_id: int | None = None, actor: str,
-                       as_of: datetime | None = None) -> CreditMemo:
+                       as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
     """Credit encounters of the invoice a batch item sent; cannot be undone, so the caller confirms first."""
     actor = audit.require_actor(actor)
-    item = session.get(BatchItem, batch_item_id) if isinstance(batch_item_id, int) else None
+    key = requests.check_key(request_key)
+    item = get_record(session, BatchItem, batch_item_id)
     if item is None:
         raise NotFoundError(f"There is no batch item with id {batch_item_id!r}.")
     if action not in CREDIT_ACTIONS:
@@ -44,18 +44,25 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
         raise InvoiceDeskError("A reason is required for a credit memo (it is printed on it).")
     if len(reason) > 1000:
         raise InvoiceDeskError(f"The reason is {len(reason)} characters; keep it to 1,000.")
-    invoice = session.execute(sa.select(Invoice).where(Invoice.id == item.invoice_id).with_for_update()).scalar_one()
     if action == "reassign":
         if reassign_to_party_id is None:
             raise InvoiceDeskError("Choose the bill-to party the encounters are reassigned to.")
         target = get_party(session, reassign_to_party_id)
-        if target.id == invoice.party_id:
+        if target.id == item.party_id:
             raise InvoiceDeskError("Reassign to a different party than the one already billed.")
     elif reassign_to_party_id is not None:
         raise InvoiceDeskError(f"A party to reassign to is only for the 'reassign' action, not '{action}'.")
     wanted = list(dict.fromkeys(encounter_ids or []))
     if not wanted:
         raise InvoiceDeskError("Select at least one encounter to credit.")
+    # The billed party and the party the visits move to, by id; then read the invoice as it is now.
+    locking.lock_parties(session, [item.party_id, reassign_to_party_id])
+    done = requests.replay(session, key, "credit_memo.create")
+    if done is not None:
+        return session.get(CreditMemo, done[0])
+    allocations.lock_invoices(session, [item.invoice_id])
+    invoice = session.execute(sa.select(Invoice).where(Invoice.id == item.invoice_id)
+                              .execution_options(populate_existing=True)).scalar_one()
 
     lines = {r.encounter_id: r for r in session.execute(
         sa.select(InvoiceLine.id, InvoiceLine.encounter_id, InvoiceLine.amount_cents, InvoiceLine.live,
@@ -95,14 +102,10 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
 
     # The credit pays down this invoice first; what exceeds its balance stays with the party as credit.
     applied = min(amount, invoice.balance_cents)
-    if applied:
-        session.execute(sa.insert(Allocation.__table__).values(
-            invoice_id=invoice.id, credit_memo_id=memo.id, amount_cents=applied, live=True, created_by=actor,
-            created_at=at))
-    refresh_invoices(session, [invoice.id])
-    memo.applied_cents = applied
-    session.add(memo)
-    session.flush()
+    allocations.apply(session, source=memo, allocations={invoice.id: applied} if applied else {}, actor=actor, at=at,
+                      checked=True)
+    session.refresh(memo)
+    requests.remember(session, key, "credit_memo.create", [memo.id], actor=actor, at=at)
     audit.record(session, actor=actor, action="credit_memo.create", entity="credit_memo", ids=[memo.id], at=at,
                  detail={"number": credit_memo_number(number), "invoice": invoice.number, "action": action,
                          "reason": reason, "encounters": wanted, "amount": str(from_cents(amount)),
@@ -135,7 +138,7 @@ def list_credit_memos(session: Session, *, party_id: int | None = None, only_una
     if party_id is not None:
         q = q.where(cm.c.party_id == party_id)
     if only_unapplied:
-        q = q.where(cm.c.applied_cents < cm.c.amount_cents)
+        q = q.where(allocations.unapplied(cm) > 0)
     return [CreditMemoRow(r.id, credit_memo_number(r.number), r.invoice_number, r.party_id, r.party_name, r.action,
                           r.reason, from_cents(r.amount_cents), from_cents(r.amount_cents - r.applied_cents),
                           clock.day_of(r.created_at, session), r.created_by) for r in session.execute(q)]

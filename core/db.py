@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -14,6 +17,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+from core.errors import ConcurrencyError, InvoiceDeskError
 
 DATABASE_URL_ENV = "INVOICE_DESK_DATABASE_URL"
 DEFAULT_SQLITE_FILE = "invoice_desk.db"
@@ -108,14 +113,73 @@ def new_session(engine: Engine) -> Session:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One user action: commit when the block ends, roll everything back when it raises."""
+    """One user action: commit when the block ends, roll everything back when it raises.
+
+    A database error a race can cause (a lock wait that gave up, a deadlock, a number or an encounter
+    taken at the same moment) reaches the caller as ConcurrencyError; nothing is ever half-saved.
+    """
     with new_session(engine) as session:
         try:
             yield session
             session.commit()
+        except sa.exc.DBAPIError as exc:
+            session.rollback()
+            raise database_error(exc) from exc
         except BaseException:
             session.rollback()
             raise
+
+
+_log = logging.getLogger("invoice_desk")
+# PostgreSQL SQLSTATEs that mean "someone else got there first": retrying the whole action is safe.
+_RACE_STATES = {
+    "40001": "another manager's change to the same records was saved first",  # serialization_failure
+    "40P01": "two managers' changes waited on each other",  # deadlock_detected
+    "55P03": "the records are being changed by another manager",  # lock_not_available
+    "57014": "the database took too long waiting for another manager's change",  # query_canceled
+    "23505": "another manager saved the same record at the same moment",  # unique_violation
+}
+
+
+def database_error(exc: sa.exc.DBAPIError) -> InvoiceDeskError:
+    """The manager's words for a database error: ConcurrencyError for a race, InvoiceDeskError otherwise."""
+    state = getattr(exc.orig, "sqlstate", None)
+    text = str(exc.orig).lower()
+    if state in _RACE_STATES:
+        why = _RACE_STATES[state]
+    elif "database is locked" in text or "database is busy" in text:
+        why = "another manager's change held the database longer than the wait allows"
+    elif "unique constraint failed" in text:
+        why = _RACE_STATES["23505"]
+    else:
+        _log.error("database error reached core's guard", exc_info=exc)
+        if isinstance(exc, sa.exc.OperationalError):
+            return InvoiceDeskError("The database could not be reached or gave up on this action; nothing was "
+                                    "saved. Try again in a moment; if it keeps happening, tell your administrator.")
+        return InvoiceDeskError("The database refused this change, so nothing was saved. This should not "
+                                "happen; please tell your administrator what you were doing.")
+    return ConcurrencyError(f"Nothing was saved: {why}. Look again at the figures and retry.")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """A core writer: a database error becomes InvoiceDeskError (ConcurrencyError for a race) and the session's
+    transaction is rolled back, so a caller that commits anyway saves nothing of the refused action."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            session = args[0] if args else kwargs.get("session")
+            if isinstance(session, Session):
+                session.rollback()
+            raise database_error(exc) from exc
+
+    return wrapper
 
 
 @contextmanager

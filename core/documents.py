@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import multiprocessing
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,11 +21,12 @@ import jinja2
 import markupsafe
 import reportlab.rl_config
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core import clock
 from core.accounts import party_account
-from core.db import get_record
+from core.db import READ_ONLY, get_record, transaction
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
     Allocation,
@@ -47,6 +46,7 @@ from core.models import (
 )
 from core.money import format_money, from_cents
 from core.numbering import credit_memo_number, receipt_number
+from core.pdf_worker import render_in_workers
 
 # Fixed creation date and document id: the same content gives the same bytes.
 reportlab.rl_config.invariant = 1
@@ -252,12 +252,27 @@ class DocumentCheck:
         return self.archived_sha256 == self.current_sha256
 
 
-def _archive(session: Session, kind: str, ref_id: int, pdf: bytes) -> None:
+def _archive(session: Session, kind: str, pdfs: dict[int, bytes]) -> None:
+    """Keep each document's fingerprint the first time it is made (a later one never replaces it).
+
+    In a read session (core.read_session) the fingerprints go in a short write transaction of their own, so a
+    document is gathered and drawn without holding the database's write lock (SQLite) or any row lock.
+    """
+    if not pdfs:
+        return
+    rows = [{"kind": kind, "ref_id": ref_id, "sha256": hashlib.sha256(pdf).hexdigest(), "size": len(pdf),
+             "created_at": clock.now()} for ref_id, pdf in pdfs.items()]
+    if session.connection().get_execution_options().get(READ_ONLY):
+        with transaction(session.get_bind()) as writer:
+            _insert_fingerprints(writer, rows)
+    else:
+        _insert_fingerprints(session, rows)
+
+
+def _insert_fingerprints(session: Session, rows: list[dict]) -> None:
     t = Document.__table__
-    exists = session.execute(sa.select(t.c.id).where(t.c.kind == kind, t.c.ref_id == ref_id)).first()
-    if exists is None:
-        session.execute(sa.insert(t).values(kind=kind, ref_id=ref_id, sha256=hashlib.sha256(pdf).hexdigest(),
-                                            size=len(pdf), created_at=clock.now()))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(t).on_conflict_do_nothing(index_elements=["kind", "ref_id"]), rows)
 
 
 def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentCheck:
@@ -279,7 +294,7 @@ def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool
     job, item = _item_job(session, batch_item_id)
     pdf = _render(job)
     if archive:
-        _archive(session, "batch_item", item.id, pdf)
+        _archive(session, "batch_item", {item.id: pdf})
     return pdf
 
 
@@ -293,25 +308,19 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
         raise NotFoundError(f"There is no batch with id {batch_id!r}.")
     item_ids = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)
                                .order_by(BatchItem.id)).scalars().all()
+    # Gather everything first (reads only); draw with no lock held; then archive the fingerprints in one short write.
     jobs = [_item_job(session, item_id)[0] for item_id in item_ids]
     total = len(jobs)
-    pdfs: list[bytes | None] = [None] * total
-    workers = workers or os.cpu_count() or 1
-    if total < _PARALLEL_FROM or workers == 1:
-        for i, job in enumerate(jobs):
-            pdfs[i] = _render(job)
+    workers = min(workers or os.cpu_count() or 1, total)
+    if total < _PARALLEL_FROM or workers <= 1:
+        pdfs = []
+        for job in jobs:
+            pdfs.append(_render(job))
             if progress:
-                progress(i + 1, total)
+                progress(len(pdfs), total)
     else:
-        # spawn, not fork: the app server has threads, and a forked copy of them can deadlock.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_render, job): i for i, job in enumerate(jobs)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                pdfs[futures[future]] = future.result()
-                if progress:
-                    progress(done, total)
-    for item_id, pdf in zip(item_ids, pdfs, strict=True):
-        _archive(session, "batch_item", item_id, pdf)
+        pdfs = render_in_workers(jobs, workers, progress)
+    _archive(session, "batch_item", dict(zip(item_ids, pdfs, strict=True)))
     writer = PdfWriter()
     for pdf in pdfs:
         writer.append(io.BytesIO(pdf))
@@ -352,7 +361,7 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
     }
     pdf = _render(_Job("credit_memo.html", context, profile.logo, profile.logo_mime))
     if archive:
-        _archive(session, "credit_memo", memo.id, pdf)
+        _archive(session, "credit_memo", {memo.id: pdf})
     return pdf
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import audit, clock
-from core.db import expire_loaded
+from core import audit, clock, locking
+from core.db import expire_loaded, guarded
 from core.errors import InvoiceDeskError
 from core.models import ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import from_cents, parse_money, to_cents
@@ -167,6 +167,7 @@ def _date(text: str) -> date | None:
         return None
 
 
+@guarded
 def import_csv(session: Session, *, kind: str, data: bytes | str | Path, actor: str) -> ImportReport:
     """Import a parties or encounters CSV whole, or nothing with every bad row in the report."""
     actor = audit.require_actor(actor)
@@ -185,6 +186,8 @@ def import_csv(session: Session, *, kind: str, data: bytes | str | Path, actor: 
         report.errors.append(RowError(2, "", "the file has a header but no data rows."))
         return report
     digest = hashlib.sha256(text.encode()).hexdigest()
+    # Imports take turns, and each locks the parties it touches before reading what it compares with.
+    locking.lock_imports(session)
     if kind == "parties":
         written = _import_parties(session, rows, report)
     else:
@@ -252,7 +255,8 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
         groups[name] = group
     session.flush()
     existing = {p.account_code: p for p in session.execute(
-        sa.select(Party).where(Party.account_code.in_(list(wanted)))).scalars()}
+        sa.select(Party).where(Party.account_code.in_(list(wanted))).order_by(Party.id)
+        .with_for_update(key_share=True).execution_options(populate_existing=True)).scalars()}
     written, changes = [], {}
     for code, (_, values) in wanted.items():
         values = dict(values)
@@ -369,8 +373,16 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
     if errors:
         return
 
+    # The file's parties and the parties the encounters it changes are billed to now, locked by id; then the
+    # encounters are read again, so one being invoiced this moment is seen as invoiced (domain rule 15).
+    numbers = list(wanted)
+    billed_to = session.execute(sa.select(Encounter.party_id).where(Encounter.number.in_(numbers))
+                                .distinct()).scalars().all() if numbers else []
+    locked = locking.lock_parties(session, {*parties.values(), *billed_to})
     existing = {e.number: e for e in session.execute(
-        sa.select(Encounter).where(Encounter.number.in_(list(wanted)))).scalars()} if wanted else {}
+        sa.select(Encounter).where(Encounter.number.in_(numbers))
+        .execution_options(populate_existing=True)).scalars()} if numbers else {}
+    locking.require_locked(locked, [e.party_id for e in existing.values()])
     old_lines: dict[int, list[tuple]] = defaultdict(list)
     invoiced: dict[int, str] = {}
     if existing:

@@ -352,6 +352,16 @@ class Allocation(SQLModel, table=True):
     reversed_at: datetime | None = None
 
 
+# What one submitted form made: the same request key twice returns the first result (core.requests).
+class RequestKey(SQLModel, table=True):
+    __tablename__ = "request_key"
+    key: str = Field(primary_key=True, max_length=120)
+    action: str = Field(max_length=60)
+    record_ids: str = Field(default="", sa_type=sa.Text)
+    actor: str = Field(max_length=120)
+    created_at: datetime
+
+
 # The fingerprint of a document when first made, to prove a later rendering is the same document.
 class Document(SQLModel, table=True):
     __tablename__ = "document"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.db import get_record
+from core import locking
+from core.db import get_record, guarded
 from core.errors import NotFoundError
 from core.models import Group, Party
 
@@ -86,6 +87,7 @@ def _check_party_values(session: Session, values: dict) -> dict:
     return clean
 
 
+@guarded
 def create_party(session: Session, *, account_code: str, name: str, actor: str, **fields) -> Party:
     from core import audit
     from core.errors import InvoiceDeskError
@@ -102,6 +104,7 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str, 
     return party
 
 
+@guarded
 def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Party:
     """Change a party's details; deactivate with active=False (it then leaves the look-ups)."""
     from core import audit
@@ -109,6 +112,9 @@ def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Pa
     actor = audit.require_actor(actor)
     party = get_party(session, party_id)
     values = _check_party_values(session, fields)
+    # A party's address and billable flag decide what a batch may invoice: take the party's lock first.
+    locking.lock_parties(session, [party.id])
+    session.refresh(party)
     if "account_code" in values and session.execute(sa.select(Party.id).where(
             Party.account_code == values["account_code"], Party.id != party.id)).first():
         from core.errors import InvoiceDeskError
@@ -124,6 +130,7 @@ def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Pa
     return party
 
 
+@guarded
 def create_group(session: Session, *, name: str, actor: str) -> Group:
     from core import audit
     from core.errors import InvoiceDeskError
@@ -146,6 +153,7 @@ def party_count(session: Session) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one()
 
 
+@guarded
 def update_group(session: Session, *, group_id: int, actor: str, name: str | None = None,
                  active: bool | None = None) -> Group:
     """Rename a group or deactivate it (it then leaves the look-ups; its parties keep their history)."""

@@ -9,16 +9,16 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import audit, clock
+from core import allocations as allocations_module
+from core import audit, clock, locking, requests
 from core.dates import to_date
-from core.db import expire_loaded
+from core.db import get_record, guarded
 from core.errors import InvoiceDeskError, NotFoundError
-from core.models import RECEIPT_METHODS, Allocation, CreditMemo, Invoice, Party, Receipt
+from core.models import RECEIPT_METHODS, CreditMemo, Invoice, Party, Receipt
 from core.money import format_money, from_cents, parse_money, to_cents
 from core.numbering import credit_memo_number, next_numbers, receipt_number
 from core.parties import get_party
 from core.settings import require_invoice_billing
-from core.totals import refresh_invoices
 
 # Subset-sum states kept while looking for an exact match; beyond it the suggestion is oldest first.
 _EXACT_MATCH_STATES = 200_000
@@ -48,65 +48,24 @@ def _parse_allocations(allocations: dict | None) -> dict[int, int]:
     return parsed
 
 
-def _check_allocations(session: Session, *, party_id: int, available: int, allocations: dict[int, int]) -> None:
-    """Refuse allocations that are not to open invoices of the party, or exceed a balance or the money available."""
-    if not allocations:
-        return
-    inv = Invoice.__table__
-    # FOR UPDATE makes two managers allocating to one invoice take turns, each seeing the other's money.
-    rows = {r.id: r for r in session.execute(
-        sa.select(inv.c.id, inv.c.number, inv.c.party_id, inv.c.balance_cents)
-        .where(inv.c.id.in_(list(allocations))).with_for_update())}
-    for invoice_id, cents in allocations.items():
-        row = rows.get(invoice_id)
-        if row is None:
-            raise NotFoundError(f"There is no invoice with id {invoice_id}.")
-        if row.party_id != party_id:
-            raise InvoiceDeskError(f"Invoice {row.number} belongs to another party; money goes only to the "
-                                   "payer's own invoices.")
-        if row.balance_cents == 0:
-            raise InvoiceDeskError(f"Invoice {row.number} is already paid.")
-        if cents > row.balance_cents:
-            raise InvoiceDeskError(f"{format_money(from_cents(cents))} is more than invoice {row.number}'s balance "
-                                   f"of {format_money(from_cents(row.balance_cents))}.")
-    total = sum(allocations.values())
-    if total > available:
-        raise InvoiceDeskError(f"The allocations add up to {format_money(from_cents(total))}, more than the "
-                               f"{format_money(from_cents(available))} available.")
+def _locked_source(session: Session, model, source_id, what: str):
+    """Find a receipt or credit memo, lock its party (domain rule 15), then read it again as it is now."""
+    found = get_record(session, model, source_id)
+    if found is None:
+        raise NotFoundError(f"There is no {what} with id {source_id!r}.")
+    locking.lock_parties(session, [found.party_id])
+    return session.execute(sa.select(model).where(model.id == found.id)
+                           .execution_options(populate_existing=True)).scalar_one()
 
 
-def _apply(session: Session, *, party_id: int, available: int, allocations: dict[int, int], actor: str,
-           receipt_id: int | None = None, credit_memo_id: int | None = None, at: datetime) -> int:
-    """Check and write allocations to open invoices of one party; returns the cents applied."""
-    if not allocations:
-        return 0
-    _check_allocations(session, party_id=party_id, available=available, allocations=allocations)
-    session.execute(sa.insert(Allocation.__table__), [
-        {"invoice_id": i, "receipt_id": receipt_id, "credit_memo_id": credit_memo_id, "amount_cents": c,
-         "live": True, "created_by": actor, "created_at": at} for i, c in allocations.items()])
-    refresh_invoices(session, list(allocations))
-    return sum(allocations.values())
-
-
-def _refresh_applied(session: Session, table, source_column, source_id: int) -> None:
-    alloc = Allocation.__table__
-    applied = sa.select(sa.func.coalesce(sa.func.sum(alloc.c.amount_cents), 0)).where(
-        source_column == source_id, alloc.c.live == sa.true()).scalar_subquery()
-    session.execute(sa.update(table).where(table.c.id == source_id).values(applied_cents=applied))
-
-
-def _locked_receipt(session: Session, receipt_id: int) -> Receipt:
-    receipt = session.execute(sa.select(Receipt).where(Receipt.id == receipt_id).with_for_update()).scalar_one_or_none()
-    if receipt is None:
-        raise NotFoundError(f"There is no receipt with id {receipt_id!r}.")
-    return receipt
-
-
+@guarded
 def post_receipt(session: Session, *, party_id: int, amount, received_date, method: str, reference: str = "",
                  allocations: dict[int, Decimal] | None = None, note: str = "", actor: str,
-                 post_date: date | None = None, as_of: datetime | None = None) -> Receipt:
+                 post_date: date | None = None, as_of: datetime | None = None,
+                 request_key: str | None = None) -> Receipt:
     """Record money received from a party and, optionally, allocate it to its open invoices."""
     actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
     require_invoice_billing(session, "posting invoice payments")
     party = get_party(session, party_id)
     cents = to_cents(parse_money(amount, field="The receipt amount"))
@@ -118,94 +77,100 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
     parsed = _parse_allocations(allocations)
     method, posted = _method(method), to_date(post_date, "Post date") or today
     reference, note = _clean(reference, "reference", 120), _clean(note, "note", 2000)
+    locking.lock_parties(session, [party.id])
+    done = requests.replay(session, key, "receipt.post")
+    if done is not None:
+        return session.get(Receipt, done[0])
     # Every check, the allocations' included, runs before the first write (the receipt number).
-    _check_allocations(session, party_id=party.id, available=cents, allocations=parsed)
+    allocations_module.check(session, party_id=party.id, available=cents, allocations=parsed)
     (number,) = next_numbers(session, "receipt")
     receipt = Receipt(number=number, party_id=party.id, amount_cents=cents, received_date=received,
                       post_date=posted, method=method, reference=reference, note=note,
                       created_by=actor, created_at=at)
     session.add(receipt)
     session.flush()
-    _apply(session, party_id=party.id, available=cents, allocations=parsed, actor=actor, receipt_id=receipt.id,
-           at=at)
-    _refresh_applied(session, Receipt.__table__, Allocation.__table__.c.receipt_id, receipt.id)
+    allocations_module.apply(session, source=receipt, allocations=parsed, actor=actor, at=at, checked=True)
     session.refresh(receipt)
+    requests.remember(session, key, "receipt.post", [receipt.id], actor=actor, at=at)
     audit.record(session, actor=actor, action="receipt.post", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(number), "party": party.account_code, "amount": str(receipt.amount),
                          "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
     return receipt
 
 
+@guarded
 def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int, Decimal], actor: str,
-                     as_of: datetime | None = None) -> Receipt:
+                     as_of: datetime | None = None, request_key: str | None = None) -> Receipt:
     """Allocate a receipt's unapplied money to open invoices of its party."""
     actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
     require_invoice_billing(session, "posting invoice payments")
-    receipt = _locked_receipt(session, receipt_id)
+    parsed = _parse_allocations(allocations)
+    receipt = _locked_source(session, Receipt, receipt_id, "receipt")
+    done = requests.replay(session, key, "receipt.allocate")
+    if done is not None:
+        return receipt
     if receipt.voided:
         raise InvoiceDeskError(f"Receipt {receipt_number(receipt.number)} is voided; its money cannot be allocated.")
     return _allocate_unapplied(session, source=receipt, number=receipt_number(receipt.number), entity="receipt",
-                               allocations=allocations, actor=actor, as_of=as_of)
+                               allocations=parsed, actor=actor, as_of=as_of, key=key)
 
 
 def _allocate_unapplied(session: Session, *, source: Receipt | CreditMemo, number: str, entity: str,
-                        allocations: dict, actor: str, as_of: datetime | None):
-    """Allocate what a receipt or a credit memo has left to open invoices of its party."""
-    parsed = _parse_allocations(allocations)
-    if not parsed:
+                        allocations: dict[int, int], actor: str, as_of: datetime | None, key: str | None):
+    """Allocate what a receipt or a credit memo has left to open invoices of its party (its party is locked)."""
+    if not allocations:
         raise InvoiceDeskError("Enter at least one invoice and amount to allocate.")
     at = as_of or clock.now()
-    column = Allocation.__table__.c.receipt_id if entity == "receipt" else Allocation.__table__.c.credit_memo_id
-    _apply(session, party_id=source.party_id, available=source.amount_cents - source.applied_cents,
-           allocations=parsed, actor=actor, at=at, **{column.name: source.id})
-    _refresh_applied(session, type(source).__table__, column, source.id)
+    allocations_module.apply(session, source=source, allocations=allocations, actor=actor, at=at)
     session.refresh(source)
+    requests.remember(session, key, f"{entity}.allocate", [source.id], actor=actor, at=at)
     audit.record(session, actor=actor, action=f"{entity}.allocate", entity=entity, ids=[source.id], at=at,
-                 detail={"number": number, "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
+                 detail={"number": number, "allocations": {str(k): str(from_cents(v)) for k, v in allocations.items()}})
     return source
 
 
+@guarded
 def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
-                 as_of: datetime | None = None) -> Receipt:
+                 as_of: datetime | None = None, request_key: str | None = None) -> Receipt:
     """Void a receipt (a bounced check): every allocation is reversed and the reason kept."""
     actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
     reason = _clean(reason, "reason", 500)
     if not reason:
         raise InvoiceDeskError("A reason is required to void a receipt (for example: check returned NSF).")
-    receipt = _locked_receipt(session, receipt_id)
+    receipt = _locked_source(session, Receipt, receipt_id, "receipt")
+    if requests.replay(session, key, "receipt.void") is not None:
+        return receipt
     if receipt.voided:
         raise InvoiceDeskError(f"Receipt {receipt_number(receipt.number)} was already voided on "
                                f"{receipt.voided_at:%Y-%m-%d}: {receipt.void_reason}")
     at = as_of or clock.now()
-    alloc = Allocation.__table__
-    live = session.execute(sa.select(alloc.c.invoice_id, alloc.c.amount_cents).where(
-        alloc.c.receipt_id == receipt.id, alloc.c.live == sa.true())).all()
-    invoice_ids = [row.invoice_id for row in live]
-    session.execute(sa.update(alloc).where(alloc.c.receipt_id == receipt.id, alloc.c.live == sa.true())
-                    .values(live=False, reversed_at=at))
-    expire_loaded(session, Allocation)
-    refresh_invoices(session, invoice_ids)
+    reversed_ = allocations_module.reverse_receipt(session, receipt_id=receipt.id, at=at)
     receipt.voided, receipt.void_reason, receipt.voided_by, receipt.voided_at = True, reason, actor, at
-    receipt.applied_cents = 0
     session.add(receipt)
     session.flush()
+    session.refresh(receipt)
+    requests.remember(session, key, "receipt.void", [receipt.id], actor=actor, at=at)
     audit.record(session, actor=actor, action="receipt.void", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(receipt.number), "reason": reason,
-                         "reversed_invoices": sorted(set(invoice_ids)),
-                         "applied": [str(from_cents(sum(row.amount_cents for row in live))), "0.00"]})
+                         "reversed_invoices": sorted({i for i, _ in reversed_}),
+                         "applied": [str(from_cents(sum(c for _, c in reversed_))), "0.00"]})
     return receipt
 
 
+@guarded
 def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, Decimal], actor: str,
-                    as_of: datetime | None = None) -> CreditMemo:
+                    as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
     """Apply a credit memo's unapplied credit to other open invoices of its party."""
     actor = audit.require_actor(actor)
-    memo = session.execute(sa.select(CreditMemo).where(CreditMemo.id == credit_memo_id)
-                           .with_for_update()).scalar_one_or_none()
-    if memo is None:
-        raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
+    key = requests.check_key(request_key)
+    parsed = _parse_allocations(allocations)
+    memo = _locked_source(session, CreditMemo, credit_memo_id, "credit memo")
+    if requests.replay(session, key, "credit_memo.allocate") is not None:
+        return memo
     return _allocate_unapplied(session, source=memo, number=credit_memo_number(memo.number), entity="credit_memo",
-                               allocations=allocations, actor=actor, as_of=as_of)
+                               allocations=parsed, actor=actor, as_of=as_of, key=key)
 
 
 @dataclass(frozen=True)
@@ -300,7 +265,7 @@ def list_receipts(session: Session, *, party_id: int | None = None, only_unappli
     if party_id is not None:
         q = q.where(r.c.party_id == party_id)
     if only_unapplied:
-        q = q.where(r.c.voided == sa.false(), r.c.applied_cents < r.c.amount_cents)
+        q = q.where(allocations_module.unapplied(r) > 0)
     if not include_voided:
         q = q.where(r.c.voided == sa.false())
     return [ReceiptRow(x.id, receipt_number(x.number), x.party_id, x.party_name, from_cents(x.amount_cents),

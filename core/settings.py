@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core import audit, clock
+from core.db import guarded
 from core.errors import BillingDisabledError, InvoiceDeskError
 from core.models import InvoiceProfile, Setting
 
@@ -28,6 +29,7 @@ def require_invoice_billing(session: Session, what: str) -> None:
         )
 
 
+@guarded
 def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
     actor = audit.require_actor(actor)
     value = "on" if enabled else "off"
@@ -48,6 +50,7 @@ def time_zone_name(session: Session) -> str:
     return setting.value if setting is not None else ""
 
 
+@guarded
 def set_time_zone(session: Session, *, zone: str, actor: str) -> None:
     """Set the practice's time zone (an IANA name such as America/Chicago); '' follows the server's."""
     actor = audit.require_actor(actor)
@@ -76,11 +79,16 @@ def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
     """The profile in force now; a first batch on a new database gets a plain default version 1."""
     profile = current_profile(session)
     if profile is None:
+        # Two first batches at once: they take turns on the billing switch's row, and the second finds the first's.
+        session.execute(sa.select(Setting.key).where(Setting.key == INVOICE_BILLING).with_for_update())
+        profile = current_profile(session)
+    if profile is None:
         profile = save_invoice_profile(session, actor=actor, remit_to_name="Our Practice",
                                        footer="Thank you for your business.")
     return profile
 
 
+@guarded
 def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoiceProfile:
     """Save profile changes as a new version; batches already made keep the version they had."""
     actor = audit.require_actor(actor)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,9 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import clock
-from core.db import expire_loaded
 from core.errors import NotFoundError
-from core.models import Allocation, Invoice
+from core.models import Invoice
 from core.money import from_cents
 
 PAID, OPEN = "Paid", "Open"
@@ -57,28 +55,3 @@ def invoice_totals(session: Session, invoice_id: int) -> Totals:
         raise NotFoundError(f"There is no invoice with id {invoice_id}.")
     return totals_from_cents(inv.billed_cents, inv.payments_cents, inv.credits_cents, inv.due_on,
                              clock.today(session))
-
-
-def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnElement[bool]) -> None:
-    """Recompute the stored live totals of invoices from their live allocations, set-based.
-
-    Every write that changes an invoice's money calls this in its own transaction, so the columns
-    the history, charts and filters read are never out of step with the ledger.
-    """
-    inv = Invoice.__table__
-    alloc = Allocation.__table__
-
-    def _sum(source_column) -> sa.ScalarSelect:
-        return sa.select(sa.func.coalesce(sa.func.sum(alloc.c.amount_cents), 0)).where(
-            alloc.c.invoice_id == inv.c.id, alloc.c.live == sa.true(), source_column.is_not(None)
-        ).scalar_subquery()
-
-    payments, credits = _sum(alloc.c.receipt_id), _sum(alloc.c.credit_memo_id)
-    balance = inv.c.billed_cents - payments - credits
-    ids = None if isinstance(invoice_ids, sa.ColumnElement) else list(invoice_ids)
-    where = invoice_ids if ids is None else inv.c.id.in_(ids)
-    session.execute(sa.update(inv).where(where).values(
-        payments_cents=payments, credits_cents=credits, balance_cents=balance,
-        paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
-    ))
-    expire_loaded(session, Invoice, ids)

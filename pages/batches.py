@@ -5,7 +5,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, local_time, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, request_key, table, totals_line
 from core import (
     BATCH_KINDS,
     InvoiceDeskError,
@@ -113,14 +113,14 @@ with tab_items:
     d1, d2 = st.columns([1, 3])
 
     def _item_pdf(item_id=item.batch_item_id):
-        with writing() as s:
+        with reading() as s:
             return render_batch_item_pdf(s, batch_item_id=item_id)
 
     d1.download_button("Download PDF", data=_item_pdf, file_name=f"{item.invoice_number}.pdf",
                        mime="application/pdf", icon=":material/download:", key=f"stb_pdf_{item.batch_item_id}",
                        on_click="ignore")
     if d2.button("Check archived PDF", key="stb_verify"):
-        with writing() as s:
+        with reading() as s:
             check = verify_document(s, kind="batch_item", ref_id=item.batch_item_id)
         if check.archived_sha256 is None:
             d2.info("Not printed yet: the first download archives its fingerprint.")
@@ -141,9 +141,10 @@ with tab_rebatch:
         def _rebatch():
             with writing() as s:
                 return rebatch(s, source_batch_id=batch.batch_id, invoice_ids=[by_number[n].invoice_id for n in picked],
-                               include_paid=include_paid, internal_note=note, actor=actor())
+                               include_paid=include_paid, internal_note=note, actor=actor(),
+                               request_key=request_key("rebatch"))
 
-        new = attempt(_rebatch)
+        new = attempt(_rebatch, once="rebatch")
         if new is not None:
             st.success(f"Batch **{new.number}** made: {new.invoice_count} invoice(s) resent, {money(new.total)} due.")
             st.page_link("pages/batches.py", label=f"Open stb {new.number}", query_params={"batch": str(new.number)})
@@ -172,10 +173,10 @@ with tab_memo:
                 with writing() as s:
                     memo = create_credit_memo(s, batch_item_id=memo_item.batch_item_id, encounter_ids=encounter_ids,
                                               action=action, reason=reason, reassign_to_party_id=target,
-                                              actor=actor())
+                                              actor=actor(), request_key=request_key("credit_memo"))
                     return memo.id, memo.number, memo.amount, memo.unapplied
 
-            made = attempt(_memo)
+            made = attempt(_memo, once="credit_memo")
             if made:
                 st.session_state["stb_memo_made"] = made
     made = st.session_state.get("stb_memo_made")
@@ -185,7 +186,7 @@ with tab_memo:
                    + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
 
         def _memo_pdf(memo_id=memo_id):
-            with writing() as s:
+            with reading() as s:
                 return render_credit_memo_pdf(s, credit_memo_id=memo_id)
 
         st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"CM-{memo_number:06d}.pdf",
@@ -197,7 +198,7 @@ with tab_pdf:
     if st.button("Make batch PDF", key="stb_make_pdf", icon=":material/picture_as_pdf:"):
         bar = st.progress(0.0, text="Drawing invoices...")
         try:
-            with writing() as s:
+            with reading() as s:
                 st.session_state[pdf_key] = render_batch_pdf(
                     s, batch_id=batch.batch_id,
                     progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} invoices"))

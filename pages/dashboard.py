@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, local_time, reading, require_router, writing
-from app.ui import attempt, group_picker, md, money, party_picker, table
+from app.ui import attempt, group_picker, md, money, party_picker, request_key, table
 from core import (
     create_on_demand_batch,
     headline,
@@ -112,9 +112,10 @@ if preview_clicked:
 if create_clicked:
     def _create():
         with writing() as s:
-            return create_on_demand_batch(s, internal_note=note, actor=actor(), **criteria)
+            return create_on_demand_batch(s, internal_note=note, actor=actor(), request_key=request_key("batch"),
+                                          **criteria)
 
-    batch = attempt(_create)
+    batch = attempt(_create, once="batch")
     if batch is not None:
         st.session_state["dash_created"] = (batch.number, batch.invoice_count, batch.encounter_count, batch.total)
         st.rerun()

@@ -1,20 +1,19 @@
 """Employer Dashboard: one party's balance, aging and payment behaviour, and its Invoice History."""
 
-from collections import defaultdict
 from decimal import Decimal
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, md, money, paginator, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, paginator, party_picker, request_key, table, totals_line
 from core import (
     get_party,
     invoice_history,
     invoice_history_count,
     invoices_by_month,
     party_account,
-    rebatch,
+    rebatch_invoices,
     render_items_pdf,
     render_statement_pdf,
 )
@@ -123,21 +122,17 @@ chosen = st.multiselect("Selected invoices", list(by_number), default=from_table
 a1, a2, a3 = st.columns([1, 1, 3])
 include_paid = a3.checkbox("Include paid invoices in the rebatch", key="emp_include_paid")
 if a1.button("Rebatch selected", disabled=not chosen, key="emp_rebatch", icon=":material/replay:"):
-    per_batch: dict[int, list[int]] = defaultdict(list)
-    for number in chosen:
-        per_batch[by_number[number].batch_id].append(by_number[number].invoice_id)
+    def _rebatch(ids=tuple(by_number[n].invoice_id for n in chosen)):
+        with writing() as s:  # one action, one transaction: a rebatch per batch that last sent them, or none
+            return [b.number for b in rebatch_invoices(s, invoice_ids=list(ids), include_paid=include_paid,
+                                                       actor=actor(), request_key=request_key("emp_rebatch"))]
 
-    def _rebatch():
-        with writing() as s:  # one action, one transaction: all the resends or none
-            return [rebatch(s, source_batch_id=b, invoice_ids=ids, include_paid=include_paid, actor=actor()).number
-                    for b, ids in per_batch.items()]
-
-    made = attempt(_rebatch)
+    made = attempt(_rebatch, once="emp_rebatch")
     if made:
         st.success("Resent in batch " + ", ".join(f"stb {n}" for n in made) + ".")
 if chosen:
     def _pdfs(ids=tuple(by_number[n].batch_item_id for n in chosen)):
-        with writing() as s:
+        with reading() as s:
             return render_items_pdf(s, batch_item_ids=list(ids))
 
     a2.download_button("Download PDFs", data=_pdfs, file_name=f"{party.account_code}-invoices.pdf",

@@ -5,7 +5,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, today, writing
-from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, table, totals_line
+from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, request_key, table, totals_line
 from core import (
     RECEIPT_METHODS,
     allocate_credit,
@@ -118,10 +118,11 @@ with tab_new:
         def _post():
             with writing() as s:
                 r = post_receipt(s, party_id=party_id, amount=amount, received_date=received, method=method,
-                                 reference=reference, note=note, allocations=entered, actor=actor())
+                                 reference=reference, note=note, allocations=entered, actor=actor(),
+                                 request_key=request_key("receipt"))
                 return r.number, r.amount, r.unapplied
 
-        posted = attempt(_post)
+        posted = attempt(_post, once="receipt")
         if posted:
             st.session_state.pop("pay_suggestion", None)
             number, total, unapplied = posted
@@ -160,12 +161,14 @@ with tab_apply:
             def _apply():
                 with writing() as s:
                     if source[0] == "receipt":
-                        allocate_receipt(s, receipt_id=source[1], allocations=entered, actor=actor())
+                        allocate_receipt(s, receipt_id=source[1], allocations=entered, actor=actor(),
+                                         request_key=request_key("allocate"))
                     else:
-                        allocate_credit(s, credit_memo_id=source[1], allocations=entered, actor=actor())
+                        allocate_credit(s, credit_memo_id=source[1], allocations=entered, actor=actor(),
+                                        request_key=request_key("allocate"))
                 return True
 
-            if attempt(_apply):
+            if attempt(_apply, once="allocate"):
                 st.success("Allocated.")
 
 with tab_void:
@@ -182,8 +185,9 @@ with tab_void:
         else:
             def _void():
                 with writing() as s:
-                    return void_receipt(s, receipt_id=receipt_id, reason=reason, actor=actor()).number
+                    return void_receipt(s, receipt_id=receipt_id, reason=reason, actor=actor(),
+                                        request_key=request_key("void")).number
 
-            number = attempt(_void)
+            number = attempt(_void, once="void")
             if number:
                 st.success(f"Receipt RCT-{number:06d} voided; its allocations were reversed.")

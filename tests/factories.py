@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from core import clock, set_invoice_billing
+from core.allocations import refresh_invoices
 from core.models import (
     Allocation,
     ChargeLine,
@@ -21,7 +22,6 @@ from core.models import (
 )
 from core.money import to_cents
 from core.numbering import next_numbers
-from core.totals import refresh_invoices
 
 _counter = itertools.count(1)
 ACTOR = "test.manager"

@@ -1,0 +1,158 @@
+"""The ledger's one owner: the only code that writes Allocation rows and the stored totals that follow from them.
+
+Money reaches an invoice only as an allocation, from a receipt (a payment) or a credit memo (a credit).
+Applying, reversing and recomputing both sides happen here, after the caller has taken the party locks
+(core.locking), so the sums below are read in statements that see every committed allocation:
+
+- an invoice's payments, credits, balance and paid flag are the sums of its live allocations;
+- a receipt's or a credit memo's applied amount is the sum of its live allocations;
+- what is *unapplied* is one expression per source (`unapplied(...)`), used by every report and list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.db import expire_loaded
+from core.errors import InvoiceDeskError, NotFoundError
+from core.models import Allocation, CreditMemo, Invoice, Receipt
+from core.money import format_money, from_cents
+
+_alloc = Allocation.__table__
+_inv = Invoice.__table__
+_receipt = Receipt.__table__
+_memo = CreditMemo.__table__
+
+
+def unapplied(table: sa.Table = _receipt) -> sa.ColumnElement[int]:
+    """Cents of a receipt or credit memo not allocated to any invoice; a voided receipt has none."""
+    left = table.c.amount_cents - table.c.applied_cents
+    if "voided" in table.c:
+        return sa.case((table.c.voided == sa.true(), 0), else_=left)
+    return left
+
+
+def unapplied_total(session: Session, *, party_id: int | None = None) -> tuple[int, int]:
+    """(receipts, credit memos) unapplied cents, of one party or of all."""
+    out = []
+    for table in (_receipt, _memo):
+        q = sa.select(sa.func.coalesce(sa.func.sum(unapplied(table)), 0))
+        if party_id is not None:
+            q = q.where(table.c.party_id == party_id)
+        out.append(int(session.execute(q).scalar_one()))
+    return out[0], out[1]
+
+
+def lock_invoices(session: Session, invoice_ids: Iterable[int]):
+    """Lock invoice rows by id (after the party locks) and read their current balances."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return {}
+    return {r.id: r for r in session.execute(
+        sa.select(_inv.c.id, _inv.c.number, _inv.c.party_id, _inv.c.balance_cents).where(_inv.c.id.in_(ids))
+        .order_by(_inv.c.id).with_for_update(key_share=True))}
+
+
+def check(session: Session, *, party_id: int, available: int, allocations: dict[int, int]) -> None:
+    """Refuse allocations that are not to open invoices of the party, or exceed a balance or the money available."""
+    if not allocations:
+        return
+    rows = lock_invoices(session, allocations)
+    for invoice_id, cents in allocations.items():
+        row = rows.get(invoice_id)
+        if row is None:
+            raise NotFoundError(f"There is no invoice with id {invoice_id}.")
+        if row.party_id != party_id:
+            raise InvoiceDeskError(f"Invoice {row.number} belongs to another party; money goes only to the "
+                                   "payer's own invoices.")
+        if row.balance_cents == 0:
+            raise InvoiceDeskError(f"Invoice {row.number} is already paid.")
+        if cents > row.balance_cents:
+            raise InvoiceDeskError(f"{format_money(from_cents(cents))} is more than invoice {row.number}'s balance "
+                                   f"of {format_money(from_cents(row.balance_cents))}.")
+    total = sum(allocations.values())
+    if total > available:
+        raise InvoiceDeskError(f"The allocations add up to {format_money(from_cents(total))}, more than the "
+                               f"{format_money(from_cents(available))} available.")
+
+
+def apply(session: Session, *, source: Receipt | CreditMemo, allocations: dict[int, int], actor: str,
+          at: datetime, checked: bool = False) -> int:
+    """Allocate a receipt's or credit memo's money to open invoices of its party; returns the cents applied.
+
+    The caller holds the party lock. `checked=True` when `check` already ran in this transaction (a new
+    receipt checks before its first write); the amounts available are then the source's whole amount.
+    """
+    if not allocations:
+        return 0
+    if not checked:
+        check(session, party_id=source.party_id, available=_available(session, source), allocations=allocations)
+    is_receipt = isinstance(source, Receipt)
+    session.execute(sa.insert(_alloc), [
+        {"invoice_id": i, "receipt_id": source.id if is_receipt else None,
+         "credit_memo_id": None if is_receipt else source.id, "amount_cents": c, "live": True,
+         "created_by": actor, "created_at": at} for i, c in allocations.items()])
+    recompute(session, invoice_ids=allocations, receipt_ids=[source.id] if is_receipt else (),
+              credit_memo_ids=() if is_receipt else [source.id])
+    return sum(allocations.values())
+
+
+def _available(session: Session, source: Receipt | CreditMemo) -> int:
+    table = _receipt if isinstance(source, Receipt) else _memo
+    return int(session.execute(sa.select(unapplied(table)).where(table.c.id == source.id)).scalar_one())
+
+
+def reverse_receipt(session: Session, *, receipt_id: int, at: datetime) -> list[tuple[int, int]]:
+    """Take back every live allocation of a receipt (a void); returns (invoice id, cents) of what was reversed."""
+    live = [(r.invoice_id, r.amount_cents) for r in session.execute(
+        sa.select(_alloc.c.invoice_id, _alloc.c.amount_cents)
+        .where(_alloc.c.receipt_id == receipt_id, _alloc.c.live == sa.true()).order_by(_alloc.c.id))]
+    lock_invoices(session, [i for i, _ in live])
+    session.execute(sa.update(_alloc).where(_alloc.c.receipt_id == receipt_id, _alloc.c.live == sa.true())
+                    .values(live=False, reversed_at=at))
+    expire_loaded(session, Allocation)
+    recompute(session, invoice_ids=[i for i, _ in live], receipt_ids=[receipt_id])
+    return live
+
+
+def _live_sum(column: sa.Column, source_column: sa.Column | None = None) -> sa.ScalarSelect:
+    where = [_alloc.c.live == sa.true()]
+    if source_column is not None:
+        where.append(source_column.is_not(None))
+    return sa.select(sa.func.coalesce(sa.func.sum(_alloc.c.amount_cents), 0)).where(column, *where).scalar_subquery()
+
+
+def recompute(session: Session, *, invoice_ids: Iterable[int] = (), receipt_ids: Iterable[int] = (),
+              credit_memo_ids: Iterable[int] = ()) -> None:
+    """Set the stored totals of these invoices, receipts and credit memos to the sums of their live allocations.
+
+    Runs after the locks, so each UPDATE's snapshot includes every allocation committed before them.
+    """
+    invoice_ids = sorted(set(invoice_ids))
+    if invoice_ids:
+        refresh_invoices(session, invoice_ids)
+    for table, column, ids, model in ((_receipt, _alloc.c.receipt_id, receipt_ids, Receipt),
+                                      (_memo, _alloc.c.credit_memo_id, credit_memo_ids, CreditMemo)):
+        ids = sorted(set(ids))
+        if ids:
+            session.execute(sa.update(table).where(table.c.id.in_(ids)).values(
+                applied_cents=_live_sum(column == table.c.id)))
+            expire_loaded(session, model, ids)
+
+
+def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnElement[bool]) -> None:
+    """Recompute the stored live totals of invoices from their live allocations, set-based."""
+    payments = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.receipt_id)
+    credits = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.credit_memo_id)
+    balance = _inv.c.billed_cents - payments - credits
+    ids = None if isinstance(invoice_ids, sa.ColumnElement) else list(invoice_ids)
+    where = invoice_ids if ids is None else _inv.c.id.in_(ids)
+    session.execute(sa.update(_inv).where(where).values(
+        payments_cents=payments, credits_cents=credits, balance_cents=balance,
+        paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
+    ))
+    expire_loaded(session, Invoice, ids)

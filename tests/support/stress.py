@@ -1,0 +1,148 @@
+"""Many managers at once: worker processes that each run every ledger action in a loop (issue 9).
+
+`run_worker` runs in its own process with its own engine. Each round it runs each action once on targets
+picked at random from what the database holds at that moment, and counts what happened: done, refused
+(by message, numbers masked) or failed (anything that is not an InvoiceDeskError: a raw error).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import traceback
+from collections import Counter
+from contextlib import nullcontext
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+ACTOR = "stress.manager"
+ACTIONS = ("post", "void", "party batch", "group batch", "rebatch", "import", "credit memo", "allocate")
+
+
+def _clock():
+    moment = os.environ.get("INVOICE_DESK_TEST_NOW", "")
+    if not moment:
+        return nullcontext()
+    import time_machine
+
+    return time_machine.travel(datetime.fromisoformat(moment).timestamp(), tick=True)
+
+
+def _mask(message: str) -> str:
+    return re.sub(r"(RCT-|INV-|CM-|\$)?\d[\d,.\-]*", "#", message)[:90]
+
+
+def encounters_csv(rows: list[tuple[str, str, str, str]]) -> str:
+    head = ("encounter_number,patient_account,patient_name,party_account_code,date_of_service,post_date,"
+            "procedure_code,description,units,amount\n")
+    return head + "".join(f"{n},{p},Pat {p},{code},2026-03-10,2026-03-10,99213,Visit,1,{amount}\n"
+                          for n, p, code, amount in rows)
+
+
+def _pick(conn, query: str, rng: random.Random, **params):
+    rows = conn.execute(sa.text(query), params).all()
+    return rng.choice(rows) if rows else None
+
+
+def run_worker(url: str, worker: int, rounds: int, group_id: int) -> dict:
+    import core
+    from core.db import open_engine, transaction
+
+    rng = random.Random(worker * 7919)
+    engine = open_engine(url, migrate=False)
+    done, refused, failed = Counter(), Counter(), []
+    today = None
+    with _clock():
+        for round_no in range(rounds):
+            for action in ACTIONS:
+                try:
+                    with engine.connect() as conn:
+                        with transaction(engine) as s:
+                            today = today or core.clock.today(s)
+                        args = _targets(action, conn, rng, round_no, group_id, worker)
+                    if args is None:
+                        refused[f"{action}: nothing to pick"] += 1
+                        continue
+                    with transaction(engine) as s:
+                        _act(core, s, action, args, today)
+                    done[action] += 1
+                except core.InvoiceDeskError as exc:
+                    refused[f"{action}: {_mask(str(exc))}"] += 1
+                except Exception:  # noqa: BLE001 - a raw error is what this run exists to find
+                    failed.append(f"{action}: {traceback.format_exc(limit=4)}")
+    engine.dispose()
+    return {"done": dict(done), "refused": dict(refused), "failed": failed}
+
+
+def _targets(action: str, conn, rng: random.Random, round_no: int, group_id: int, worker: int):
+    if action in ("post", "allocate"):
+        inv = _pick(conn, "SELECT id, party_id, balance_cents FROM invoice WHERE paid = :f", rng, f=False)
+        if inv is None:
+            return None
+        cents = rng.randint(1, inv.balance_cents)
+        if action == "post":
+            # Some of each check stays unapplied, for the allocations to use.
+            return {"party_id": inv.party_id, "cents": cents, "invoice_id": inv.id,
+                    "extra": rng.choice([0, 500, 2500])}
+        receipt = _pick(conn, "SELECT id, amount_cents - applied_cents AS left FROM receipt WHERE voided = :f "
+                        "AND applied_cents < amount_cents AND party_id = :p", rng, f=False, p=inv.party_id)
+        if receipt is None:
+            return None
+        return {"receipt_id": receipt.id, "invoice_id": inv.id, "cents": min(cents, receipt.left)}
+    if action == "void":
+        receipt = _pick(conn, "SELECT id FROM receipt WHERE voided = :f", rng, f=False)
+        return receipt and {"receipt_id": receipt.id}
+    if action == "party batch":
+        party = _pick(conn, "SELECT id FROM party", rng)
+        return {"party_id": party.id}
+    if action == "group batch":
+        return {"group_id": group_id}
+    if action == "rebatch":
+        batch = _pick(conn, "SELECT id FROM batch", rng)
+        return batch and {"batch_id": batch.id}
+    if action == "credit memo":
+        line = _pick(conn, "SELECT b.id AS item_id, l.encounter_id FROM invoice_line l "
+                     "JOIN batch_item b ON b.invoice_id = l.invoice_id AND b.times_batched = 1 WHERE l.live = :t",
+                     rng, t=True)
+        return line and {"item_id": line.item_id, "encounter_id": line.encounter_id}
+    if action == "import":
+        party = _pick(conn, "SELECT account_code FROM party", rng)
+        # Two new visits every worker imports in this round (the same new patients), and a change of the charges
+        # of an existing visit (refused when it is on an invoice by then).
+        rows = [(f"NEW{round_no:03d}{k}", f"NP{round_no:03d}{k}", party.account_code, "125.00") for k in range(2)]
+        rows += [(f"W{worker}R{round_no:03d}{k}", f"WP{worker}R{round_no:03d}{k}", code, "60.00")
+                 for k, code in enumerate(conn.execute(sa.text("SELECT account_code FROM party")).scalars())]
+        old = _pick(conn, "SELECT e.number, p.account, y.account_code FROM encounter e "
+                    "JOIN patient p ON p.id = e.patient_id JOIN party y ON y.id = e.party_id", rng)
+        if old is not None and old.number.startswith("E") and rng.random() < 0.5:
+            rows.append((old.number, old.account, old.account_code, f"{rng.randint(50, 300)}.00"))
+        return {"csv": encounters_csv(rows)}
+    raise AssertionError(action)
+
+
+def _act(core, s, action: str, a: dict, today) -> None:
+    money = Decimal(a.get("cents", 0)) / 100
+    if action == "post":
+        core.post_receipt(s, party_id=a["party_id"], amount=money + Decimal(a["extra"]) / 100, received_date=today,
+                          method="check",
+                          allocations={a["invoice_id"]: money}, actor=ACTOR)
+    elif action == "allocate":
+        core.allocate_receipt(s, receipt_id=a["receipt_id"], allocations={a["invoice_id"]: money}, actor=ACTOR)
+    elif action == "void":
+        core.void_receipt(s, receipt_id=a["receipt_id"], reason="Check returned", actor=ACTOR)
+    elif action == "party batch":
+        core.create_on_demand_batch(s, party_id=a["party_id"], actor=ACTOR)
+    elif action == "group batch":
+        core.create_on_demand_batch(s, group_id=a["group_id"], actor=ACTOR)
+    elif action == "rebatch":
+        core.rebatch(s, source_batch_id=a["batch_id"], actor=ACTOR)
+    elif action == "credit memo":
+        core.create_credit_memo(s, batch_item_id=a["item_id"], encounter_ids=[a["encounter_id"]], action="void",
+                                reason="Billed in error", actor=ACTOR)
+    elif action == "import":
+        report = core.import_csv(s, kind="encounters", data=a["csv"], actor=ACTOR)
+        if not report.ok:
+            raise core.InvoiceDeskError(str(report.errors[0]).split(": ", 1)[-1])
