@@ -1,0 +1,324 @@
+"""The ledger's owner and its defences (issue 9): request keys, database errors in a manager's words,
+tables that refuse to be rewritten, and rebatching invoices chosen from several batches."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from core import (
+    ConcurrencyError,
+    InvoiceDeskError,
+    allocate_credit,
+    allocate_receipt,
+    create_credit_memo,
+    create_on_demand_batch,
+    post_receipt,
+    rebatch,
+    rebatch_invoices,
+    void_receipt,
+)
+from core.db import new_session, transaction
+from core.models import Allocation, AuditRecord, Batch, BatchItem, CreditMemo, Invoice, InvoiceLine, Receipt
+from tests.factories import ACTOR, billing_on, make_encounter, make_party
+from tests.support.fingerprint import assert_refused_unchanged
+from tests.support.invariants import ledger_problems
+
+
+def _count(session, model) -> int:
+    return session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def invoiced(session):
+    """A party with one 300.00 invoice of two visits, sent in batch 1."""
+    billing_on(session)
+    party = make_party(session)
+    make_encounter(session, party, amounts=("200.00",))
+    make_encounter(session, party, amounts=("100.00",))
+    batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
+    invoice = session.execute(sa.select(Invoice).where(Invoice.batch_id == batch.id)).scalar_one()
+    return party, batch, invoice
+
+
+# ---------- the same request key twice acts once ----------
+
+def test_a_receipt_submitted_twice_is_posted_once(session, invoiced):
+    party, _, invoice = invoiced
+    first = post_receipt(session, party_id=party.id, amount="120.00", received_date=date.today(), method="check",
+                         reference="CHK 88", allocations={invoice.id: Decimal("120.00")}, actor=ACTOR,
+                         request_key="pay-1")
+    again = post_receipt(session, party_id=party.id, amount="120.00", received_date=date.today(), method="check",
+                         reference="CHK 88", allocations={invoice.id: Decimal("120.00")}, actor=ACTOR,
+                         request_key="pay-1")
+    assert again.id == first.id and again.number == first.number
+    assert _count(session, Receipt) == 1
+    session.refresh(invoice)
+    assert invoice.balance_cents == 18000
+    # A new key is a new receipt.
+    post_receipt(session, party_id=party.id, amount="10.00", received_date=date.today(), method="check",
+                 actor=ACTOR, request_key="pay-2")
+    assert _count(session, Receipt) == 2
+
+
+def test_a_batch_rebatch_and_credit_memo_submitted_twice_act_once(session, invoiced):
+    party, batch, invoice = invoiced
+    make_encounter(session, party, amounts=("55.00",))
+    created = [create_on_demand_batch(session, party_id=party.id, actor=ACTOR, request_key="batch-1")
+               for _ in range(2)]
+    assert created[0].id == created[1].id and len(created[1].items) == 1
+    resent = [rebatch(session, source_batch_id=batch.id, actor=ACTOR, request_key="rebatch-1") for _ in range(2)]
+    assert resent[0].id == resent[1].id
+    assert _count(session, Batch) == 3
+    item_id = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)).scalar_one()
+    encounter = session.execute(sa.select(InvoiceLine.encounter_id).where(InvoiceLine.invoice_id == invoice.id)
+                                .order_by(InvoiceLine.id)).scalars().first()
+    memos = [create_credit_memo(session, batch_item_id=item_id, encounter_ids=[encounter], action="void",
+                                reason="Billed twice", actor=ACTOR, request_key="memo-1") for _ in range(2)]
+    assert memos[0].id == memos[1].id and _count(session, CreditMemo) == 1
+    session.commit()
+    assert ledger_problems(session.get_bind()) == []
+
+
+def test_a_void_and_allocations_submitted_twice_act_once(session, invoiced):
+    party, _, invoice = invoiced
+    receipt = post_receipt(session, party_id=party.id, amount="100.00", received_date=date.today(), method="check",
+                           actor=ACTOR)
+    for _ in range(2):
+        allocate_receipt(session, receipt_id=receipt.id, allocations={invoice.id: Decimal("40.00")}, actor=ACTOR,
+                         request_key="alloc-1")
+    session.refresh(invoice)
+    assert invoice.payments_cents == 4000
+    for _ in range(2):
+        void_receipt(session, receipt_id=receipt.id, reason="NSF", actor=ACTOR, request_key="void-1")
+    assert session.get(Receipt, receipt.id).voided
+    actions = session.execute(sa.select(AuditRecord.action)).scalars().all()
+    assert actions.count("receipt.allocate") == 1 and actions.count("receipt.void") == 1
+
+
+def test_a_key_used_for_another_action_is_refused(session, invoiced):
+    party, batch, _ = invoiced
+    post_receipt(session, party_id=party.id, amount="5.00", received_date=date.today(), method="cash", actor=ACTOR,
+                 request_key="form-x")
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id, actor=ACTOR,
+                                                      request_key="form-x"), "already used for another action")
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 121, 42, "a\x00b"])
+def test_a_request_key_that_cannot_be_one_is_refused_before_anything_is_written(session, invoiced, key):
+    party, _, _ = invoiced
+    assert_refused_unchanged(session, lambda: post_receipt(
+        session, party_id=party.id, amount="5.00", received_date=date.today(), method="cash", actor=ACTOR,
+        request_key=key), "request key")
+
+
+# ---------- rebatch_invoices: invoices chosen from several batches ----------
+
+def test_rebatch_invoices_makes_one_rebatch_per_batch_that_last_sent_them(session, invoiced):
+    party, first_batch, first = invoiced
+    make_encounter(session, party, amounts=("80.00",))
+    second_batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
+    second = session.execute(sa.select(Invoice).where(Invoice.batch_id == second_batch.id)).scalar_one()
+    made = rebatch_invoices(session, invoice_ids=[second.id, first.id], actor=ACTOR, internal_note="Second notices")
+    assert [(b.source_batch_id, b.invoice_count, b.internal_note) for b in made] == [
+        (first_batch.id, 1, "Second notices"), (second_batch.id, 1, "Second notices")]
+    numbers = sorted(i.invoice_number for b in made for i in b.items)
+    assert numbers == sorted([f"{first.number}-2", f"{second.number}-2"])
+    # Resent again: each invoice's last batch is now its rebatch, and the suffixes go on.
+    again = rebatch_invoices(session, invoice_ids=[first.id], actor=ACTOR)
+    assert again[0].source_batch_id == made[0].id and again[0].items[0].invoice_number == f"{first.number}-3"
+
+
+def test_rebatch_invoices_leaves_out_paid_ones_and_refuses_only_when_all_are_paid(session, invoiced):
+    party, _, first = invoiced
+    make_encounter(session, party, amounts=("80.00",))
+    second_batch = create_on_demand_batch(session, party_id=party.id, actor=ACTOR)
+    second = session.execute(sa.select(Invoice).where(Invoice.batch_id == second_batch.id)).scalar_one()
+    post_receipt(session, party_id=party.id, amount="80.00", received_date=date.today(), method="check",
+                 allocations={second.id: Decimal("80.00")}, actor=ACTOR)
+    made = rebatch_invoices(session, invoice_ids=[first.id, second.id], actor=ACTOR)
+    assert [i.invoice_id for b in made for i in b.items] == [first.id]
+    assert_refused_unchanged(session, lambda: rebatch_invoices(session, invoice_ids=[second.id], actor=ACTOR),
+                             r"All 1 chosen invoice\(s\) are paid")
+    with_paid = rebatch_invoices(session, invoice_ids=[second.id], include_paid=True, actor=ACTOR)
+    assert with_paid[0].items[0].balance_cents == 0
+
+
+@pytest.mark.parametrize("ids, message", [([], "at least one invoice"), ([999_999], "no invoice with id")])
+def test_rebatch_invoices_refuses_nothing_or_unknown_invoices(session, invoiced, ids, message):
+    assert_refused_unchanged(session, lambda: rebatch_invoices(session, invoice_ids=ids, actor=ACTOR), message)
+
+
+# ---------- database errors reach callers in a manager's words ----------
+
+def test_a_refused_action_leaves_nothing_behind_even_if_the_caller_commits(engine):
+    with transaction(engine) as s:
+        billing_on(s)
+        party = make_party(s)
+        make_encounter(s, party)
+    with new_session(engine) as s:
+        s.execute(sa.text("UPDATE party SET name = 'Changed by the caller' WHERE id = :id"), {"id": party.id})
+        with pytest.raises(InvoiceDeskError):
+            # A constraint the database enforces: a second profile with version 1 (as if two managers saved at once).
+            from core.models import InvoiceProfile
+            s.add(InvoiceProfile(version=1))
+            s.flush()
+            s.add(InvoiceProfile(version=1))
+            create_on_demand_batch(s, party_id=party.id, actor=ACTOR)
+        s.commit()
+        assert s.execute(sa.text("SELECT name FROM party WHERE id = :id"), {"id": party.id}).scalar_one() != \
+            "Changed by the caller"
+        assert _count(s, Batch) == 0
+
+
+def test_a_lock_wait_that_gives_up_is_a_concurrency_error(engine):
+    with transaction(engine) as s:
+        billing_on(s)
+        party = make_party(s)
+    holder = new_session(engine)
+    try:
+        # Another manager's action holds the party's lock (on SQLite: the database's write lock).
+        post_receipt(holder, party_id=party.id, amount="1.00", received_date=date.today(), method="cash", actor=ACTOR)
+        with pytest.raises(ConcurrencyError, match="Nothing was saved"):
+            if engine.dialect.name == "sqlite":
+                _post_with_short_busy_timeout(engine, party.id)
+            else:
+                with new_session(engine) as waiter:
+                    waiter.execute(sa.text("SET lock_timeout = '200ms'"))
+                    post_receipt(waiter, party_id=party.id, amount="2.00", received_date=date.today(),
+                                 method="cash", actor=ACTOR)
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def _post_with_short_busy_timeout(engine, party_id: int) -> None:
+    eng = sa.create_engine(engine.url, connect_args={"timeout": 0.2})
+    from core.db import _configure_sqlite
+
+    _configure_sqlite(eng)
+
+    @sa.event.listens_for(eng, "connect")
+    def _short(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA busy_timeout = 200")
+
+    try:
+        with transaction(eng) as s:
+            post_receipt(s, party_id=party_id, amount="2.00", received_date=date.today(), method="cash", actor=ACTOR)
+    finally:
+        eng.dispose()
+
+
+def test_two_first_batches_at_once_share_the_default_profile(engine):
+    with transaction(engine) as s:
+        billing_on(s)
+        parties = [make_party(s) for _ in range(2)]
+        for p in parties:
+            make_encounter(s, p)
+    errors, barrier = [], threading.Barrier(2)
+
+    def create(party_id):
+        try:
+            barrier.wait()
+            with transaction(engine) as s:
+                create_on_demand_batch(s, party_id=party_id, actor=ACTOR)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(p.id,)) for p in parties]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM invoice_profile")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(DISTINCT profile_id) FROM batch")).scalar_one() == 1
+
+
+# ---------- the ledger defends itself ----------
+
+def _ledger_rows(engine):
+    with transaction(engine) as s:
+        billing_on(s)
+        party = make_party(s)
+        make_encounter(s, party, amounts=("90.00",))
+        batch = create_on_demand_batch(s, party_id=party.id, actor=ACTOR)
+        invoice = s.execute(sa.select(Invoice).where(Invoice.batch_id == batch.id)).scalar_one()
+        receipt = post_receipt(s, party_id=party.id, amount="50.00", received_date=date.today(), method="check",
+                               allocations={invoice.id: Decimal("30.00")}, actor=ACTOR)
+        item_id = s.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)).scalar_one()
+        encounter = s.execute(sa.select(InvoiceLine.encounter_id).where(InvoiceLine.invoice_id == invoice.id)).scalar_one()
+        memo = create_credit_memo(s, batch_item_id=item_id, encounter_ids=[encounter], action="void", reason="Error",
+                                  actor=ACTOR)
+    return receipt, memo
+
+
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM allocation",
+    "DELETE FROM receipt",
+    "DELETE FROM credit_memo",
+    "DELETE FROM credit_memo_line",
+    "UPDATE allocation SET amount_cents = amount_cents + 1",
+    "UPDATE allocation SET invoice_id = invoice_id + 1000",
+    "UPDATE allocation SET live = NOT live",
+    "UPDATE receipt SET amount_cents = 1",
+    "UPDATE receipt SET party_id = party_id + 1000",
+    "UPDATE credit_memo SET amount_cents = 1",
+])
+def test_direct_changes_to_the_ledger_are_refused(engine, statement):
+    _ledger_rows(engine)
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*), coalesce(sum(amount_cents), 0) FROM allocation")).one()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement.replace("NOT live", "CASE WHEN live THEN false ELSE true END")
+                                 if engine.dialect.name == "postgresql" else statement))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*), coalesce(sum(amount_cents), 0) FROM allocation")).one() == before
+    assert ledger_problems(engine) == []
+
+
+def test_core_may_still_void_and_reallocate_through_the_guards(engine):
+    receipt, memo = _ledger_rows(engine)
+    with transaction(engine) as s:
+        void_receipt(s, receipt_id=receipt.id, reason="NSF", actor=ACTOR)
+    with transaction(engine) as s:
+        invoice_id = s.get(CreditMemo, memo.id).invoice_id
+        # 90.00 billed, the 30.00 payment voided, 60.00 of the 90.00 credit applied: 30.00 open, 30.00 credit left.
+        assert s.get(Invoice, invoice_id).balance_cents == 3000
+        allocate_credit(s, credit_memo_id=memo.id, allocations={invoice_id: Decimal("30.00")}, actor=ACTOR)
+    with transaction(engine) as s:
+        assert s.get(Invoice, invoice_id).paid and s.get(CreditMemo, memo.id).applied_cents == 9000
+    assert ledger_problems(engine) == []
+
+
+def test_sqlite_insert_or_replace_cannot_rewrite_the_audit_log(sqlite_engine):
+    _ledger_rows(sqlite_engine)
+    path = sqlite_engine.url.database
+    conn = sqlite3.connect(path)
+    try:
+        first = conn.execute("SELECT id, actor, action FROM audit_record ORDER BY id LIMIT 1").fetchone()
+        for verb in ("INSERT OR REPLACE INTO", "REPLACE INTO"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(f"{verb} audit_record (id, at, actor, action, entity, record_ids, detail) "
+                             "VALUES (?, '2026-01-01', 'intruder', 'nothing', 'x', '', '{}')", (first[0],))
+        conn.rollback()
+        assert conn.execute("SELECT id, actor, action FROM audit_record ORDER BY id LIMIT 1").fetchone() == first
+    finally:
+        conn.close()
+
+
+def test_postgresql_refuses_truncate_of_the_ledger_and_the_audit_log(pg_engine):
+    _ledger_rows(pg_engine)
+    for table in ("allocation", "receipt", "audit_record"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with pg_engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    with pg_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Allocation)).scalar_one() > 0
