@@ -6,27 +6,53 @@ moment: a page counts as loaded when its own content is visible and the app has 
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
+from pypdf import PdfReader
 
-from core import load_demo_data, open_engine, open_invoices, read_session, transaction
-from core.models import Party
-from tests.support.browser import CHROMIUM_ARGS, chromium, free_port, start_app
+from core import (
+    batch_items,
+    create_group,
+    create_on_demand_batch,
+    load_demo_data,
+    open_engine,
+    open_invoices,
+    read_session,
+    transaction,
+    update_party,
+)
+from core.models import Document, Party
+from tests.support.browser import CHROMIUM_ARGS, ROOT, chromium, free_port, start_app
+from tests.support.pdf_text import pdf_pages
 
 WAIT = 90_000
 SEARCH = "stb, stb 42, INV-000123, a party name"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not chromium():
+def _require_chromium() -> str:
+    path = chromium()
+    if not path:
         if os.environ.get("INVOICE_DESK_REQUIRE_CHROMIUM") == "1":
             pytest.fail("Chromium is required here (INVOICE_DESK_REQUIRE_CHROMIUM=1)")
         pytest.skip("Debian's chromium is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_chromium()
     database = tmp_path_factory.mktemp("e2e") / "demo.db"
     engine = open_engine(f"sqlite:///{database}")
     with transaction(engine) as s:
@@ -40,11 +66,12 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
+    executable = _require_chromium()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -135,3 +162,160 @@ def test_navigation_search_opens_a_batch(server, page):
     expect(page.get_by_text("Invoice Batch Items: stb 12")).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]batch=12(&|$)"))
     _routed_without_page_not_found(page)
+
+
+# ---------- Make batch PDF: the worker processes inside `streamlit run`, on SQLite and PostgreSQL ----------
+
+BATCH_PDF_WAIT = 120_000
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+# What the page showed when the PDF workers re-ran the app script, or stopped early.
+PDF_FAILURES = re.compile(r"process pool|terminated abruptly|Traceback|PDF worker stopped|could not be drawn", re.I)
+
+
+def _serve(url: str, port: int, log: Path) -> subprocess.Popen:
+    """`streamlit run` on any database URL (tests.support.browser.start_app takes a SQLite file only)."""
+    env = {**os.environ, "INVOICE_DESK_DATABASE_URL": url}
+    env.pop("INVOICE_DESK_DEMO", None)  # the demo is loaded already, with the test's big batch in it
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run",
+                                 str(ROOT / "streamlit_app.py"), "--server.headless=true", f"--server.port={port}",
+                                 "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"the app did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _big_batch(url: str) -> tuple[int, int, list[int], list[str]]:
+    """The demo practice plus one group batch of every party outside the demo's groups (13 invoices).
+
+    The demo's own batches hold at most 5 invoices; the workers start at 8 (core.documents._PARALLEL_FROM).
+    Returns the batch's id and number, its item ids and its invoice numbers.
+    """
+    engine = open_engine(url)
+    with transaction(engine) as s:
+        load_demo_data(s)
+        group = create_group(s, name="E2E batch PDF", actor="e2e test")
+        loose = s.execute(sa.select(Party.id).where(Party.group_id.is_(None)).order_by(Party.id)).scalars().all()
+        for party_id in loose:
+            update_party(s, party_id=party_id, group_id=group.id, actor="e2e test")
+        batch = create_on_demand_batch(s, group_id=group.id, internal_note="E2E batch PDF", actor="e2e test")
+        batch_id, number = batch.id, batch.number
+    with read_session(engine) as s:
+        items = batch_items(s, batch_id=batch_id)
+    engine.dispose()
+    return batch_id, number, [i.batch_item_id for i in items], [i.invoice_number for i in items]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def batch_server(request, tmp_path):
+    """The app on its own database (SQLite file or a fresh PostgreSQL one) holding a batch of 13 invoices."""
+    _require_chromium()
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").copy_database(prefix="e2e")
+    batch_id, number, item_ids, invoices = _big_batch(url)
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    proc = _serve(url, port, log)
+    yield SimpleNamespace(db=request.param, base=f"http://127.0.0.1:{port}", url=url, pid=proc.pid, log=log,
+                          batch_id=batch_id, number=number, item_ids=item_ids, invoices=invoices)
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+class _WorkerWatch(threading.Thread):
+    """Every 20 ms, the pids of `python -m core.pdf_worker` processes the server started (Linux /proc)."""
+
+    def __init__(self, parent: int):
+        super().__init__(daemon=True)
+        self.parent, self.seen, self._done = parent, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if ppid == self.parent and b"core.pdf_worker" in (proc / "cmdline").read_bytes():
+                        self.seen.add(int(proc.name))
+                except (OSError, ValueError, IndexError):
+                    pass  # gone meanwhile
+            self._done.wait(0.02)
+
+    def stop(self) -> set[int]:
+        self._done.set()
+        self.join(timeout=5)
+        return self.seen
+
+
+def _fingerprinted(url: str, item_ids: list[int]) -> set[int]:
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        found = set(s.execute(sa.select(Document.ref_id).where(Document.kind == "batch_item",
+                                                               Document.ref_id.in_(item_ids))).scalars())
+    engine.dispose()
+    return found
+
+
+def test_make_batch_pdf_draws_a_big_batch_in_workers(batch_server, page):
+    """Make batch PDF on the real page: at 8+ invoices the PDF is drawn by `python -m core.pdf_worker` children.
+
+    Before they started from core.pdf_worker, the workers re-ran the app script inside `streamlit run` and the
+    page died after ~33 s with "A process in the process pool was terminated abruptly".
+    """
+    app = batch_server
+    assert len(app.item_ids) >= 9, "a batch big enough for the PDF workers"
+    assert not _fingerprinted(app.url, app.item_ids), "no invoice of the new batch was printed yet"
+    page.goto(f"{app.base}/batches?batch={app.number}")
+    expect(page.get_by_text(f"Invoice Batch Items: stb {app.number}")).to_be_visible()
+    _routed_without_page_not_found(page)
+    page.get_by_role("tab", name="Batch PDF").click()
+    expect(page.get_by_text(f"All {len(app.item_ids)} invoices of stb {app.number} in one PDF")).to_be_visible()
+
+    watch = _WorkerWatch(app.pid)
+    watch.start()
+    try:
+        page.get_by_role("button", name="Make batch PDF").click()
+        download_button = page.get_by_role("button", name="Download batch PDF")
+        # The download button, or a failure shown instead (then the checks below say what it was).
+        expect(download_button.or_(page.locator(ERRORS)).first).to_be_visible(timeout=BATCH_PDF_WAIT)
+        _settled(page)
+    finally:
+        workers = watch.stop()
+    shot = Path(f"/tmp/e2e_batch_pdf_{app.db}.png")
+    page.screenshot(path=str(shot), full_page=True)
+
+    log = app.log.read_text(errors="replace")
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert not PDF_FAILURES.search(body), f"the page shows a failure:\n{body[-2000:]}\n--- server log ---\n{log[-3000:]}"
+    assert not page.locator(ERRORS).count(), f"the page shows an error:\n{body[-2000:]}"
+    assert not PDF_FAILURES.search(log), f"the server logged a failure:\n{log[-3000:]}"
+    expect(download_button).to_be_visible()
+    if (os.cpu_count() or 1) >= 2:
+        assert workers, "the batch PDF was drawn in worker processes started from core.pdf_worker"
+
+    with page.expect_download() as info:
+        download_button.click()
+    download = info.value
+    assert download.failure() is None
+    assert download.suggested_filename == f"stb-{app.number}.pdf"
+    pdf = Path(download.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    pages = pdf_pages(pdf)
+    assert len(pages) >= len(app.item_ids), "every invoice has at least one page"
+    text = " ".join(pages)
+    missing = [n for n in app.invoices if n not in text]
+    assert not missing, f"invoices missing from the batch PDF: {missing}"
+    assert PdfReader(io.BytesIO(pdf)).metadata.title == f"Batch {app.number}"
+
+    assert _fingerprinted(app.url, app.item_ids) == set(app.item_ids), "a fingerprint for every item of the batch"
+    expect(page.locator(ERRORS)).to_have_count(0)
