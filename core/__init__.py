@@ -15,7 +15,7 @@ from core.batches import (
     rebatch,
     rebatch_invoices,
 )
-from core.credit_memos import CreditMemoRow, create_credit_memo, list_credit_memos
+from core.credit_memos import CreditMemoRow, allocate_credit, create_credit_memo, list_credit_memos
 from core.db import open_engine, read_session, transaction
 from core.demo import load_demo_data
 from core.documents import (
@@ -31,6 +31,7 @@ from core.errors import BillingDisabledError, ConcurrencyError, InvoiceDeskError
 from core.exports import csv_bytes, defuse
 from core.history import HistoryRow, invoice_history, invoice_history_count
 from core.imports import ImportReport, RowError, import_csv, template_csv
+from core.invoices import Totals, invoice_totals
 from core.models import (
     BATCH_KINDS,
     CREDIT_ACTIONS,
@@ -61,17 +62,8 @@ from core.parties import (
     update_group,
     update_party,
 )
-from core.payments import (
-    AllocationSuggestion,
-    ReceiptRow,
-    allocate_credit,
-    allocate_receipt,
-    list_receipts,
-    open_invoices,
-    post_receipt,
-    suggest_allocation,
-    void_receipt,
-)
+from core.payments import AllocationSuggestion, open_invoices, suggest_allocation
+from core.receipts import ReceiptRow, allocate_receipt, list_receipts, post_receipt, void_receipt
 from core.reports import Headline, MonthFigures, headline, invoices_by_month, open_aging
 from core.settings import (
     current_profile,
@@ -81,7 +73,6 @@ from core.settings import (
     set_time_zone,
     time_zone_name,
 )
-from core.totals import Totals, invoice_totals
 
 __all__ = [
     "clock",

@@ -17,10 +17,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.db import expire_loaded
+from core import audit, clock, locking, requests
+from core.db import expire_loaded, get_record
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import Allocation, CreditMemo, Invoice, Receipt
-from core.money import format_money, from_cents
+from core.money import format_money, from_cents, parse_money, to_cents
 
 _alloc = Allocation.__table__
 _inv = Invoice.__table__
@@ -47,21 +48,30 @@ def unapplied_total(session: Session, *, party_id: int | None = None) -> tuple[i
     return out[0], out[1]
 
 
-def lock_invoices(session: Session, invoice_ids: Iterable[int]):
-    """Lock invoice rows by id (after the party locks) and read their current balances."""
+def lock_invoices(session: Session, invoice_ids: Iterable[int], *, party_id: int | None = None):
+    """Lock invoice rows by id (after their party's lock) and read their current balances.
+
+    With party_id only that party's invoices are locked: an id of another party's invoice is read without a lock,
+    so a refused allocation never holds rows whose party this action did not lock.
+    """
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}
-    return {r.id: r for r in session.execute(
-        sa.select(_inv.c.id, _inv.c.number, _inv.c.party_id, _inv.c.balance_cents).where(_inv.c.id.in_(ids))
-        .order_by(_inv.c.id).with_for_update(key_share=True))}
+    columns = (_inv.c.id, _inv.c.number, _inv.c.party_id, _inv.c.balance_cents)
+    mine = _inv.c.id.in_(ids) if party_id is None else sa.and_(_inv.c.id.in_(ids), _inv.c.party_id == party_id)
+    rows = {r.id: r for r in session.execute(sa.select(*columns).where(mine).order_by(_inv.c.id)
+                                             .with_for_update(key_share=True))}
+    if party_id is not None and len(rows) < len(ids):
+        rows.update({r.id: r for r in session.execute(sa.select(*columns).where(
+            _inv.c.id.in_([i for i in ids if i not in rows])))})
+    return rows
 
 
 def check(session: Session, *, party_id: int, available: int, allocations: dict[int, int]) -> None:
     """Refuse allocations that are not to open invoices of the party, or exceed a balance or the money available."""
     if not allocations:
         return
-    rows = lock_invoices(session, allocations)
+    rows = lock_invoices(session, allocations, party_id=party_id)
     for invoice_id, cents in allocations.items():
         row = rows.get(invoice_id)
         if row is None:
@@ -156,3 +166,39 @@ def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnEle
         paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
     ))
     expire_loaded(session, Invoice, ids)
+
+
+def parse(allocations: dict | None) -> dict[int, int]:
+    """Invoice id -> amount as typed, checked and turned into cents; nothing is read or written."""
+    parsed: dict[int, int] = {}
+    for invoice_id, amount in (allocations or {}).items():
+        if isinstance(invoice_id, bool) or not isinstance(invoice_id, int):
+            raise InvoiceDeskError(f"Invoice id {invoice_id!r} is not a number.")
+        cents = to_cents(parse_money(amount, field=f"The amount for invoice id {invoice_id}"))
+        parsed[invoice_id] = cents
+    return parsed
+
+
+def locked_source(session: Session, model, source_id, what: str):
+    """Find a receipt or credit memo, lock its party (domain rule 15), then read it again as it is now."""
+    found = get_record(session, model, source_id)
+    if found is None:
+        raise NotFoundError(f"There is no {what} with id {source_id!r}.")
+    locking.lock_parties(session, [found.party_id])
+    return session.execute(sa.select(model).where(model.id == found.id)
+                           .execution_options(populate_existing=True)).scalar_one()
+
+
+def allocate_unapplied(session: Session, *, source: Receipt | CreditMemo, number: str, entity: str,
+                        allocations: dict[int, int], actor: str, as_of: datetime | None, key: str | None):
+    """Allocate what a receipt or a credit memo has left to open invoices of its party (its party is locked)."""
+    if not allocations:
+        raise InvoiceDeskError("Enter at least one invoice and amount to allocate.")
+    at = as_of or clock.now()
+    apply(session, source=source, allocations=allocations, actor=actor, at=at)
+    session.refresh(source)
+    requests.remember(session, key, f"{entity}.allocate", [source.id], {"source": source.id, "allocations": allocations},
+                      actor=actor, at=at)
+    audit.record(session, actor=actor, action=f"{entity}.allocate", entity=entity, ids=[source.id], at=at,
+                 detail={"number": number, "allocations": {str(k): str(from_cents(v)) for k, v in allocations.items()}})
+    return source

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from core import audit, clock, locking, requests
+from core import allocations as ledger
+from core import audit, clock, invoices, locking, requests
 from core.dates import to_date
 from core.db import expire_loaded, get_record, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
-from core.models import Batch, BatchItem, Encounter, Invoice, InvoiceLine, InvoiceProfile, Party
+from core.models import Batch, BatchItem, BatchKind, Encounter, Invoice, InvoiceLine, Party
 from core.money import from_cents
-from core.numbering import invoice_number, next_numbers
+from core.numbering import next_numbers
 from core.parties import get_group, get_party
-from core.settings import profile_for_new_batch, require_invoice_billing
+from core.settings import needs_invoice_billing, profile_for_new_batch
 
 ELIGIBLE = "eligible"
 # Why an encounter of the target is left out, in the order the reasons are tested.
@@ -218,20 +219,21 @@ def _finish_batch(session: Session, batch: Batch) -> Batch:
 
 
 @guarded
+@needs_invoice_billing("creating a batch")
 def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
                            post_from=None, post_to=None, internal_note: str = "", actor: str,
-                           as_of: datetime | None = None, kind: str = "on-demand",
+                           as_of: datetime | None = None, kind: str = BatchKind.ON_DEMAND,
                            request_key: str | None = None) -> Batch:
     """One new invoice per party with eligible encounters, each sent as item 1 of one new batch."""
     actor = audit.require_actor(actor)
     key = requests.check_key(request_key)
-    require_invoice_billing(session, "creating a batch")
     note = _check_note(internal_note)
     t = _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to)
     # The target's parties first (domain rule 15); what is eligible is read only once they are ours.
     locked = locking.lock_parties(session, [t.party_id]) if t.party_id is not None else locking.lock_group(
         session, t.group_id)
-    done = requests.replay(session, key, "batch.create")
+    asked = {"party": t.party_id, "group": t.group_id, "ranges": t.ranges, "note": note, "kind": str(kind)}
+    done = requests.replay(session, key, "batch.create", asked)
     if done is not None:
         return _loaded(session, done[0])
     eligible = sa.and_(_eligible_clause(t), Encounter.party_id.in_(locked))
@@ -248,13 +250,13 @@ def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, do
             batch = _new_batch(session, kind=kind, actor=actor, note=note, at=at, party_id=t.party_id,
                                group_id=t.group_id, dos_from=t.dos_from, dos_to=t.dos_to, post_from=t.post_from,
                                post_to=t.post_to)
-            _insert_invoices(session, batch, per_party, eligible)
+            invoices.insert_invoices(session, batch, per_party, eligible)
             _insert_items(session, batch)
     except IntegrityError as exc:
         raise ConcurrencyError("Another manager invoiced some of these encounters at the same moment; "
                                "nothing was created. Preview again and retry.") from exc
     batch = _finish_batch(session, batch)
-    requests.remember(session, key, "batch.create", [batch.id], actor=actor, at=at)
+    requests.remember(session, key, "batch.create", [batch.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="batch.create", entity="batch", ids=[batch.id], at=at,
                  detail={"number": batch.number, "kind": kind, "target": t.label, "ranges": t.ranges,
                          "invoices": batch.invoice_count, "encounters": batch.encounter_count,
@@ -266,39 +268,6 @@ def _loaded(session: Session, batch_id: int) -> Batch:
     batch = session.get_one(Batch, batch_id)
     _ = batch.items
     return batch
-
-
-def _insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligible: sa.ColumnElement[bool]) -> None:
-    profile = session.get_one(InvoiceProfile, batch.profile_id)
-    seqs = next_numbers(session, "invoice", len(party_ids))
-    due_on = batch.sent_on + timedelta(days=profile.terms_days)
-    inv = Invoice.__table__
-    session.execute(sa.insert(inv), [
-        {"seq": seq, "number": invoice_number(profile.number_prefix, seq), "party_id": pid, "batch_id": batch.id,
-         "last_batch_id": batch.id, "first_sent_on": batch.sent_on, "due_on": due_on, "created_at": batch.created_at,
-         "times_batched": 1, "encounter_count": 0, "billed_cents": 0, "payments_cents": 0, "credits_cents": 0,
-         "balance_cents": 0, "paid": False}
-        for seq, pid in zip(seqs, party_ids, strict=True)
-    ])
-    # Every eligible encounter onto its party's new invoice, in one INSERT ... SELECT.
-    lines = InvoiceLine.__table__
-    source = (sa.select(inv.c.id, Encounter.id, Encounter.total_cents, sa.true())
-              .select_from(Encounter)
-              .join(Party, Party.id == Encounter.party_id)
-              .join(inv, sa.and_(inv.c.party_id == Encounter.party_id, inv.c.batch_id == batch.id))
-              .where(eligible))
-    session.execute(sa.insert(lines).from_select(["invoice_id", "encounter_id", "amount_cents", "live"], source))
-    billed = sa.select(sa.func.coalesce(sa.func.sum(lines.c.amount_cents), 0)).where(
-        lines.c.invoice_id == inv.c.id).scalar_subquery()
-    count = sa.select(sa.func.count()).where(lines.c.invoice_id == inv.c.id).scalar_subquery()
-    session.execute(sa.update(inv).where(inv.c.batch_id == batch.id).values(
-        billed_cents=billed, balance_cents=billed, encounter_count=count))
-    # Nothing empty is ever committed (domain rule 15): an invoice with no line means the encounters moved.
-    empty = session.execute(sa.select(sa.func.count()).where(inv.c.batch_id == batch.id,
-                                                             inv.c.encounter_count == 0)).scalar_one()
-    if empty:
-        raise ConcurrencyError("Another manager changed these encounters at the same moment; nothing was created. "
-                               "Preview again and retry.")
 
 
 def _insert_items(session: Session, batch: Batch) -> None:
@@ -333,13 +302,13 @@ def get_batch(session: Session, *, batch_id: int | None = None, number: int | No
 
 
 @guarded
+@needs_invoice_billing("rebatching")
 def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | None = None,
             include_paid: bool = False, internal_note: str = "", actor: str,
             as_of: datetime | None = None, request_key: str | None = None) -> Batch:
     """Resend invoices of an earlier batch: each gets its next suffix and a snapshot as of now."""
     actor = audit.require_actor(actor)
     key = requests.check_key(request_key)
-    require_invoice_billing(session, "rebatching")
     note = _check_note(internal_note)
     source = get_batch(session, batch_id=source_batch_id)
     wanted = _invoice_ids(invoice_ids)
@@ -348,7 +317,9 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
     chosen = [in_source] if wanted is None else [in_source, inv.c.id.in_(wanted)]
     # An invoice's party never changes: lock the parties of the chosen invoices, then count what is open.
     locking.lock_parties(session, session.execute(sa.select(inv.c.party_id).where(*chosen).distinct()).scalars())
-    done = requests.replay(session, key, "batch.rebatch")
+    asked = {"source": source.id, "invoices": sorted(wanted, key=str) if wanted is not None else None,
+             "include_paid": bool(include_paid), "note": note}
+    done = requests.replay(session, key, "batch.rebatch", asked)
     if done is not None:
         return _loaded(session, done[0])
     if wanted is not None:
@@ -360,7 +331,7 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
     batch = _resend(session, source, chosen, include_paid=include_paid, note=note, actor=actor, at=at)
     if batch is None:
         raise InvoiceDeskError(_all_paid_message(session, source, chosen))
-    requests.remember(session, key, "batch.rebatch", [batch.id], actor=actor, at=at)
+    requests.remember(session, key, "batch.rebatch", [batch.id], asked, actor=actor, at=at)
     return batch
 
 
@@ -387,12 +358,15 @@ def _resend(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]
     inv = Invoice.__table__
     if not include_paid:
         chosen = [*chosen, inv.c.paid == sa.false()]
-    if not session.execute(sa.select(sa.func.count()).select_from(inv).where(*chosen)).scalar_one():
+    ids = session.execute(sa.select(inv.c.id).where(*chosen)).scalars().all()
+    if not ids:
         return None
+    # Invoice rows in id order after the party locks (the global order), before the set-based UPDATE touches them.
+    ledger.lock_invoices(session, ids)
     try:
         # One savepoint for all of the rebatch's writes: a refusal takes back its batch and suffixes too.
         with session.begin_nested():
-            batch = _new_batch(session, kind="rebatch", actor=actor, note=note, at=at, party_id=source.party_id,
+            batch = _new_batch(session, kind=BatchKind.REBATCH, actor=actor, note=note, at=at, party_id=source.party_id,
                                group_id=source.group_id, source_batch_id=source.id)
             # The party locks make concurrent rebatches of one invoice queue, so suffixes stay consecutive;
             # the unique (invoice, times batched) constraint is the backstop.
@@ -414,6 +388,7 @@ def _resend(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]
 
 
 @guarded
+@needs_invoice_billing("rebatching")
 def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: bool = False,
                      internal_note: str = "", actor: str, as_of: datetime | None = None,
                      request_key: str | None = None) -> list[Batch]:
@@ -424,7 +399,6 @@ def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: 
     """
     actor = audit.require_actor(actor)
     key = requests.check_key(request_key)
-    require_invoice_billing(session, "rebatching")
     note = _check_note(internal_note)
     wanted = _invoice_ids(invoice_ids)
     assert wanted is not None
@@ -435,7 +409,8 @@ def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: 
     if missing:
         raise NotFoundError(f"There is no invoice with id(s) {', '.join(str(i) for i in sorted(missing, key=str))}.")
     locking.lock_parties(session, {r.party_id for r in rows})
-    done = requests.replay(session, key, "batch.rebatch_invoices")
+    asked = {"invoices": sorted(wanted, key=str), "include_paid": bool(include_paid), "note": note}
+    done = requests.replay(session, key, "batch.rebatch_invoices", asked)
     if done is not None:
         return [_loaded(session, i) for i in done]
     per_source: dict[int, list[int]] = defaultdict(list)
@@ -453,7 +428,7 @@ def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: 
     if not made:
         raise InvoiceDeskError(f"All {len(wanted)} chosen invoice(s) are paid, so nothing was resent. "
                                "Tick 'Include paid invoices' to send them anyway.")
-    requests.remember(session, key, "batch.rebatch_invoices", [b.id for b in made], actor=actor, at=at)
+    requests.remember(session, key, "batch.rebatch_invoices", [b.id for b in made], asked, actor=actor, at=at)
     return made
 
 

@@ -9,12 +9,14 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import allocations, audit, clock, locking, requests
+from core import allocations as ledger
+from core import audit, clock, locking, requests
 from core.db import expire_loaded, get_record, guarded
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
     CREDIT_ACTIONS,
     BatchItem,
+    CreditAction,
     CreditMemo,
     CreditMemoLine,
     Encounter,
@@ -25,6 +27,7 @@ from core.models import (
 from core.money import from_cents
 from core.numbering import credit_memo_number, next_numbers
 from core.parties import get_party
+from core.settings import needs_invoice_billing
 
 
 @guarded
@@ -38,13 +41,14 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
     if item is None:
         raise NotFoundError(f"There is no batch item with id {batch_item_id!r}.")
     if action not in CREDIT_ACTIONS:
-        raise InvoiceDeskError(f"Action '{action}' is not one of {', '.join(CREDIT_ACTIONS)}.")
+        raise InvoiceDeskError(f"Action '{action}' is not one of {', '.join(CreditAction)}.")
+    action = CreditAction(action)
     reason = (reason or "").strip()
     if not reason:
         raise InvoiceDeskError("A reason is required for a credit memo (it is printed on it).")
     if len(reason) > 1000:
         raise InvoiceDeskError(f"The reason is {len(reason)} characters; keep it to 1,000.")
-    if action == "reassign":
+    if action == CreditAction.REASSIGN:
         if reassign_to_party_id is None:
             raise InvoiceDeskError("Choose the bill-to party the encounters are reassigned to.")
         target = get_party(session, reassign_to_party_id)
@@ -57,10 +61,12 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
         raise InvoiceDeskError("Select at least one encounter to credit.")
     # The billed party and the party the visits move to, by id; then read the invoice as it is now.
     locking.lock_parties(session, [item.party_id, reassign_to_party_id])
-    done = requests.replay(session, key, "credit_memo.create")
+    asked = {"item": item.id, "encounters": wanted, "action": str(action), "reason": reason,
+             "reassign_to": reassign_to_party_id}
+    done = requests.replay(session, key, "credit_memo.create", asked)
     if done is not None:
         return session.get(CreditMemo, done[0])
-    allocations.lock_invoices(session, [item.invoice_id])
+    ledger.lock_invoices(session, [item.invoice_id])
     invoice = session.execute(sa.select(Invoice).where(Invoice.id == item.invoice_id)
                               .execution_options(populate_existing=True)).scalar_one()
 
@@ -94,24 +100,40 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
          "amount_cents": lines[e].amount_cents} for e in wanted])
     il, enc = InvoiceLine.__table__, Encounter.__table__
     session.execute(sa.update(il).where(il.c.id.in_([lines[e].id for e in wanted])).values(live=False))
-    changes = {"self-pay": {"party_id": None, "self_pay": True}, "void": {"voided": True},
-               "reassign": {"party_id": reassign_to_party_id}}[action]
+    changes = {CreditAction.SELF_PAY: {"party_id": None, "self_pay": True}, CreditAction.VOID: {"voided": True},
+               CreditAction.REASSIGN: {"party_id": reassign_to_party_id}}[action]
     session.execute(sa.update(enc).where(enc.c.id.in_(wanted)).values(**changes))
     expire_loaded(session, Encounter, wanted)
     expire_loaded(session, InvoiceLine, [lines[e].id for e in wanted])
 
     # The credit pays down this invoice first; what exceeds its balance stays with the party as credit.
     applied = min(amount, invoice.balance_cents)
-    allocations.apply(session, source=memo, allocations={invoice.id: applied} if applied else {}, actor=actor, at=at,
+    ledger.apply(session, source=memo, allocations={invoice.id: applied} if applied else {}, actor=actor, at=at,
                       checked=True)
     session.refresh(memo)
-    requests.remember(session, key, "credit_memo.create", [memo.id], actor=actor, at=at)
+    requests.remember(session, key, "credit_memo.create", [memo.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="credit_memo.create", entity="credit_memo", ids=[memo.id], at=at,
                  detail={"number": credit_memo_number(number), "invoice": invoice.number, "action": action,
                          "reason": reason, "encounters": wanted, "amount": str(from_cents(amount)),
                          "unapplied": str(from_cents(amount - applied)),
                          "reassigned_to": reassign_to_party_id})
     return memo
+
+
+@guarded
+@needs_invoice_billing("applying credit to invoices")
+def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, Decimal], actor: str,
+                    as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
+    """Apply a credit memo's unapplied credit to other open invoices of its party."""
+    actor = audit.require_actor(actor)
+    key = requests.check_key(request_key)
+    parsed = ledger.parse(allocations)
+    memo = ledger.locked_source(session, CreditMemo, credit_memo_id, "credit memo")
+    done = requests.replay(session, key, "credit_memo.allocate", {"source": memo.id, "allocations": parsed})
+    if done is not None:
+        return session.get_one(CreditMemo, done[0])
+    return ledger.allocate_unapplied(session, source=memo, number=credit_memo_number(memo.number), entity="credit_memo",
+                               allocations=parsed, actor=actor, as_of=as_of, key=key)
 
 
 @dataclass(frozen=True)
@@ -138,7 +160,7 @@ def list_credit_memos(session: Session, *, party_id: int | None = None, only_una
     if party_id is not None:
         q = q.where(cm.c.party_id == party_id)
     if only_unapplied:
-        q = q.where(allocations.unapplied(cm) > 0)
+        q = q.where(ledger.unapplied(cm) > 0)
     return [CreditMemoRow(r.id, credit_memo_number(r.number), r.invoice_number, r.party_id, r.party_name, r.action,
                           r.reason, from_cents(r.amount_cents), from_cents(r.amount_cents - r.applied_cents),
                           clock.day_of(r.created_at, session), r.created_by) for r in session.execute(q)]

@@ -14,7 +14,7 @@ from core.credit_memos import create_credit_memo
 from core.errors import InvoiceDeskError
 from core.models import BatchItem, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import from_cents
-from core.payments import post_receipt, void_receipt
+from core.receipts import post_receipt, void_receipt
 from core.settings import save_invoice_profile, set_invoice_billing
 
 # The demo is written as of a fixed day, so the same seed gives the same rows on any day.

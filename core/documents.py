@@ -26,13 +26,14 @@ from sqlmodel import Session
 
 from core import clock
 from core.accounts import party_account
-from core.db import READ_ONLY, get_record, transaction
+from core.db import READ_ONLY, get_record, guarded, transaction
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
     Allocation,
     Batch,
     BatchItem,
     ChargeLine,
+    CreditAction,
     CreditMemo,
     CreditMemoLine,
     Document,
@@ -275,6 +276,7 @@ def _insert_fingerprints(session: Session, rows: list[dict]) -> None:
     session.execute(insert(t).on_conflict_do_nothing(index_elements=["kind", "ref_id"]), rows)
 
 
+@guarded
 def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentCheck:
     """Render a document again and compare it with the fingerprint archived when it was first made."""
     renderers = {"batch_item": lambda: render_batch_item_pdf(session, batch_item_id=ref_id, archive=False),
@@ -289,6 +291,7 @@ def verify_document(session: Session, *, kind: str, ref_id: int) -> DocumentChec
 
 # ---------- the public renderers ----------
 
+@guarded
 def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool = True) -> bytes:
     """One invoice as sent in one batch: the first sending or a reprint with its suffix."""
     job, item = _item_job(session, batch_item_id)
@@ -298,6 +301,7 @@ def render_batch_item_pdf(session: Session, *, batch_item_id: int, archive: bool
     return pdf
 
 
+@guarded
 def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int, int], None] | None = None,
                      workers: int | None = None) -> bytes:
     """Every invoice of a batch in one PDF, drawn in parallel over the machine's cores."""
@@ -330,6 +334,7 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
     return out.getvalue()
 
 
+@guarded
 def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bool = True) -> bytes:
     memo = get_record(session, CreditMemo, credit_memo_id)
     if memo is None:
@@ -348,9 +353,9 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
                                      .where(line.c.credit_memo_id == memo.id)
                                      .order_by(enc.c.date_of_service, enc.c.number))]
     number = credit_memo_number(memo.number)
-    labels = {"self-pay": "The patient pays these visits; they are no longer billed to you.",
-              "reassign": "These visits are billed to another party instead.",
-              "void": "These visits were billed in error."}
+    labels = {CreditAction.SELF_PAY: "The patient pays these visits; they are no longer billed to you.",
+              CreditAction.REASSIGN: "These visits are billed to another party instead.",
+              CreditAction.VOID: "These visits were billed in error."}
     unapplied = memo.amount_cents - applied
     context = {
         **_profile_context(profile, number), "number": number, "issued_on": _day(memo.created_at),
@@ -365,6 +370,7 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
     return pdf
 
 
+@guarded
 def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None = None) -> bytes:
     """A party's account statement as of a day: open invoices, receipts, unapplied money, aging."""
     from core.settings import current_profile
@@ -398,6 +404,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     return _render(_Job("statement.html", context, profile.logo, profile.logo_mime))
 
 
+@guarded
 def render_items_pdf(session: Session, *, batch_item_ids: list[int]) -> bytes:
     """Several batch items (rows chosen in a history) in one PDF, in the order given."""
     from pypdf import PdfWriter

@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from core import clock
 from core.errors import InvoiceDeskError
+from core.invoices import totals_from_cents
 from core.models import Batch, BatchItem, Invoice, Party
 from core.money import from_cents
-from core.totals import totals_from_cents
 
 STATUSES = ("open", "paid", "all")
 # A trigram index answers a contains-search only for three characters or more.

@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from core import audit, clock, locking
 from core.db import expire_loaded, guarded
-from core.errors import InvoiceDeskError
-from core.models import ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
+from core.errors import ConcurrencyError, InvoiceDeskError
+from core.models import PARTY_KINDS, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import from_cents, parse_money, to_cents
 
 PARTY_COLUMNS = ("account_code", "name", "kind", "group", "billable", "contact_name", "email", "address_line1",
@@ -224,7 +224,7 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
                 errors.append(RowError(line, name, "is required."))
                 bad = True
         kind = row["kind"].lower()
-        if kind not in ("employer", "attorney"):
+        if kind not in PARTY_KINDS:
             errors.append(RowError(line, "kind", f"'{row['kind']}' is not 'employer' or 'attorney'."))
             bad = True
         billable = row["billable"].lower()
@@ -379,6 +379,11 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
     billed_to = session.execute(sa.select(Encounter.party_id).where(Encounter.number.in_(numbers))
                                 .distinct()).scalars().all() if numbers else []
     locked = locking.lock_parties(session, {*parties.values(), *billed_to})
+    # A party's account code may have changed while this import waited: the codes must still name the same parties.
+    if dict(session.execute(sa.select(Party.account_code, Party.id).where(
+            Party.account_code.in_(list(parties)))).all()) != parties:
+        raise ConcurrencyError("Another manager changed a party's account code while this file was being imported; "
+                               "nothing was imported. Check the codes and import again.")
     existing = {e.number: e for e in session.execute(
         sa.select(Encounter).where(Encounter.number.in_(numbers))
         .execution_options(populate_existing=True)).scalars()} if numbers else {}

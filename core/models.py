@@ -2,6 +2,8 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, Relationship, SQLModel
@@ -17,14 +19,65 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-PARTY_KINDS = ("employer", "attorney")
-BATCH_KINDS = ("cycle", "on-demand", "rebatch")
-RECEIPT_METHODS = ("check", "ACH", "card", "cash", "other")
-CREDIT_ACTIONS = ("self-pay", "reassign", "void")
+
+
+# ---------- closed vocabularies: each spelled once, here; CHECK constraints are built from them ----------
+
+class PartyKind(StrEnum):
+    EMPLOYER = "employer"
+    ATTORNEY = "attorney"
+
+
+class BatchKind(StrEnum):
+    CYCLE = "cycle"
+    ON_DEMAND = "on-demand"
+    REBATCH = "rebatch"
+
+
+class ReceiptMethod(StrEnum):
+    CHECK = "check"
+    ACH = "ACH"
+    CARD = "card"
+    CASH = "cash"
+    OTHER = "other"
+
+
+class CreditAction(StrEnum):
+    SELF_PAY = "self-pay"
+    REASSIGN = "reassign"
+    VOID = "void"
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "Open"
+    PAID = "Paid"
+
+
+class TotalBy(StrEnum):
+    PATIENT = "patient"
+    PROCEDURE = "procedure"
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
+    """The CHECK constraint text for a column that takes one of a vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in vocabulary)})"
+
+
+# The same vocabularies as tuples of their values, the names the first release exported.
+PARTY_KINDS = tuple(PartyKind)
+BATCH_KINDS = tuple(BatchKind)
+RECEIPT_METHODS = tuple(ReceiptMethod)
+CREDIT_ACTIONS = tuple(CreditAction)
+
+
+class Table(SQLModel):
+    """A SQLModel table class; says to the type checker that it has a SQLAlchemy Table."""
+
+    __table__: ClassVar[sa.Table]
 
 
 # A system setting such as the invoice billing switch; values are text.
-class Setting(SQLModel, table=True):
+class Setting(Table, table=True):
     __tablename__ = "setting"
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=400)
@@ -33,14 +86,14 @@ class Setting(SQLModel, table=True):
 
 
 # The last number handed out for each numbering series (batches, invoices, credit memos, receipts).
-class NumberSequence(SQLModel, table=True):
+class NumberSequence(Table, table=True):
     __tablename__ = "number_sequence"
     name: str = Field(primary_key=True, max_length=32)
     last_value: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 # A named set of employers, such as a corporate parent with several sites.
-class Group(SQLModel, table=True):
+class Group(Table, table=True):
     __tablename__ = "party_group"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
@@ -48,9 +101,9 @@ class Group(SQLModel, table=True):
 
 
 # Who receives an invoice: an employer or an attorney.
-class Party(SQLModel, table=True):
+class Party(Table, table=True):
     __tablename__ = "party"
-    __table_args__ = (sa.CheckConstraint("kind IN ('employer', 'attorney')", name="kind"),)
+    __table_args__ = (sa.CheckConstraint(one_of("kind", PartyKind), name="kind"),)
     id: int | None = Field(default=None, primary_key=True)
     account_code: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200, index=True)
@@ -68,7 +121,7 @@ class Party(SQLModel, table=True):
 
 
 # A patient, known by the practice's patient account.
-class Patient(SQLModel, table=True):
+class Patient(Table, table=True):
     __tablename__ = "patient"
     id: int | None = Field(default=None, primary_key=True)
     account: str = Field(max_length=40, unique=True)
@@ -76,7 +129,7 @@ class Patient(SQLModel, table=True):
 
 
 # One patient visit, billed to a party (none once it became self-pay).
-class Encounter(SQLModel, table=True):
+class Encounter(Table, table=True):
     __tablename__ = "encounter"
     __table_args__ = (
         sa.Index("ix_encounter_party_dos", "party_id", "date_of_service"),
@@ -100,7 +153,7 @@ class Encounter(SQLModel, table=True):
 
 
 # One charge of an encounter: a procedure, its units and amount.
-class ChargeLine(SQLModel, table=True):
+class ChargeLine(Table, table=True):
     __tablename__ = "charge_line"
     __table_args__ = (
         sa.UniqueConstraint("encounter_id", "line_no", name="uq_charge_line_encounter_line"),
@@ -117,10 +170,10 @@ class ChargeLine(SQLModel, table=True):
 
 
 # One version of how invoices look; a batch keeps the version in force when it was made.
-class InvoiceProfile(SQLModel, table=True):
+class InvoiceProfile(Table, table=True):
     __tablename__ = "invoice_profile"
     __table_args__ = (
-        sa.CheckConstraint("total_by IN ('patient', 'procedure')", name="total_by"),
+        sa.CheckConstraint(one_of("total_by", TotalBy), name="total_by"),
         sa.CheckConstraint("terms_days >= 0", name="terms_not_negative"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -139,9 +192,9 @@ class InvoiceProfile(SQLModel, table=True):
 
 
 # One run that sends invoices: on demand, a rebatch of an earlier batch, or the monthly cycle.
-class Batch(SQLModel, table=True):
+class Batch(Table, table=True):
     __tablename__ = "batch"
-    __table_args__ = (sa.CheckConstraint("kind IN ('cycle', 'on-demand', 'rebatch')", name="kind"),)
+    __table_args__ = (sa.CheckConstraint(one_of("kind", BatchKind), name="kind"),)
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
     kind: str = Field(max_length=20, index=True)
@@ -169,7 +222,7 @@ class Batch(SQLModel, table=True):
 
 # A stable bill for one party; its encounters never change after it is first sent.
 # The money columns are the live ledger totals, kept by core.totals in the same transaction.
-class Invoice(SQLModel, table=True):
+class Invoice(Table, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
         sa.CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
@@ -197,7 +250,7 @@ class Invoice(SQLModel, table=True):
 
 
 # An encounter billed on an invoice; live until a credit memo takes it off.
-class InvoiceLine(SQLModel, table=True):
+class InvoiceLine(Table, table=True):
     __tablename__ = "invoice_line"
     __table_args__ = (
         # An encounter is on at most one live invoice line, whoever writes at the same moment.
@@ -218,7 +271,7 @@ class InvoiceLine(SQLModel, table=True):
 
 
 # One invoice as sent in one batch: the printed number and a snapshot of its money then.
-class BatchItem(SQLModel, table=True):
+class BatchItem(Table, table=True):
     __tablename__ = "batch_item"
     __table_args__ = (
         sa.UniqueConstraint("invoice_id", "times_batched", name="uq_batch_item_invoice_times"),
@@ -257,11 +310,12 @@ class BatchItem(SQLModel, table=True):
 
 
 # Money received from a party: a check, ACH, card; what is not allocated stays unapplied.
-class Receipt(SQLModel, table=True):
+class Receipt(Table, table=True):
     __tablename__ = "receipt"
     __table_args__ = (
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
+        sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
     )
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -291,10 +345,10 @@ class Receipt(SQLModel, table=True):
 
 
 # A correction crediting selected encounters of one invoice; what exceeds the balance stays unapplied.
-class CreditMemo(SQLModel, table=True):
+class CreditMemo(Table, table=True):
     __tablename__ = "credit_memo"
     __table_args__ = (
-        sa.CheckConstraint("action IN ('self-pay', 'reassign', 'void')", name="action"),
+        sa.CheckConstraint(one_of("action", CreditAction), name="action"),
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
     )
@@ -322,7 +376,7 @@ class CreditMemo(SQLModel, table=True):
 
 
 # One encounter credited by a credit memo, for the amount it was invoiced at.
-class CreditMemoLine(SQLModel, table=True):
+class CreditMemoLine(Table, table=True):
     __tablename__ = "credit_memo_line"
     id: int | None = Field(default=None, primary_key=True)
     credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
@@ -332,7 +386,7 @@ class CreditMemoLine(SQLModel, table=True):
 
 
 # Money applied to an invoice, from a receipt (a payment) or a credit memo (a credit).
-class Allocation(SQLModel, table=True):
+class Allocation(Table, table=True):
     __tablename__ = "allocation"
     __table_args__ = (
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
@@ -353,17 +407,18 @@ class Allocation(SQLModel, table=True):
 
 
 # What one submitted form made: the same request key twice returns the first result (core.requests).
-class RequestKey(SQLModel, table=True):
+class RequestKey(Table, table=True):
     __tablename__ = "request_key"
     key: str = Field(primary_key=True, max_length=120)
     action: str = Field(max_length=60)
     record_ids: str = Field(default="", sa_type=sa.Text)
+    digest: str = Field(max_length=64)
     actor: str = Field(max_length=120)
     created_at: datetime
 
 
 # The fingerprint of a document when first made, to prove a later rendering is the same document.
-class Document(SQLModel, table=True):
+class Document(Table, table=True):
     __tablename__ = "document"
     __table_args__ = (sa.UniqueConstraint("kind", "ref_id", name="uq_document_kind_ref"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -375,7 +430,7 @@ class Document(SQLModel, table=True):
 
 
 # Who did what, when, to which records; rows are never changed or removed.
-class AuditRecord(SQLModel, table=True):
+class AuditRecord(Table, table=True):
     __tablename__ = "audit_record"
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from core import locking
 from core.db import get_record, guarded
 from core.errors import NotFoundError
-from core.models import Group, Party
+from core.models import PARTY_KINDS, Group, Party
 
 
 def _contains(text: str) -> str:
@@ -75,7 +75,7 @@ def _check_party_values(session: Session, values: dict) -> dict:
         raise InvoiceDeskError("A party needs a name.")
     if "account_code" in clean and not clean["account_code"]:
         raise InvoiceDeskError("A party needs an account code.")
-    if "kind" in clean and clean["kind"] not in ("employer", "attorney"):
+    if "kind" in clean and clean["kind"] not in PARTY_KINDS:
         raise InvoiceDeskError("Kind must be employer or attorney.")
     if clean.get("email") and ("@" not in clean["email"] or "." not in clean["email"].split("@")[-1]):
         raise InvoiceDeskError(f"'{clean['email']}' is not an e-mail address.")

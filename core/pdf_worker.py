@@ -42,12 +42,21 @@ def main() -> None:
 
 
 def _read_frames(stream, results: queue.Queue) -> None:
-    while True:
-        head = stream.read(_FRAME.size)
-        if len(head) < _FRAME.size:
-            results.put(None)
-            return
-        results.put(pickle.loads(stream.read(_FRAME.unpack(head)[0])))  # noqa: S301 - our own worker
+    """Pass each PDF a worker sends on; always end with None, even when the worker died half-way through one."""
+    try:
+        while True:
+            head = stream.read(_FRAME.size)
+            if len(head) < _FRAME.size:
+                return
+            size = _FRAME.unpack(head)[0]
+            data = stream.read(size)
+            if len(data) < size:
+                return  # the worker stopped mid-document: the caller sees fewer PDFs than jobs
+            results.put(pickle.loads(data))  # noqa: S301 - our own worker
+    except Exception:  # noqa: BLE001 - a broken stream is a worker that stopped; reported by the caller
+        return
+    finally:
+        results.put(None)
 
 
 def render_in_workers(jobs: Sequence, workers: int, progress: Callable[[int, int], None] | None = None) -> list[bytes]:

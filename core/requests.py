@@ -8,7 +8,9 @@ second submission that waited on the first sees the first's record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,25 +33,36 @@ def check_key(request_key: str | None) -> str | None:
     return request_key
 
 
-def replay(session: Session, request_key: str | None, action: str) -> list[int] | None:
-    """The record ids the first call with this key made, or None when the key is new (or absent)."""
+def digest(params: Mapping[str, object]) -> str:
+    """A fingerprint of what was asked, so a key reused for a different request is refused, not replayed."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replay(session: Session, request_key: str | None, action: str, params: Mapping[str, object]) -> list[int] | None:
+    """The record ids the first call with this key made, or None when the key is new (or absent).
+
+    The same key with another action or other values is refused: it is a different request, not a repeat.
+    """
     if request_key is None:
         return None
     t = RequestKey.__table__
-    row = session.execute(sa.select(t.c.action, t.c.record_ids).where(t.c.key == request_key)).first()
+    row = session.execute(sa.select(t.c.action, t.c.record_ids, t.c.digest).where(t.c.key == request_key)).first()
     if row is None:
         return None
     if row.action != action:
         raise InvoiceDeskError(f"This submission was already used for another action ({row.action}); "
                                "reload the page and try again.")
+    if row.digest != digest(params):
+        raise InvoiceDeskError("This submission was already used with other values; nothing was changed. "
+                               "Reload the page and enter it again.")
     return [int(x) for x in row.record_ids.split(",") if x]
 
 
-def remember(session: Session, request_key: str | None, action: str, record_ids: Sequence[int], *, actor: str,
-             at: datetime) -> None:
-    """Record what this key made, in the action's own transaction."""
+def remember(session: Session, request_key: str | None, action: str, record_ids: Sequence[int],
+             params: Mapping[str, object], *, actor: str, at: datetime) -> None:
+    """Record what this key made, and what it was asked, in the action's own transaction."""
     if request_key is None:
         return
     session.execute(sa.insert(RequestKey.__table__).values(
-        key=request_key, action=action, record_ids=",".join(str(i) for i in record_ids), actor=actor,
-        created_at=at))
+        key=request_key, action=action, record_ids=",".join(str(i) for i in record_ids), digest=digest(params),
+        actor=actor, created_at=at))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core import audit, clock
 from core.db import guarded
 from core.errors import BillingDisabledError, InvoiceDeskError
-from core.models import InvoiceProfile, Setting
+from core.models import InvoiceProfile, Setting, TotalBy
 
 INVOICE_BILLING = "invoice_billing"
+P = ParamSpec("P")
+R = TypeVar("R")
 PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "footer", "terms_days",
                   "show_procedure_codes", "total_by", "number_prefix")
 MAX_LOGO_BYTES = 2 * 1024 * 1024
@@ -19,6 +25,28 @@ MAX_LOGO_BYTES = 2 * 1024 * 1024
 def invoice_billing_enabled(session: Session) -> bool:
     setting = session.get(Setting, INVOICE_BILLING)
     return setting is not None and setting.value == "on"
+
+
+# Which actions the billing switch blocks, declared once (domain rule 1): function name -> the refusal's words.
+# Corrections (voiding a receipt, a credit memo) stay possible while billing is off.
+BLOCKED_WHILE_BILLING_OFF: dict[str, str] = {}
+
+
+def needs_invoice_billing(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Declare a core writer as one the billing switch blocks; it is refused before it reads anything else."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        BLOCKED_WHILE_BILLING_OFF[fn.__name__] = what
+
+        @functools.wraps(fn)
+        def gated(*args: P.args, **kwargs: P.kwargs) -> R:
+            session = args[0] if args else kwargs["session"]
+            require_invoice_billing(session, what)  # type: ignore[arg-type]
+            return fn(*args, **kwargs)
+
+        return gated
+
+    return decorate
 
 
 def require_invoice_billing(session: Session, what: str) -> None:
@@ -99,7 +127,7 @@ def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoicePr
     values = {name: getattr(base, name) for name in PROFILE_FIELDS} if base else {}
     before = dict(values)
     values.update(fields)
-    if values.get("total_by", "patient") not in ("patient", "procedure"):
+    if values.get("total_by", TotalBy.PATIENT) not in tuple(TotalBy):
         raise InvoiceDeskError("Total by must be 'patient' or 'procedure'.")
     terms = values.get("terms_days", 30)
     if not isinstance(terms, int) or isinstance(terms, bool) or not 0 <= terms <= 365:

@@ -101,6 +101,28 @@ def test_a_void_and_allocations_submitted_twice_act_once(session, invoiced):
     assert actions.count("receipt.allocate") == 1 and actions.count("receipt.void") == 1
 
 
+def test_a_key_reused_with_other_values_is_refused_not_replayed(session, invoiced):
+    party, _, invoice = invoiced
+    first = post_receipt(session, party_id=party.id, amount="10.00", received_date=date.today(), method="cash",
+                         actor=ACTOR, request_key="form-y")
+    assert_refused_unchanged(session, lambda: post_receipt(
+        session, party_id=party.id, amount="999.00", received_date=date.today(), method="cash", actor=ACTOR,
+        request_key="form-y"), "already used with other values")
+    second = post_receipt(session, party_id=party.id, amount="20.00", received_date=date.today(), method="cash",
+                          actor=ACTOR)
+    void_receipt(session, receipt_id=first.id, reason="Duplicate", actor=ACTOR, request_key="void-y")
+    assert_refused_unchanged(session, lambda: void_receipt(session, receipt_id=second.id, reason="Duplicate",
+                                                           actor=ACTOR, request_key="void-y"),
+                             "already used with other values")
+    assert not session.get(Receipt, second.id).voided
+    # The repeat of an allocation returns the receipt the key acted on.
+    allocate_receipt(session, receipt_id=second.id, allocations={invoice.id: Decimal("5.00")}, actor=ACTOR,
+                     request_key="alloc-y")
+    again = allocate_receipt(session, receipt_id=second.id, allocations={invoice.id: Decimal("5.00")}, actor=ACTOR,
+                             request_key="alloc-y")
+    assert again.id == second.id and again.applied_cents == 500
+
+
 def test_a_key_used_for_another_action_is_refused(session, invoiced):
     party, batch, _ = invoiced
     post_receipt(session, party_id=party.id, amount="5.00", received_date=date.today(), method="cash", actor=ACTOR,
@@ -270,6 +292,14 @@ def _ledger_rows(engine):
     "UPDATE receipt SET amount_cents = 1",
     "UPDATE receipt SET party_id = party_id + 1000",
     "UPDATE credit_memo SET amount_cents = 1",
+    "UPDATE credit_memo SET reason = 'Rewritten later'",
+    "UPDATE credit_memo SET reassign_to_party_id = party_id",
+    "UPDATE credit_memo_line SET amount_cents = 1",
+    "UPDATE allocation SET reversed_at = created_at",
+    "UPDATE allocation SET id = id + 1000",
+    "UPDATE receipt SET reference = 'CHK 999'",
+    "UPDATE receipt SET voided_at = created_at",
+    "UPDATE receipt SET void_reason = 'Quietly rewritten'",
 ])
 def test_direct_changes_to_the_ledger_are_refused(engine, statement):
     _ledger_rows(engine)
@@ -282,6 +312,18 @@ def test_direct_changes_to_the_ledger_are_refused(engine, statement):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*), coalesce(sum(amount_cents), 0) FROM allocation")).one() == before
     assert ledger_problems(engine) == []
+
+
+def test_a_voided_receipts_reason_is_kept_as_it_was(engine):
+    receipt, _ = _ledger_rows(engine)
+    with transaction(engine) as s:
+        void_receipt(s, receipt_id=receipt.id, reason="NSF", actor=ACTOR)
+    for change in ("void_reason = 'Changed later'", "voided = false", "voided_at = created_at"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"UPDATE receipt SET {change.replace('false', '0') if engine.dialect.name == 'sqlite' else change}"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT void_reason FROM receipt")).scalar_one() == "NSF"
 
 
 def test_core_may_still_void_and_reallocate_through_the_guards(engine):
@@ -310,6 +352,20 @@ def test_sqlite_insert_or_replace_cannot_rewrite_the_audit_log(sqlite_engine):
                              "VALUES (?, '2026-01-01', 'intruder', 'nothing', 'x', '', '{}')", (first[0],))
         conn.rollback()
         assert conn.execute("SELECT id, actor, action FROM audit_record ORDER BY id LIMIT 1").fetchone() == first
+        # The same for the ledger, on a plain connection that never turned recursive triggers on.
+        receipt = conn.execute("SELECT * FROM receipt").fetchone()
+        columns = [d[0] for d in conn.execute("SELECT * FROM receipt").description]
+        moved = dict(zip(columns, receipt, strict=True)) | {"amount_cents": 100000}
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(f"INSERT OR REPLACE INTO receipt ({', '.join(moved)}) VALUES ({', '.join('?' * len(moved))})",
+                         list(moved.values()))
+        conn.rollback()
+        ids = [r[0] for r in conn.execute("SELECT id FROM allocation ORDER BY id")]
+        assert len(ids) == 2
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE OR REPLACE allocation SET id = ? WHERE id = ?", (ids[0], ids[1]))
+        conn.rollback()
+        assert conn.execute("SELECT amount_cents FROM receipt").fetchone()[0] == 5000
     finally:
         conn.close()
 
@@ -322,3 +378,79 @@ def test_postgresql_refuses_truncate_of_the_ledger_and_the_audit_log(pg_engine):
                 conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
     with pg_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Allocation)).scalar_one() > 0
+
+
+# ---------- the billing switch: which actions it blocks is declared once, and tested once for all ----------
+
+class _World:
+    """Billing on: an open invoice, a paid one whose visit was credited (credit left), a receipt with money left."""
+
+    def __init__(self, session):
+        billing_on(session)
+        self.party = make_party(session)
+        make_encounter(session, self.party, amounts=("100.00",))
+        self.batch = create_on_demand_batch(session, party_id=self.party.id, actor=ACTOR)
+        self.paid = session.execute(sa.select(Invoice).where(Invoice.batch_id == self.batch.id)).scalar_one()
+        post_receipt(session, party_id=self.party.id, amount="100.00", received_date=date.today(), method="check",
+                     allocations={self.paid.id: Decimal("100.00")}, actor=ACTOR)
+        item_id = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == self.batch.id)).scalar_one()
+        encounter = session.execute(sa.select(InvoiceLine.encounter_id)
+                                    .where(InvoiceLine.invoice_id == self.paid.id)).scalar_one()
+        self.memo = create_credit_memo(session, batch_item_id=item_id, encounter_ids=[encounter], action="void",
+                                       reason="Billed in error", actor=ACTOR)
+        make_encounter(session, self.party, amounts=("70.00",))
+        second = create_on_demand_batch(session, party_id=self.party.id, actor=ACTOR)
+        self.open = session.execute(sa.select(Invoice).where(Invoice.batch_id == second.id)).scalar_one()
+        self.receipt = post_receipt(session, party_id=self.party.id, amount="20.00", received_date=date.today(),
+                                    method="cash", actor=ACTOR)
+        make_encounter(session, self.party, amounts=("30.00",))
+        from core import set_invoice_billing
+
+        set_invoice_billing(session, enabled=False, actor=ACTOR)
+        session.commit()
+
+
+GATED_CALLS = {
+    "create_on_demand_batch": lambda s, w: create_on_demand_batch(s, party_id=w.party.id, actor=ACTOR),
+    "rebatch": lambda s, w: rebatch(s, source_batch_id=w.batch.id, include_paid=True, actor=ACTOR),
+    "rebatch_invoices": lambda s, w: rebatch_invoices(s, invoice_ids=[w.open.id], actor=ACTOR),
+    "post_receipt": lambda s, w: post_receipt(s, party_id=w.party.id, amount="5.00", received_date=date.today(),
+                                              method="check", actor=ACTOR),
+    "allocate_receipt": lambda s, w: allocate_receipt(s, receipt_id=w.receipt.id,
+                                                      allocations={w.open.id: Decimal("5.00")}, actor=ACTOR),
+    "allocate_credit": lambda s, w: allocate_credit(s, credit_memo_id=w.memo.id,
+                                                    allocations={w.open.id: Decimal("5.00")}, actor=ACTOR),
+}
+
+
+def test_the_billing_switch_blocks_exactly_the_declared_actions():
+    from core.settings import BLOCKED_WHILE_BILLING_OFF
+
+    assert set(BLOCKED_WHILE_BILLING_OFF) == set(GATED_CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(GATED_CALLS))
+def test_with_billing_off_a_blocked_action_is_refused_and_changes_nothing(session, name):
+    from core.settings import BLOCKED_WHILE_BILLING_OFF
+
+    world = _World(session)
+    assert_refused_unchanged(session, lambda: GATED_CALLS[name](session, world),
+                             f"Invoice billing is switched off, so {BLOCKED_WHILE_BILLING_OFF[name]} is not possible. "
+                             r"Turn it on in Settings > Invoice billing\.")
+    # The same call works once billing is back on: the refusal was the switch, not the call.
+    from core import set_invoice_billing
+
+    set_invoice_billing(session, enabled=True, actor=ACTOR)
+    GATED_CALLS[name](session, world)
+
+
+def test_corrections_stay_possible_with_billing_off(session):
+    world = _World(session)
+    void_receipt(session, receipt_id=world.receipt.id, reason="Entered twice", actor=ACTOR)
+    item_id = session.execute(sa.select(BatchItem.id).where(BatchItem.invoice_id == world.open.id)).scalar_one()
+    encounter = session.execute(sa.select(InvoiceLine.encounter_id)
+                                .where(InvoiceLine.invoice_id == world.open.id)).scalar_one()
+    create_credit_memo(session, batch_item_id=item_id, encounter_ids=[encounter], action="self-pay",
+                       reason="Patient pays", actor=ACTOR)
+    session.commit()
+    assert session.get(Invoice, world.open.id).paid

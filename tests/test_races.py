@@ -302,3 +302,25 @@ def test_the_same_request_key_twice_acts_once(engine):
     out = interleave(engine, pay, pay)
     assert out.second.id == out.first.id and _count(engine, type(out.first)) == 1
     assert _money(engine, invoice.id) == (5000, 0, 7000, False)
+
+
+def test_an_import_waiting_while_a_party_code_changes_is_refused(engine):
+    from core import update_party
+
+    party = _setup(engine, lambda s: make_party(s))
+    csv = _encounters_csv(party.account_code, [("CODE1", "CPAT1", "90.00")])
+
+    def rename(s):
+        return update_party(s, party_id=party.id, account_code="RENAMED", actor=ACTOR)
+
+    def load(s):
+        return import_csv(s, kind="encounters", data=csv, actor=ACTOR)
+
+    out = interleave(engine, rename, load)
+    # PostgreSQL: the import looked the code up, then waited; SQLite: it read after the rename. Either way, refused.
+    if out.refused is None:
+        assert "there is no bill-to party" in str(out.second.errors[0])
+    else:
+        assert "changed a party's account code" in str(out.refused)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM encounter WHERE number = 'CODE1'")).scalar_one() == 0

@@ -22,24 +22,40 @@ down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_ALLOCATION_CHANGED = ("NEW.invoice_id IS NOT OLD.invoice_id OR NEW.receipt_id IS NOT OLD.receipt_id "
+_ALLOCATION_CHANGED = ("NEW.id <> OLD.id OR NEW.invoice_id IS NOT OLD.invoice_id OR NEW.receipt_id IS NOT OLD.receipt_id "
                        "OR NEW.credit_memo_id IS NOT OLD.credit_memo_id OR NEW.amount_cents <> OLD.amount_cents "
                        "OR NEW.created_at IS NOT OLD.created_at OR NEW.created_by IS NOT OLD.created_by "
                        "OR (NOT OLD.live AND NEW.live) OR (NOT OLD.live AND NEW.reversed_at IS NOT OLD.reversed_at) "
+                       "OR (OLD.live AND NEW.live AND NEW.reversed_at IS NOT OLD.reversed_at) "
                        "OR (OLD.live AND NOT NEW.live AND NEW.reversed_at IS NULL)")
-_RECEIPT_CHANGED = ("NEW.number <> OLD.number OR NEW.party_id <> OLD.party_id OR NEW.amount_cents <> OLD.amount_cents "
-                    "OR NEW.received_date IS NOT OLD.received_date OR NEW.method IS NOT OLD.method "
-                    "OR NEW.created_at IS NOT OLD.created_at OR (OLD.voided AND NOT NEW.voided)")
-_MEMO_CHANGED = ("NEW.number <> OLD.number OR NEW.party_id <> OLD.party_id OR NEW.amount_cents <> OLD.amount_cents "
-                 "OR NEW.invoice_id <> OLD.invoice_id OR NEW.action IS NOT OLD.action "
-                 "OR NEW.created_at IS NOT OLD.created_at")
-_GUARDS = {"allocation": _ALLOCATION_CHANGED, "receipt": _RECEIPT_CHANGED, "credit_memo": _MEMO_CHANGED}
+_RECEIPT_CHANGED = ("NEW.id <> OLD.id OR NEW.number <> OLD.number OR NEW.party_id <> OLD.party_id "
+                    "OR NEW.amount_cents <> OLD.amount_cents OR NEW.received_date IS NOT OLD.received_date "
+                    "OR NEW.post_date IS NOT OLD.post_date OR NEW.method IS NOT OLD.method "
+                    "OR NEW.reference IS NOT OLD.reference OR NEW.note IS NOT OLD.note "
+                    "OR NEW.created_at IS NOT OLD.created_at OR NEW.created_by IS NOT OLD.created_by "
+                    "OR (OLD.voided AND NOT NEW.voided) "
+                    "OR (OLD.voided AND (NEW.void_reason IS NOT OLD.void_reason OR NEW.voided_by IS NOT OLD.voided_by "
+                    "OR NEW.voided_at IS NOT OLD.voided_at)) "
+                    "OR (NOT NEW.voided AND (NEW.voided_at IS NOT NULL OR NEW.void_reason <> '' OR NEW.voided_by <> '')) "
+                    "OR (NEW.voided AND NOT OLD.voided AND (NEW.voided_at IS NULL OR NEW.void_reason = ''))")
+_MEMO_CHANGED = ("NEW.id <> OLD.id OR NEW.number <> OLD.number OR NEW.party_id <> OLD.party_id "
+                 "OR NEW.amount_cents <> OLD.amount_cents OR NEW.invoice_id <> OLD.invoice_id "
+                 "OR NEW.batch_item_id <> OLD.batch_item_id OR NEW.action IS NOT OLD.action "
+                 "OR NEW.reason IS NOT OLD.reason OR NEW.reassign_to_party_id IS NOT OLD.reassign_to_party_id "
+                 "OR NEW.created_at IS NOT OLD.created_at OR NEW.created_by IS NOT OLD.created_by")
+# Only the stored applied totals (recomputed by core.allocations), a reversal and a void may change a ledger row.
+_GUARDS = {"allocation": _ALLOCATION_CHANGED, "receipt": _RECEIPT_CHANGED, "credit_memo": _MEMO_CHANGED,
+           "credit_memo_line": "1 = 1"}
 _NO_DELETE = ("allocation", "receipt", "credit_memo", "credit_memo_line")
 
 SQLITE_UP = [
     "CREATE TRIGGER audit_record_no_replace BEFORE INSERT ON audit_record "
     "WHEN EXISTS (SELECT 1 FROM audit_record WHERE id = NEW.id) BEGIN "
     "SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    # REPLACE deletes the row it replaces without delete triggers (unless recursive triggers are on).
+    *(f"CREATE TRIGGER {t}_no_replace BEFORE INSERT ON {t} WHEN EXISTS (SELECT 1 FROM {t} WHERE id = NEW.id) "
+      f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {t} rows are never replaced'); END"
+      for t in _NO_DELETE),
     *(f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} BEGIN "
       f"SELECT RAISE(ABORT, 'the ledger is append-only: {t} rows are never deleted'); END" for t in _NO_DELETE),
     *(f"CREATE TRIGGER {t}_guard BEFORE UPDATE ON {t} WHEN {cond} BEGIN "
@@ -48,6 +64,7 @@ SQLITE_UP = [
 ]
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS audit_record_no_replace",
+    *(f"DROP TRIGGER IF EXISTS {t}_no_replace" for t in _NO_DELETE),
     *(f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in _NO_DELETE),
     *(f"DROP TRIGGER IF EXISTS {t}_guard" for t in _GUARDS),
 ]
@@ -92,6 +109,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=120), nullable=False),
         sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("record_ids", sa.Text(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_request_key")),
