@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Literal
 
 import pandas as pd
 import streamlit as st
@@ -29,7 +30,7 @@ def money(value: Decimal) -> str:
 
 
 def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
-          key: str | None = None, selection: str | None = None, height: int | str = "auto",
+          key: str | None = None, selection: str | None = None, height: int | Literal["auto"] = "auto",
           column_help: dict[str, str] | None = None, csv_name: str | None = None):
     """A dataframe whose money columns stay Decimal (exact), right-aligned and shown as dollars.
 
@@ -37,12 +38,12 @@ def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: 
     with formula-looking text defused.
     """
     frame = pd.DataFrame(rows)
-    config = {}
+    config: dict = {}
     for name in money_columns:
         config[name] = st.column_config.NumberColumn(name, format="dollar", help=(column_help or {}).get(name))
     for name in date_columns:
         config[name] = st.column_config.DateColumn(name, format="YYYY-MM-DD")
-    kwargs = {}
+    kwargs: dict = {}
     if selection:
         kwargs = {"on_select": "rerun", "selection_mode": selection, "key": key}
     shown = st.dataframe(frame, column_config=config, hide_index=True, width="stretch", height=height, **kwargs)
@@ -87,7 +88,7 @@ def party_picker(label: str, *, key: str, include_inactive: bool = False, placeh
     choices = party_choices(include_inactive)
     options = list(choices)
     index = options.index(default) if default in choices else None
-    kwargs = {"bind": bind} if bind else {}
+    kwargs: dict = {"bind": bind} if bind else {}
     return st.selectbox(label, options, index=index, format_func=lambda i: choices.get(i, str(i)),
                         placeholder=placeholder, key=key, **kwargs)
 

@@ -129,7 +129,7 @@ def reverse_receipt(session: Session, *, receipt_id: int, at: datetime) -> list[
     return live
 
 
-def _live_sum(column: sa.Column, source_column: sa.Column | None = None) -> sa.ScalarSelect:
+def _live_sum(column: sa.ColumnElement[bool], source_column: sa.Column | None = None) -> sa.ScalarSelect:
     where = [_alloc.c.live == sa.true()]
     if source_column is not None:
         where.append(source_column.is_not(None))
@@ -160,7 +160,8 @@ def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnEle
     credits = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.credit_memo_id)
     balance = _inv.c.billed_cents - payments - credits
     ids = None if isinstance(invoice_ids, sa.ColumnElement) else list(invoice_ids)
-    where = invoice_ids if ids is None else _inv.c.id.in_(ids)
+    where = _inv.c.id.in_(ids) if ids is not None else invoice_ids
+    assert isinstance(where, sa.ColumnElement)
     session.execute(sa.update(_inv).where(where).values(
         payments_cents=payments, credits_cents=credits, balance_cents=balance,
         paid=sa.case((balance == 0, sa.true()), else_=sa.false()),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import clock
 from core.errors import InvoiceDeskError
@@ -63,8 +63,8 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
 
 
 def audit_actors(session: Session) -> list[str]:
-    return list(session.execute(sa.select(AuditRecord.actor).distinct().order_by(AuditRecord.actor)).scalars())
+    return list(session.execute(sa.select(col(AuditRecord.actor)).distinct().order_by(col(AuditRecord.actor))).scalars())
 
 
 def audit_actions(session: Session) -> list[str]:
-    return list(session.execute(sa.select(AuditRecord.action).distinct().order_by(AuditRecord.action)).scalars())
+    return list(session.execute(sa.select(col(AuditRecord.action)).distinct().order_by(col(AuditRecord.action))).scalars())

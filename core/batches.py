@@ -9,16 +9,17 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import allocations as ledger
 from core import audit, clock, invoices, locking, requests
-from core.dates import to_date
+from core.dates import DateInput, to_date
 from core.db import expire_loaded, get_record, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
+from core.invoices import Totals
 from core.models import Batch, BatchItem, BatchKind, Encounter, Invoice, InvoiceLine, Party
 from core.money import from_cents
-from core.numbering import next_numbers
+from core.numbering import next_numbers, printed_invoice_number
 from core.parties import get_group, get_party
 from core.settings import needs_invoice_billing, profile_for_new_batch
 
@@ -105,34 +106,37 @@ class _Target:
 
     def party_clause(self) -> sa.ColumnElement[bool]:
         if self.party_id is not None:
-            return Party.id == self.party_id
-        return Party.group_id == self.group_id
+            return col(Party.id) == self.party_id
+        return col(Party.group_id) == self.group_id
 
 
-def _target(session: Session, party_id, group_id, dos_from, dos_to, post_from, post_to) -> _Target:
+def _target(session: Session, party_id: int | None, group_id: int | None, dos_from: DateInput | None,
+            dos_to: DateInput | None, post_from: DateInput | None, post_to: DateInput | None) -> _Target:
     if (party_id is None) == (group_id is None):
         raise InvoiceDeskError("Choose exactly one target: an employer (bill-to party) or an employer group, not "
                                + ("both." if party_id is not None else "neither."))
     dates = {label: to_date(value, label) for label, value in
              (("DOS From", dos_from), ("DOS To", dos_to), ("Post Date From", post_from), ("Post Date To", post_to))}
     for lo, hi in (("DOS From", "DOS To"), ("Post Date From", "Post Date To")):
-        if dates[lo] and dates[hi] and dates[lo] > dates[hi]:
+        start, end = dates[lo], dates[hi]
+        if start is not None and end is not None and start > end:
             raise InvoiceDeskError(f"{lo} ({dates[lo]}) is after {hi} ({dates[hi]}); swap them or clear one.")
     if party_id is not None:
         party = get_party(session, party_id)
         label = f"{party.name} ({party.account_code})"
     else:
+        assert group_id is not None
         label = f"employer group {get_group(session, group_id).name}"
     return _Target(party_id, group_id, label, dates["DOS From"], dates["DOS To"], dates["Post Date From"],
                    dates["Post Date To"])
 
 
 def _has_address() -> sa.ColumnElement[bool]:
-    return sa.and_(*(sa.func.trim(column) != "" for column in (Party.address_line1, Party.city, Party.postal_code)))
+    return sa.and_(*(sa.func.trim(column) != "" for column in (col(Party.address_line1), col(Party.city), col(Party.postal_code))))
 
 
 def _on_live_invoice() -> sa.ColumnElement[bool]:
-    return sa.exists().where(InvoiceLine.encounter_id == Encounter.id, InvoiceLine.live == sa.true())
+    return sa.exists().where(col(InvoiceLine.encounter_id) == col(Encounter.id), col(InvoiceLine.live) == sa.true())
 
 
 def _range_clauses(t: _Target) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
@@ -140,35 +144,35 @@ def _range_clauses(t: _Target) -> tuple[sa.ColumnElement[bool], sa.ColumnElement
         clauses = ([column >= lo] if lo else []) + ([column <= hi] if hi else [])
         return sa.and_(sa.true(), *clauses)
 
-    return inside(Encounter.date_of_service, t.dos_from, t.dos_to), inside(Encounter.post_date, t.post_from, t.post_to)
+    return inside(col(Encounter.date_of_service), t.dos_from, t.dos_to), inside(col(Encounter.post_date), t.post_from, t.post_to)
 
 
 def _eligible_clause(t: _Target) -> sa.ColumnElement[bool]:
     in_dos, in_post = _range_clauses(t)
-    return sa.and_(t.party_clause(), Encounter.voided == sa.false(), Party.billable == sa.true(), _has_address(),
-                   ~_on_live_invoice(), Encounter.total_cents > 0, in_dos, in_post)
+    return sa.and_(t.party_clause(), col(Encounter.voided) == sa.false(), col(Party.billable) == sa.true(), _has_address(),
+                   ~_on_live_invoice(), col(Encounter.total_cents) > 0, in_dos, in_post)
 
 
 def _preview(session: Session, t: _Target) -> BatchPreview:
     in_dos, in_post = _range_clauses(t)
     reason = sa.case(
-        (Encounter.voided == sa.true(), "voided"),
-        (Party.billable == sa.false(), "party not billable"),
+        (col(Encounter.voided) == sa.true(), "voided"),
+        (col(Party.billable) == sa.false(), "party not billable"),
         (~_has_address(), "missing address"),
         (_on_live_invoice(), "already invoiced"),
-        (Encounter.total_cents <= 0, "zero total"),
+        (col(Encounter.total_cents) <= 0, "zero total"),
         (~in_dos, "outside DOS range"),
         (~in_post, "outside post date range"),
         else_=ELIGIBLE,
     ).label("reason")
-    inner = (sa.select(Encounter.party_id, Encounter.total_cents, reason)
-             .join(Party, Party.id == Encounter.party_id).where(t.party_clause()).subquery())
+    inner = (sa.select(col(Encounter.party_id), col(Encounter.total_cents), reason)
+             .join(Party, col(Party.id) == col(Encounter.party_id)).where(t.party_clause()).subquery())
     rows = session.execute(
         sa.select(inner.c.party_id, inner.c.reason, sa.func.count(), sa.func.sum(inner.c.total_cents))
         .group_by(inner.c.party_id, inner.c.reason)
     ).all()
     names = {p.id: (p.account_code, p.name) for p in session.execute(
-        sa.select(Party.id, Party.account_code, Party.name).where(Party.id.in_({r[0] for r in rows})))}
+        sa.select(col(Party.id), col(Party.account_code), col(Party.name)).where(col(Party.id).in_({r[0] for r in rows})))}
     parties, excluded = [], []
     for party_id, why, count, cents in rows:
         code, name = names[party_id]
@@ -181,8 +185,9 @@ def _preview(session: Session, t: _Target) -> BatchPreview:
     return BatchPreview(target=t.label, ranges=t.ranges, parties=parties, excluded=excluded)
 
 
-def preview_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
-                            post_from=None, post_to=None) -> BatchPreview:
+def preview_on_demand_batch(session: Session, *, party_id: int | None = None, group_id: int | None = None,
+                            dos_from: DateInput | None = None, dos_to: DateInput | None = None,
+                            post_from: DateInput | None = None, post_to: DateInput | None = None) -> BatchPreview:
     """What create_on_demand_batch would make now, and what it would leave out and why; writes nothing."""
     return _preview(session, _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to))
 
@@ -220,8 +225,10 @@ def _finish_batch(session: Session, batch: Batch) -> Batch:
 
 @guarded
 @needs_invoice_billing("creating a batch")
-def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, dos_from=None, dos_to=None,
-                           post_from=None, post_to=None, internal_note: str = "", actor: str,
+def create_on_demand_batch(session: Session, *, party_id: int | None = None, group_id: int | None = None,
+                           dos_from: DateInput | None = None, dos_to: DateInput | None = None,
+                           post_from: DateInput | None = None, post_to: DateInput | None = None,
+                           internal_note: str = "", actor: str,
                            as_of: datetime | None = None, kind: str = BatchKind.ON_DEMAND,
                            request_key: str | None = None) -> Batch:
     """One new invoice per party with eligible encounters, each sent as item 1 of one new batch."""
@@ -230,17 +237,20 @@ def create_on_demand_batch(session: Session, *, party_id=None, group_id=None, do
     note = _check_note(internal_note)
     t = _target(session, party_id, group_id, dos_from, dos_to, post_from, post_to)
     # The target's parties first (domain rule 15); what is eligible is read only once they are ours.
-    locked = locking.lock_parties(session, [t.party_id]) if t.party_id is not None else locking.lock_group(
-        session, t.group_id)
+    if t.party_id is not None:
+        locked = locking.lock_parties(session, [t.party_id])
+    else:
+        assert t.group_id is not None  # _target checked exactly one was given
+        locked = locking.lock_group(session, t.group_id)
     asked = {"party": t.party_id, "group": t.group_id, "ranges": t.ranges, "note": note, "kind": str(kind)}
     done = requests.replay(session, key, "batch.create", asked)
     if done is not None:
         return _loaded(session, done[0])
-    eligible = sa.and_(_eligible_clause(t), Encounter.party_id.in_(locked))
-    per_party = session.execute(
-        sa.select(Encounter.party_id).join(Party, Party.id == Encounter.party_id).where(eligible)
-        .group_by(Encounter.party_id).order_by(Encounter.party_id)
-    ).scalars().all()
+    eligible = sa.and_(_eligible_clause(t), col(Encounter.party_id).in_(locked))
+    per_party: list[int] = list(session.execute(
+        sa.select(col(Encounter.party_id)).join(Party, col(Party.id) == col(Encounter.party_id)).where(eligible)
+        .group_by(col(Encounter.party_id)).order_by(col(Encounter.party_id))
+    ).scalars())
     if not per_party:
         raise InvoiceDeskError(_preview(session, t).nothing_eligible_message())
 
@@ -273,8 +283,7 @@ def _loaded(session: Session, batch_id: int) -> Batch:
 def _insert_items(session: Session, batch: Batch) -> None:
     """A batch item for every invoice this batch sends (last_batch_id), with its snapshot as of now."""
     inv = Invoice.__table__
-    printed = sa.case((inv.c.times_batched == 1, inv.c.number),
-                      else_=inv.c.number + "-" + sa.cast(inv.c.times_batched, sa.String))
+    printed = printed_invoice_number(inv.c.number, inv.c.times_batched)
     party = Party.__table__
     newline = sa.literal("\n")
     city_line = party.c.city + sa.literal(", ") + party.c.state + sa.literal(" ") + party.c.postal_code
@@ -294,7 +303,7 @@ def get_batch(session: Session, *, batch_id: int | None = None, number: int | No
         batch = get_record(session, Batch, batch_id)
         what = f"id {batch_id!r}"
     else:
-        batch = session.execute(sa.select(Batch).where(Batch.number == number)).scalar_one_or_none()
+        batch = session.execute(sa.select(Batch).where(col(Batch.number) == number)).scalar_one_or_none()
         what = f"number {number!r}"
     if batch is None:
         raise NotFoundError(f"There is no batch with {what}.")
@@ -314,7 +323,7 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
     wanted = _invoice_ids(invoice_ids)
     inv, bi = Invoice.__table__, BatchItem.__table__
     in_source = inv.c.id.in_(sa.select(bi.c.invoice_id).where(bi.c.batch_id == source.id))
-    chosen = [in_source] if wanted is None else [in_source, inv.c.id.in_(wanted)]
+    chosen: list[sa.ColumnElement[bool]] = [in_source] if wanted is None else [in_source, inv.c.id.in_(wanted)]
     # An invoice's party never changes: lock the parties of the chosen invoices, then count what is open.
     locking.lock_parties(session, session.execute(sa.select(inv.c.party_id).where(*chosen).distinct()).scalars())
     asked = {"source": source.id, "invoices": sorted(wanted, key=str) if wanted is not None else None,
@@ -496,12 +505,8 @@ class ItemDetail:
     times_batched: int
     party_id: int
     party_name: str
-    billed: Decimal
-    payments: Decimal
-    credits: Decimal
-    balance_due: Decimal
-    live_balance: Decimal
-    live_status: str
+    sent: Totals  # what this sending printed: the snapshot, never changed afterwards
+    now: Totals  # the invoice's live totals today
     encounters: list[ItemEncounter]
 
 
@@ -512,7 +517,8 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
     bi, inv, p = BatchItem.__table__, Invoice.__table__, Party.__table__
     il, enc, pt = InvoiceLine.__table__, Encounter.__table__, Patient.__table__
     items = session.execute(
-        sa.select(bi, inv.c.balance_cents.label("live_balance"), p.c.name.label("party_name"))
+        sa.select(bi, inv.c.billed_cents.label("now_billed"), inv.c.payments_cents.label("now_payments"),
+                  inv.c.credits_cents.label("now_credits"), inv.c.due_on, p.c.name.label("party_name"))
         .join(inv, inv.c.id == bi.c.invoice_id).join(p, p.c.id == bi.c.party_id)
         .where(bi.c.batch_id == batch_id).order_by(bi.c.id)).all()
     encounters: dict[int, list[ItemEncounter]] = defaultdict(list)
@@ -524,7 +530,8 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
             .order_by(enc.c.date_of_service, enc.c.number)):
         encounters[r.invoice_id].append(ItemEncounter(r.id, r.number, r.date_of_service, r.name,
                                                       from_cents(r.amount_cents), not r.live))
+    today = clock.today(session)
     return [ItemDetail(r.id, r.invoice_id, r.invoice_number, r.times_batched, r.party_id, r.party_name,
-                       from_cents(r.billed_cents), from_cents(r.payments_cents), from_cents(r.credits_cents),
-                       from_cents(r.balance_cents), from_cents(r.live_balance),
-                       "Paid" if r.live_balance == 0 else "Open", encounters[r.invoice_id]) for r in items]
+                       sent=invoices.totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents),
+                       now=invoices.totals_from_cents(r.now_billed, r.now_payments, r.now_credits, r.due_on, today),
+                       encounters=encounters[r.invoice_id]) for r in items]

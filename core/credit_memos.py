@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import allocations as ledger
 from core import audit, clock, locking, requests
@@ -24,7 +24,7 @@ from core.models import (
     InvoiceLine,
     Party,
 )
-from core.money import from_cents
+from core.money import MoneyInput, from_cents
 from core.numbering import credit_memo_number, next_numbers
 from core.parties import get_party
 from core.settings import needs_invoice_billing
@@ -65,18 +65,18 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
              "reassign_to": reassign_to_party_id}
     done = requests.replay(session, key, "credit_memo.create", asked)
     if done is not None:
-        return session.get(CreditMemo, done[0])
+        return session.get_one(CreditMemo, done[0])
     ledger.lock_invoices(session, [item.invoice_id])
-    invoice = session.execute(sa.select(Invoice).where(Invoice.id == item.invoice_id)
+    invoice = session.execute(sa.select(Invoice).where(col(Invoice.id) == item.invoice_id)
                               .execution_options(populate_existing=True)).scalar_one()
 
     lines = {r.encounter_id: r for r in session.execute(
-        sa.select(InvoiceLine.id, InvoiceLine.encounter_id, InvoiceLine.amount_cents, InvoiceLine.live,
-                  Encounter.number).join(Encounter, Encounter.id == InvoiceLine.encounter_id)
-        .where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.encounter_id.in_(wanted)))}
+        sa.select(col(InvoiceLine.id), col(InvoiceLine.encounter_id), col(InvoiceLine.amount_cents), col(InvoiceLine.live),
+                  col(Encounter.number)).join(Encounter, col(Encounter.id) == col(InvoiceLine.encounter_id))
+        .where(col(InvoiceLine.invoice_id) == invoice.id, col(InvoiceLine.encounter_id).in_(wanted)))}
     credited = dict(session.execute(
-        sa.select(CreditMemoLine.encounter_id, CreditMemo.number).join(CreditMemo)
-        .where(CreditMemo.invoice_id == invoice.id, CreditMemoLine.encounter_id.in_(wanted))).all())
+        sa.select(col(CreditMemoLine.encounter_id), col(CreditMemo.number)).join(CreditMemo)
+        .where(col(CreditMemo.invoice_id) == invoice.id, col(CreditMemoLine.encounter_id).in_(wanted))).all())
     for encounter_id in wanted:
         line = lines.get(encounter_id)
         if line is None:
@@ -100,8 +100,10 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
          "amount_cents": lines[e].amount_cents} for e in wanted])
     il, enc = InvoiceLine.__table__, Encounter.__table__
     session.execute(sa.update(il).where(il.c.id.in_([lines[e].id for e in wanted])).values(live=False))
-    changes = {CreditAction.SELF_PAY: {"party_id": None, "self_pay": True}, CreditAction.VOID: {"voided": True},
-               CreditAction.REASSIGN: {"party_id": reassign_to_party_id}}[action]
+    moves: dict[CreditAction, dict[str, object]] = {
+        CreditAction.SELF_PAY: {"party_id": None, "self_pay": True}, CreditAction.VOID: {"voided": True},
+        CreditAction.REASSIGN: {"party_id": reassign_to_party_id}}
+    changes = moves[action]
     session.execute(sa.update(enc).where(enc.c.id.in_(wanted)).values(**changes))
     expire_loaded(session, Encounter, wanted)
     expire_loaded(session, InvoiceLine, [lines[e].id for e in wanted])
@@ -122,7 +124,7 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
 
 @guarded
 @needs_invoice_billing("applying credit to invoices")
-def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, Decimal], actor: str,
+def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, MoneyInput], actor: str,
                     as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
     """Apply a credit memo's unapplied credit to other open invoices of its party."""
     actor = audit.require_actor(actor)

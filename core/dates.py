@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal, overload
 
 from core.errors import InvoiceDeskError
 
+# What a caller may pass as a day: a date (a datetime counts by its date) or YYYY-MM-DD text.
+DateInput = date | str
 
-def to_date(value, label: str, *, required: bool = False) -> date | None:
+
+@overload
+def to_date(value: object, label: str, *, required: Literal[True]) -> date: ...
+@overload
+def to_date(value: object, label: str, *, required: bool = False) -> date | None: ...
+
+
+def to_date(value: object, label: str, *, required: bool = False) -> date | None:
     if value is None or value == "":
         if required:
             raise InvoiceDeskError(f"{label} is required.")

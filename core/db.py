@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -89,11 +89,19 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to a revision (head by default), once even if several servers start at once."""
     cfg = alembic_config(engine)
-    with _upgrade_lock, engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with _upgrade_lock, engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise InvoiceDeskError(
+            f"The database needs migrating to {revision}, and {engine.url.username or 'this role'} may not change "
+            "the schema (the app's role owns no table). Run `./desk migrate` with INVOICE_DESK_DATABASE_URL set "
+            "to the schema owner's URL, then start the app again.") from exc
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -106,7 +114,9 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations folder has no head revision"
+    return head
 
 
 def new_session(engine: Engine) -> Session:
@@ -203,12 +213,12 @@ def get_record(session: Session, model, record_id):
     return session.get(model, record_id)
 
 
-def expire_loaded(session: Session, model: type, ids=None) -> None:
+def expire_loaded(session: Session, model: type, ids: Iterable[int] | None = None) -> None:
     """Expire loaded instances of rows a set-based statement just changed, so callers never read stale values.
 
     With ids=None every loaded instance of the model is expired.
     """
     wanted = None if ids is None else set(ids)
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, model) and (wanted is None or obj.id in wanted):
+        if isinstance(obj, model) and (wanted is None or getattr(obj, "id", None) in wanted):
             session.expire(obj)

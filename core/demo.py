@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.batches import create_on_demand_batch, rebatch
 from core.credit_memos import create_credit_memo
@@ -60,7 +60,7 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
 
     def add_party(name: str, kind: str, group: Group | None, **extra) -> None:
         n = len(parties) + 1
-        values = dict(account_code=f"{'ATT' if kind == 'attorney' else 'EMP'}{n:03d}", name=name, kind=kind,
+        values: dict = dict(account_code=f"{'ATT' if kind == 'attorney' else 'EMP'}{n:03d}", name=name, kind=kind,
                       group_id=group.id if group else None, billable=True,
                       contact_name=f"{rng.choice(FIRST)} {rng.choice(LAST)}", email=f"billing{n}@example.com",
                       address_line1=f"{rng.randint(10, 9999)} {rng.choice(['Oak', 'Pine', 'Main', 'Mill'])} St",
@@ -89,7 +89,8 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
 
     start = as_of - timedelta(days=365)
     weights = [rng.uniform(0.3, 3.0) for _ in parties]
-    encounters, lines = [], []
+    encounters: list[dict] = []
+    lines: list[dict] = []
     for n in range(1, 3001):
         dos = start + timedelta(days=rng.randrange(365))
         party = rng.choices(parties, weights)[0]
@@ -207,8 +208,8 @@ def _corrections(session: Session, as_of: date) -> None:
             il.c.invoice_id == item.invoice_id, il.c.live == sa.true()).order_by(il.c.id).limit(1)).scalar_one()
         target = None
         if action == "reassign":
-            target = session.execute(sa.select(Party.id).where(Party.id != item.party_id, Party.billable == sa.true())
-                                     .order_by(Party.id).limit(1)).scalar_one()
+            target = session.execute(sa.select(col(Party.id)).where(col(Party.id) != item.party_id, col(Party.billable) == sa.true())
+                                     .order_by(col(Party.id)).limit(1)).scalar_one()
         create_credit_memo(session, batch_item_id=item.id, encounter_ids=[encounter_id], action=action,
                            reassign_to_party_id=target, actor="maria.billing", as_of=_at(as_of - timedelta(days=5)),
                            reason="Injury happened at another employer's site" if action == "reassign"

@@ -22,7 +22,7 @@ import markupsafe
 import reportlab.rl_config
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import clock
 from core.accounts import party_account
@@ -155,7 +155,7 @@ def _bill_to(session: Session, item: BatchItem) -> list[str]:
     if item.bill_to is not None:
         lines = [line.strip() for line in item.bill_to.split("\n")]
         return [line for line in lines if line and line not in (",", ", ")]
-    return _party_lines(session.get(Party, item.party_id))
+    return _party_lines(session.get_one(Party, item.party_id))
 
 
 def _encounter_rows(session: Session, invoice_id: int) -> list[dict]:
@@ -218,9 +218,9 @@ def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
     item = get_record(session, BatchItem, item_id)
     if item is None:
         raise NotFoundError(f"There is no batch item with id {item_id!r}.")
-    batch = session.get(Batch, item.batch_id)
-    invoice = session.get(Invoice, item.invoice_id)
-    profile = session.get(InvoiceProfile, batch.profile_id)
+    batch = session.get_one(Batch, item.batch_id)
+    invoice = session.get_one(Invoice, item.invoice_id)
+    profile = session.get_one(InvoiceProfile, batch.profile_id)
     payments, credits = _allocations_as_of(session, invoice.id, batch.created_at)
     encounters = _encounter_rows(session, invoice.id)
     due_on = item.sent_on + timedelta(days=profile.terms_days)
@@ -264,7 +264,7 @@ def _archive(session: Session, kind: str, pdfs: dict[int, bytes]) -> None:
     rows = [{"kind": kind, "ref_id": ref_id, "sha256": hashlib.sha256(pdf).hexdigest(), "size": len(pdf),
              "created_at": clock.now()} for ref_id, pdf in pdfs.items()]
     if session.connection().get_execution_options().get(READ_ONLY):
-        with transaction(session.get_bind()) as writer:
+        with transaction(session.get_bind().engine) as writer:
             _insert_fingerprints(writer, rows)
     else:
         _insert_fingerprints(session, rows)
@@ -310,8 +310,8 @@ def render_batch_pdf(session: Session, *, batch_id: int, progress: Callable[[int
     batch = get_record(session, Batch, batch_id)
     if batch is None:
         raise NotFoundError(f"There is no batch with id {batch_id!r}.")
-    item_ids = session.execute(sa.select(BatchItem.id).where(BatchItem.batch_id == batch.id)
-                               .order_by(BatchItem.id)).scalars().all()
+    item_ids = session.execute(sa.select(col(BatchItem.id)).where(col(BatchItem.batch_id) == batch.id)
+                               .order_by(col(BatchItem.id))).scalars().all()
     # Gather everything first (reads only); draw with no lock held; then archive the fingerprints in one short write.
     jobs = [_item_job(session, item_id)[0] for item_id in item_ids]
     total = len(jobs)
@@ -339,10 +339,10 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
     memo = get_record(session, CreditMemo, credit_memo_id)
     if memo is None:
         raise NotFoundError(f"There is no credit memo with id {credit_memo_id!r}.")
-    item = session.get(BatchItem, memo.batch_item_id)
-    batch = session.get(Batch, item.batch_id)
-    profile = session.get(InvoiceProfile, batch.profile_id)
-    invoice = session.get(Invoice, memo.invoice_id)
+    item = session.get_one(BatchItem, memo.batch_item_id)
+    batch = session.get_one(Batch, item.batch_id)
+    profile = session.get_one(InvoiceProfile, batch.profile_id)
+    invoice = session.get_one(Invoice, memo.invoice_id)
     a, line, enc, pt = Allocation.__table__, CreditMemoLine.__table__, Encounter.__table__, Patient.__table__
     applied = session.execute(sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0)).where(
         a.c.credit_memo_id == memo.id, a.c.invoice_id == memo.invoice_id, a.c.created_at <= memo.created_at)

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import clock
 from core.errors import InvoiceDeskError
@@ -49,10 +49,10 @@ def _number_contains(session: Session, text: str) -> sa.ColumnElement[bool]:
     text = text.strip()
     plain = not any(c in text for c in "%_\\\"")
     if session.get_bind().dialect.name == "sqlite" and plain and len(text) >= _TRIGRAM:
-        return BatchItem.id.in_(sa.select(_fts.c.rowid).where(_fts.c.invoice_number.like(f"%{text}%")))
+        return col(BatchItem.id).in_(sa.select(_fts.c.rowid).where(_fts.c.invoice_number.like(f"%{text}%")))
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # PostgreSQL's pg_trgm GIN index serves ILIKE; SQLite's LIKE is already case-blind for ASCII.
-    return BatchItem.invoice_number.ilike(f"%{escaped}%", escape="\\")
+    return col(BatchItem.invoice_number).ilike(f"%{escaped}%", escape="\\")
 
 
 def _filters(session: Session, party_id, status, number_contains) -> list[sa.ColumnElement[bool]]:
@@ -61,9 +61,9 @@ def _filters(session: Session, party_id, status, number_contains) -> list[sa.Col
         raise InvoiceDeskError(f"Status must be Open, Paid or All, not '{status}'.")
     where = []
     if party_id is not None:
-        where.append(BatchItem.party_id == party_id)
+        where.append(col(BatchItem.party_id) == party_id)
     if status != "all":
-        where.append(Invoice.paid == (status == "paid"))
+        where.append(col(Invoice.paid) == (status == "paid"))
     if number_contains and number_contains.strip():
         where.append(_number_contains(session, number_contains))
     return where
@@ -72,17 +72,17 @@ def _filters(session: Session, party_id, status, number_contains) -> list[sa.Col
 def invoice_history(session: Session, *, party_id: int | None = None, status: str = "open",
                     number_contains: str | None = None, limit: int = 100, offset: int = 0) -> list[HistoryRow]:
     """Batch items newest first; filters: party, status (open, paid, all), number contains (any case)."""
-    q = (sa.select(BatchItem.id, BatchItem.invoice_id, BatchItem.invoice_number, BatchItem.times_batched,
-                   BatchItem.party_id, BatchItem.sent_on, BatchItem.balance_cents.label("sent_balance"),
-                   BatchItem.batch_id, Invoice.number, Invoice.due_on, Invoice.encounter_count, Invoice.billed_cents,
-                   Invoice.payments_cents, Invoice.credits_cents, Batch.number.label("batch_number"), Batch.kind,
-                   Party.name)
+    q: sa.Select = (sa.select(col(BatchItem.id), col(BatchItem.invoice_id), col(BatchItem.invoice_number), col(BatchItem.times_batched),
+                   col(BatchItem.party_id), col(BatchItem.sent_on), col(BatchItem.balance_cents).label("sent_balance"),
+                   col(BatchItem.batch_id), col(Invoice.number), col(Invoice.due_on), col(Invoice.encounter_count), col(Invoice.billed_cents),
+                   col(Invoice.payments_cents), col(Invoice.credits_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
+                   col(Party.name))
          .select_from(BatchItem)
-         .join(Invoice, Invoice.id == BatchItem.invoice_id)
-         .join(Batch, Batch.id == BatchItem.batch_id)
-         .join(Party, Party.id == BatchItem.party_id)
+         .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
+         .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
+         .join(Party, col(Party.id) == col(BatchItem.party_id))
          .where(*_filters(session, party_id, status, number_contains))
-         .order_by(BatchItem.id.desc()).limit(max(0, int(limit))).offset(max(0, int(offset))))
+         .order_by(col(BatchItem.id).desc()).limit(max(0, int(limit))).offset(max(0, int(offset))))
     rows = []
     today = clock.today(session)
     for r in session.execute(q):
@@ -99,6 +99,6 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
 
 def invoice_history_count(session: Session, *, party_id: int | None = None, status: str = "open",
                           number_contains: str | None = None) -> int:
-    q = (sa.select(sa.func.count()).select_from(BatchItem).join(Invoice, Invoice.id == BatchItem.invoice_id)
+    q = (sa.select(sa.func.count()).select_from(BatchItem).join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
          .where(*_filters(session, party_id, status, number_contains)))
     return session.execute(q).scalar_one()

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import audit, clock, locking
 from core.db import expire_loaded, guarded
@@ -192,7 +192,7 @@ def import_csv(session: Session, *, kind: str, data: bytes | str | Path, actor: 
         written = _import_parties(session, rows, report)
     else:
         written = _import_encounters(session, rows, report)
-    if report.errors:
+    if report.errors or written is None:
         # Nothing was written: every check runs before the first write.
         return _trim(report)
     ids, changes = written
@@ -247,7 +247,7 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
             "postal_code": row["postal_code"],
         })
     if errors:
-        return
+        return None
     groups = {g.name: g for g in session.execute(sa.select(Group)).scalars()}
     for name in sorted({v["group"] for _, v in wanted.values() if v["group"]} - set(groups)):
         group = Group(name=name)
@@ -255,7 +255,7 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
         groups[name] = group
     session.flush()
     existing = {p.account_code: p for p in session.execute(
-        sa.select(Party).where(Party.account_code.in_(list(wanted))).order_by(Party.id)
+        sa.select(Party).where(col(Party.account_code).in_(list(wanted))).order_by(col(Party.id))
         .with_for_update(key_share=True).execution_options(populate_existing=True)).scalars()}
     written, changes = [], {}
     for code, (_, values) in wanted.items():
@@ -309,7 +309,7 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
             if not row[name]:
                 errors.append(RowError(line, name, "is required."))
                 bad = True
-        dates = {}
+        dates: dict[str, date | None] = {}
         for name in ("date_of_service", "post_date"):
             dates[name] = _date(row[name])
             if dates[name] is None:
@@ -321,7 +321,7 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
         if dates["date_of_service"] and dates["post_date"] and dates["post_date"] < dates["date_of_service"]:
             errors.append(RowError(line, "post_date", "is before the date of service."))
             bad = True
-        units = None
+        units = 0
         if re.fullmatch(r"\d{1,6}", row["units"]) and int(row["units"]) > 0:
             units = int(row["units"])
         else:
@@ -344,8 +344,9 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
         number = row["encounter_number"]
         enc = encounters.get(number)
         if enc is None:
-            enc = encounters[number] = _EncounterIn(line, number, account, pname, row["party_account_code"],
-                                                    dates["date_of_service"], dates["post_date"])
+            dos, post = dates["date_of_service"], dates["post_date"]
+            assert dos is not None and post is not None  # a row with a bad date was refused above
+            enc = encounters[number] = _EncounterIn(line, number, account, pname, row["party_account_code"], dos, post)
         else:
             for name, mine, theirs in (("patient_account", account, enc.patient_account),
                                        ("party_account_code", row["party_account_code"], enc.party_code),
@@ -364,42 +365,42 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
 def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[list[int], dict] | None:
     errors = report.errors
     wanted = _parse_encounter_rows(rows, errors, clock.today(session))
-    parties = dict(session.execute(sa.select(Party.account_code, Party.id).where(
-        Party.account_code.in_({e.party_code for e in wanted.values()}))).all())
+    parties = dict(session.execute(sa.select(col(Party.account_code), col(Party.id)).where(
+        col(Party.account_code).in_({e.party_code for e in wanted.values()}))).all())
     for enc in wanted.values():
         if enc.party_code not in parties:
             errors.append(RowError(enc.line, "party_account_code",
                                    f"there is no bill-to party '{enc.party_code}'; import parties first."))
     if errors:
-        return
+        return None
 
     # The file's parties and the parties the encounters it changes are billed to now, locked by id; then the
     # encounters are read again, so one being invoiced this moment is seen as invoiced (domain rule 15).
     numbers = list(wanted)
-    billed_to = session.execute(sa.select(Encounter.party_id).where(Encounter.number.in_(numbers))
+    billed_to = session.execute(sa.select(col(Encounter.party_id)).where(col(Encounter.number).in_(numbers))
                                 .distinct()).scalars().all() if numbers else []
     locked = locking.lock_parties(session, {*parties.values(), *billed_to})
     # A party's account code may have changed while this import waited: the codes must still name the same parties.
-    if dict(session.execute(sa.select(Party.account_code, Party.id).where(
-            Party.account_code.in_(list(parties)))).all()) != parties:
+    if dict(session.execute(sa.select(col(Party.account_code), col(Party.id)).where(
+            col(Party.account_code).in_(list(parties)))).all()) != parties:
         raise ConcurrencyError("Another manager changed a party's account code while this file was being imported; "
                                "nothing was imported. Check the codes and import again.")
     existing = {e.number: e for e in session.execute(
-        sa.select(Encounter).where(Encounter.number.in_(numbers))
+        sa.select(Encounter).where(col(Encounter.number).in_(numbers))
         .execution_options(populate_existing=True)).scalars()} if numbers else {}
     locking.require_locked(locked, [e.party_id for e in existing.values()])
     old_lines: dict[int, list[tuple]] = defaultdict(list)
     invoiced: dict[int, str] = {}
     if existing:
         ids = [e.id for e in existing.values()]
-        for cl in session.execute(sa.select(ChargeLine).where(ChargeLine.encounter_id.in_(ids))
-                                  .order_by(ChargeLine.encounter_id, ChargeLine.line_no)).scalars():
+        for cl in session.execute(sa.select(ChargeLine).where(col(ChargeLine.encounter_id).in_(ids))
+                                  .order_by(col(ChargeLine.encounter_id), col(ChargeLine.line_no))).scalars():
             old_lines[cl.encounter_id].append((cl.procedure_code, cl.description, cl.units, cl.amount_cents))
         invoiced = dict(session.execute(
-            sa.select(InvoiceLine.encounter_id, sa.func.min(Invoice.number)).join(Invoice)
-            .where(InvoiceLine.encounter_id.in_(ids)).group_by(InvoiceLine.encounter_id)).all())
-    patients = dict(session.execute(sa.select(Patient.account, Patient.id).where(
-        Patient.account.in_({e.patient_account for e in wanted.values()}))).all())
+            sa.select(col(InvoiceLine.encounter_id), sa.func.min(col(Invoice.number))).join(Invoice)
+            .where(col(InvoiceLine.encounter_id).in_(ids)).group_by(col(InvoiceLine.encounter_id))).all())
+    patients = dict(session.execute(sa.select(col(Patient.account), col(Patient.id)).where(
+        col(Patient.account).in_({e.patient_account for e in wanted.values()}))).all())
     patient_ids_to_account = {v: k for k, v in patients.items()}
 
     creates, updates, changes = [], [], {}
@@ -426,7 +427,7 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
                 ("total", from_cents(old.total_cents), from_cents(enc.total_cents)),
                 ("charge_lines", old_lines[old.id], enc.charges)) if was != now}
     if errors:
-        return
+        return None
 
     # Writes start here, after every check has passed.
     new_patients = {e.patient_account: e.patient_name for e in wanted.values() if e.patient_account not in patients}
@@ -436,21 +437,21 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
                                  [{"account": a, "name": n} for a, n in new_patients.items()])
         patients.update(dict(result.all()))
     enc_t, line_t = Encounter.__table__, ChargeLine.__table__
-    ids: dict[str, int] = {}
+    made: dict[str, int] = {}
     if creates:
         result = session.execute(sa.insert(enc_t).returning(enc_t.c.number, enc_t.c.id), [
             {"number": e.number, "patient_id": patients[e.patient_account], "party_id": parties[e.party_code],
              "date_of_service": e.dos, "post_date": e.post, "total_cents": e.total_cents, "voided": False,
              "self_pay": False} for e in creates])
-        ids.update(dict(result.all()))
+        made.update({number: encounter_id for number, encounter_id in result.all()})
     if updates:
         session.execute(sa.delete(line_t).where(line_t.c.encounter_id.in_([old.id for old, _ in updates])))
         for old, e in updates:
             session.execute(sa.update(enc_t).where(enc_t.c.id == old.id).values(
                 patient_id=patients[e.patient_account], party_id=parties[e.party_code], date_of_service=e.dos,
                 post_date=e.post, total_cents=e.total_cents))
-            ids[e.number] = old.id
-    lines = [{"encounter_id": ids[e.number], "line_no": n, "procedure_code": c[0], "description": c[1],
+            made[e.number] = old.id
+    lines = [{"encounter_id": made[e.number], "line_no": n, "procedure_code": c[0], "description": c[1],
               "units": c[2], "amount_cents": c[3]}
              for e in creates + [u for _, u in updates] for n, c in enumerate(e.charges, start=1)]
     if lines:
@@ -458,4 +459,4 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
     report.created, report.updated = len(creates), len(updates)
     expire_loaded(session, Encounter, [old.id for old, _ in updates])
     expire_loaded(session, ChargeLine)
-    return sorted(ids.values()), changes
+    return sorted(made.values()), changes

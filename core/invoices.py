@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core import clock
 from core.errors import ConcurrencyError, NotFoundError
@@ -57,8 +57,8 @@ def totals_from_cents(billed: int, payments: int, credits: int, due_on: date | N
 
 def invoice_totals(session: Session, invoice_id: int) -> Totals:
     inv = session.execute(
-        sa.select(Invoice.billed_cents, Invoice.payments_cents, Invoice.credits_cents, Invoice.due_on)
-        .where(Invoice.id == invoice_id)
+        sa.select(col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.due_on))
+        .where(col(Invoice.id) == invoice_id)
     ).first()
     if inv is None:
         raise NotFoundError(f"There is no invoice with id {invoice_id}.")
@@ -84,10 +84,10 @@ def insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligib
     ])
     # Every eligible encounter onto its party's new invoice, in one INSERT ... SELECT.
     lines = InvoiceLine.__table__
-    source = (sa.select(inv.c.id, Encounter.id, Encounter.total_cents, sa.true())
+    source = (sa.select(inv.c.id, col(Encounter.id), col(Encounter.total_cents), sa.true())
               .select_from(Encounter)
-              .join(Party, Party.id == Encounter.party_id)
-              .join(inv, sa.and_(inv.c.party_id == Encounter.party_id, inv.c.batch_id == batch.id))
+              .join(Party, col(Party.id) == col(Encounter.party_id))
+              .join(inv, sa.and_(inv.c.party_id == col(Encounter.party_id), inv.c.batch_id == batch.id))
               .where(eligible))
     session.execute(sa.insert(lines).from_select(["invoice_id", "encounter_id", "amount_cents", "live"], source))
     billed = sa.select(sa.func.coalesce(sa.func.sum(lines.c.amount_cents), 0)).where(

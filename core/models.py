@@ -71,7 +71,10 @@ CREDIT_ACTIONS = tuple(CreditAction)
 
 
 class Table(SQLModel):
-    """A SQLModel table class; says to the type checker that it has a SQLAlchemy Table."""
+    """A SQLModel table class; says to the type checker that it has a SQLAlchemy Table.
+
+    Ids are typed `int` with a default of None: None only until the row is flushed, and no code reads one before.
+    """
 
     __table__: ClassVar[sa.Table]
 
@@ -95,7 +98,7 @@ class NumberSequence(Table, table=True):
 # A named set of employers, such as a corporate parent with several sites.
 class Group(Table, table=True):
     __tablename__ = "party_group"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     active: bool = True
 
@@ -104,7 +107,7 @@ class Group(Table, table=True):
 class Party(Table, table=True):
     __tablename__ = "party"
     __table_args__ = (sa.CheckConstraint(one_of("kind", PartyKind), name="kind"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     account_code: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200, index=True)
     kind: str = Field(default="employer", max_length=20)
@@ -123,7 +126,7 @@ class Party(Table, table=True):
 # A patient, known by the practice's patient account.
 class Patient(Table, table=True):
     __tablename__ = "patient"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     account: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200)
 
@@ -136,7 +139,7 @@ class Encounter(Table, table=True):
         sa.Index("ix_encounter_party_post", "party_id", "post_date"),
         sa.CheckConstraint("total_cents >= 0", name="total_not_negative"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     number: str = Field(max_length=40, unique=True)
     patient_id: int = Field(foreign_key="patient.id")
     party_id: int | None = Field(default=None, foreign_key="party.id")
@@ -160,7 +163,7 @@ class ChargeLine(Table, table=True):
         sa.CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
         sa.CheckConstraint("units > 0", name="units_positive"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     encounter_id: int = Field(foreign_key="encounter.id")
     line_no: int
     procedure_code: str = Field(max_length=20)
@@ -176,7 +179,7 @@ class InvoiceProfile(Table, table=True):
         sa.CheckConstraint(one_of("total_by", TotalBy), name="total_by"),
         sa.CheckConstraint("terms_days >= 0", name="terms_not_negative"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     version: int = Field(unique=True)
     remit_to_name: str = Field(default="", max_length=200)
     remit_to_address: str = Field(default="", max_length=600)
@@ -195,7 +198,7 @@ class InvoiceProfile(Table, table=True):
 class Batch(Table, table=True):
     __tablename__ = "batch"
     __table_args__ = (sa.CheckConstraint(one_of("kind", BatchKind), name="kind"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
     kind: str = Field(max_length=20, index=True)
     party_id: int | None = Field(default=None, foreign_key="party.id")
@@ -230,7 +233,7 @@ class Invoice(Table, table=True):
         sa.Index("ix_invoice_party_paid", "party_id", "paid"),
         sa.Index("ix_invoice_paid", "paid"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     seq: int = Field(unique=True, sa_type=sa.BigInteger)
     number: str = Field(max_length=40, unique=True)
     party_id: int = Field(foreign_key="party.id")
@@ -263,7 +266,7 @@ class InvoiceLine(Table, table=True):
         ),
         sa.Index("ix_invoice_line_encounter", "encounter_id"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     encounter_id: int = Field(foreign_key="encounter.id")
     amount_cents: int = Field(sa_type=sa.BigInteger)
@@ -278,7 +281,7 @@ class BatchItem(Table, table=True):
         sa.Index("ix_batch_item_party_id", "party_id", "id"),
         sa.CheckConstraint("times_batched >= 1", name="times_positive"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     party_id: int = Field(foreign_key="party.id")
@@ -317,7 +320,7 @@ class Receipt(Table, table=True):
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
         sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
     party_id: int = Field(foreign_key="party.id", index=True)
     amount_cents: int = Field(sa_type=sa.BigInteger)
@@ -352,7 +355,7 @@ class CreditMemo(Table, table=True):
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     batch_item_id: int = Field(foreign_key="batch_item.id")
@@ -378,7 +381,7 @@ class CreditMemo(Table, table=True):
 # One encounter credited by a credit memo, for the amount it was invoiced at.
 class CreditMemoLine(Table, table=True):
     __tablename__ = "credit_memo_line"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
     invoice_line_id: int = Field(foreign_key="invoice_line.id", unique=True)
     encounter_id: int = Field(foreign_key="encounter.id")
@@ -395,7 +398,7 @@ class Allocation(Table, table=True):
         ),
         sa.Index("ix_allocation_invoice_live", "invoice_id", "live"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="invoice.id")
     receipt_id: int | None = Field(default=None, foreign_key="receipt.id", index=True)
     credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
@@ -421,7 +424,7 @@ class RequestKey(Table, table=True):
 class Document(Table, table=True):
     __tablename__ = "document"
     __table_args__ = (sa.UniqueConstraint("kind", "ref_id", name="uq_document_kind_ref"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: str = Field(max_length=20)
     ref_id: int
     sha256: str = Field(max_length=64)
@@ -432,7 +435,7 @@ class Document(Table, table=True):
 # Who did what, when, to which records; rows are never changed or removed.
 class AuditRecord(Table, table=True):
     __tablename__ = "audit_record"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
     actor: str = Field(max_length=120, index=True)
     action: str = Field(max_length=60, index=True)

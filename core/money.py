@@ -12,6 +12,10 @@ ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("100000000.00")
 
 
+# What a caller may pass as an amount: a Decimal, whole dollars, or text as a manager types it ("1,250.00").
+MoneyInput = Decimal | int | str
+
+
 def parse_money(value: object, *, field: str = "Amount", allow_zero: bool = False) -> Decimal:
     """Read a user's amount exactly; refuse what is not a plain non-negative amount to the cent."""
     if isinstance(value, bool) or value is None:

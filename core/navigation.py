@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.history import HistoryRow, invoice_history
 from core.models import Batch, Party
@@ -37,7 +37,7 @@ def navigate(session: Session, *, text: str) -> Destination:
         if not m.group(1):
             return Destination("batch_history")
         number = int(m.group(1))
-        batch_id = session.execute(sa.select(Batch.id).where(Batch.number == number)).scalar_one_or_none()
+        batch_id = session.execute(sa.select(col(Batch.id)).where(col(Batch.number) == number)).scalar_one_or_none()
         if batch_id is None:
             return Destination("nothing", f"There is no batch {number}.")
         return Destination("batch", batch_id=batch_id, batch_number=number)

@@ -22,9 +22,10 @@ def next_numbers(session: Session, series: str, count: int = 1) -> range:
         raise ValueError(f"unknown numbering series {series!r}")
     t = NumberSequence.__table__
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is not None:
-        session.execute(insert(t).values(name=series, last_value=0).on_conflict_do_nothing())
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(t).values(name=series, last_value=0).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite.insert(t).values(name=series, last_value=0).on_conflict_do_nothing())
     elif session.execute(sa.select(t.c.name).where(t.c.name == series)).first() is None:
         session.execute(sa.insert(t).values(name=series, last_value=0))
     last = session.execute(
@@ -42,6 +43,11 @@ def numbering_gaps(session: Session) -> dict[str, list[int]]:
         used = set(session.execute(sa.select(column)).scalars())
         gaps[series] = [n for n in range(1, int(last.get(series, 0)) + 1) if n not in used]
     return gaps
+
+
+def printed_invoice_number(number: sa.ColumnElement[str], times_batched: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    """The number a sending prints, in SQL: INV-000010 the first time, INV-000010-2 on the first resend."""
+    return sa.case((times_batched == 1, number), else_=number + "-" + sa.cast(times_batched, sa.String))
 
 
 def invoice_number(prefix: str, seq: int) -> str:

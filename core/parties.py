@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import locking
 from core.db import get_record, guarded
@@ -19,23 +19,23 @@ def _contains(text: str) -> str:
 def search_parties(session: Session, *, text: str = "", limit: int = 20,
                    include_inactive: bool = False) -> list[Party]:
     """Parties whose account code or name contains the text, any case, by name."""
-    q = select(Party).order_by(Party.name, Party.account_code).limit(limit)
+    q = select(Party).order_by(col(Party.name), col(Party.account_code)).limit(limit)
     if text.strip():
         pattern = _contains(text)
-        q = q.where(sa.or_(sa.func.lower(Party.name).like(pattern, escape="\\"),
-                           sa.func.lower(Party.account_code).like(pattern, escape="\\")))
+        q = q.where(sa.or_(sa.func.lower(col(Party.name)).like(pattern, escape="\\"),
+                           sa.func.lower(col(Party.account_code)).like(pattern, escape="\\")))
     if not include_inactive:
-        q = q.where(Party.active == sa.true())
+        q = q.where(col(Party.active) == sa.true())
     return list(session.exec(q))
 
 
 def search_groups(session: Session, *, text: str = "", limit: int = 20,
                   include_inactive: bool = False) -> list[Group]:
-    q = select(Group).order_by(Group.name).limit(limit)
+    q = select(Group).order_by(col(Group.name)).limit(limit)
     if not include_inactive:
-        q = q.where(Group.active == sa.true())
+        q = q.where(col(Group.active) == sa.true())
     if text.strip():
-        q = q.where(sa.func.lower(Group.name).like(_contains(text), escape="\\"))
+        q = q.where(sa.func.lower(col(Group.name)).like(_contains(text), escape="\\"))
     return list(session.exec(q))
 
 
@@ -94,7 +94,7 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str, 
 
     actor = audit.require_actor(actor)
     values = _check_party_values(session, {"account_code": account_code, "name": name, **fields})
-    if session.execute(sa.select(Party.id).where(Party.account_code == values["account_code"])).first():
+    if session.execute(sa.select(col(Party.id)).where(col(Party.account_code) == values["account_code"])).first():
         raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
     party = Party(**values)
     session.add(party)
@@ -115,8 +115,8 @@ def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Pa
     # A party's address and billable flag decide what a batch may invoice: take the party's lock first.
     locking.lock_parties(session, [party.id])
     session.refresh(party)
-    if "account_code" in values and session.execute(sa.select(Party.id).where(
-            Party.account_code == values["account_code"], Party.id != party.id)).first():
+    if "account_code" in values and session.execute(sa.select(col(Party.id)).where(
+            col(Party.account_code) == values["account_code"], col(Party.id) != party.id)).first():
         from core.errors import InvoiceDeskError
 
         raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
@@ -139,7 +139,7 @@ def create_group(session: Session, *, name: str, actor: str) -> Group:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvoiceDeskError("A group needs a name of at most 200 characters.")
-    if session.execute(sa.select(Group.id).where(sa.func.lower(Group.name) == name.lower())).first():
+    if session.execute(sa.select(col(Group.id)).where(sa.func.lower(col(Group.name)) == name.lower())).first():
         raise InvoiceDeskError(f"There is already a group called {name}.")
     group = Group(name=name)
     session.add(group)
@@ -164,13 +164,13 @@ def update_group(session: Session, *, group_id: int, actor: str, name: str | Non
     group = get_group(session, group_id)
     if active is not None and not isinstance(active, bool):
         raise InvoiceDeskError(f"Active must be True or False, not {active!r}.")
-    changed = {}
+    changed: dict[str, list[object]] = {}
     if name is not None:
         name = name.strip()
         if not name or len(name) > 200:
             raise InvoiceDeskError("A group needs a name of at most 200 characters.")
-        clash = session.execute(sa.select(Group.id).where(sa.func.lower(Group.name) == name.lower(),
-                                                          Group.id != group.id)).first()
+        clash = session.execute(sa.select(col(Group.id)).where(sa.func.lower(col(Group.name)) == name.lower(),
+                                                          col(Group.id) != group.id)).first()
         if clash:
             raise InvoiceDeskError(f"There is already a group called {name}.")
         if name != group.name:

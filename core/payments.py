@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from core.credit_memos import allocate_credit  # noqa: F401
 from core.models import Invoice
-from core.money import format_money, from_cents, parse_money, to_cents
+from core.money import MoneyInput, format_money, from_cents, parse_money, to_cents
 from core.parties import get_party
 
 # The first release's module for receipts: its names stay importable from here.
@@ -63,7 +63,7 @@ def _exact_subset(balances: list[int], target: int) -> list[int] | None:
     return None
 
 
-def suggest_allocation(session: Session, *, party_id: int, amount) -> AllocationSuggestion:
+def suggest_allocation(session: Session, *, party_id: int, amount: MoneyInput) -> AllocationSuggestion:
     """An exact match of open balances to the amount when one exists, else oldest invoices first."""
     get_party(session, party_id)
     cents = to_cents(parse_money(amount, field="The receipt amount"))

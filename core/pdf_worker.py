@@ -26,11 +26,15 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    # Drawing a batch is background work: a manager posting a receipt meanwhile gets the CPU first.
+    if hasattr(os, "nice"):
+        os.nice(10)
     from core.documents import _render
 
     jobs = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own parent process
     out = sys.stdout.buffer
     for index, job in jobs:
+        result: tuple[int, bytes | None, str | None]
         try:
             result = (index, _render(job), None)
         except Exception as exc:  # noqa: BLE001 - reported to the parent as the manager's message
@@ -104,6 +108,7 @@ def render_in_workers(jobs: Sequence, workers: int, progress: Callable[[int, int
 
 
 def _feed(proc: subprocess.Popen, share: list) -> None:
+    assert proc.stdin is not None
     try:
         pickle.dump(share, proc.stdin)
         proc.stdin.close()

@@ -11,11 +11,11 @@ from sqlmodel import Session
 
 from core import allocations as ledger
 from core import audit, clock, locking, requests
-from core.dates import to_date
+from core.dates import DateInput, to_date
 from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.models import Party, Receipt, ReceiptMethod
-from core.money import from_cents, parse_money, to_cents
+from core.money import MoneyInput, from_cents, parse_money, to_cents
 from core.numbering import next_numbers, receipt_number
 from core.parties import get_party
 from core.settings import needs_invoice_billing
@@ -37,9 +37,9 @@ def _clean(text: str, label: str, limit: int) -> str:
 
 @guarded
 @needs_invoice_billing("posting invoice payments")
-def post_receipt(session: Session, *, party_id: int, amount, received_date, method: str, reference: str = "",
-                 allocations: dict[int, Decimal] | None = None, note: str = "", actor: str,
-                 post_date: date | None = None, as_of: datetime | None = None,
+def post_receipt(session: Session, *, party_id: int, amount: MoneyInput, received_date: DateInput, method: str,
+                 reference: str = "", allocations: dict[int, MoneyInput] | None = None, note: str = "", actor: str,
+                 post_date: DateInput | None = None, as_of: datetime | None = None,
                  request_key: str | None = None) -> Receipt:
     """Record money received from a party and, optionally, allocate it to its open invoices."""
     actor = audit.require_actor(actor)
@@ -59,7 +59,7 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
              "note": note, "allocations": parsed, "posted": posted}
     done = requests.replay(session, key, "receipt.post", asked)
     if done is not None:
-        return session.get(Receipt, done[0])
+        return session.get_one(Receipt, done[0])
     # Every check, the allocations' included, runs before the first write (the receipt number).
     ledger.check(session, party_id=party.id, available=cents, allocations=parsed)
     (number,) = next_numbers(session, "receipt")
@@ -79,7 +79,7 @@ def post_receipt(session: Session, *, party_id: int, amount, received_date, meth
 
 @guarded
 @needs_invoice_billing("posting invoice payments")
-def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int, Decimal], actor: str,
+def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int, MoneyInput], actor: str,
                      as_of: datetime | None = None, request_key: str | None = None) -> Receipt:
     """Allocate a receipt's unapplied money to open invoices of its party."""
     actor = audit.require_actor(actor)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import audit, clock
 from core.db import guarded
@@ -100,7 +100,7 @@ def set_time_zone(session: Session, *, zone: str, actor: str) -> None:
 
 
 def current_profile(session: Session) -> InvoiceProfile | None:
-    return session.exec(select(InvoiceProfile).order_by(InvoiceProfile.version.desc()).limit(1)).first()
+    return session.exec(select(InvoiceProfile).order_by(col(InvoiceProfile.version).desc()).limit(1)).first()
 
 
 def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
@@ -108,7 +108,7 @@ def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
     profile = current_profile(session)
     if profile is None:
         # Two first batches at once: they take turns on the billing switch's row, and the second finds the first's.
-        session.execute(sa.select(Setting.key).where(Setting.key == INVOICE_BILLING).with_for_update())
+        session.execute(sa.select(col(Setting.key)).where(col(Setting.key) == INVOICE_BILLING).with_for_update())
         profile = current_profile(session)
     if profile is None:
         profile = save_invoice_profile(session, actor=actor, remit_to_name="Our Practice",
@@ -142,7 +142,7 @@ def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoicePr
             raise InvoiceDeskError(f"The {name.replace('_', ' ')} must be text of at most {limit:,} characters.")
     if not isinstance(values.get("show_procedure_codes", True), bool):
         raise InvoiceDeskError("Show procedure codes must be True or False.")
-    version = (session.execute(sa.select(sa.func.max(InvoiceProfile.version))).scalar() or 0) + 1
+    version = (session.execute(sa.select(sa.func.max(col(InvoiceProfile.version)))).scalar() or 0) + 1
     profile = InvoiceProfile(version=version, created_by=actor, created_at=clock.now(), **values)
     session.add(profile)
     session.flush()

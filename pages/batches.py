@@ -18,6 +18,7 @@ from core import (
     render_credit_memo_pdf,
     verify_document,
 )
+from core.numbering import credit_memo_number
 
 require_router()
 st.title("Batch History")
@@ -92,13 +93,14 @@ st.markdown(f"**{batch.kind}** batch for **{md(batch.target)}**, made by {md(bat
 if batch.internal_note:
     st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")
 table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
-        "Encounters": len(i.encounters), "Billed": i.billed, "Payments": i.payments, "Credits": i.credits,
-        "Balance when sent": i.balance_due, "Balance now": i.live_balance, "Status now": i.live_status}
+        "Encounters": len(i.encounters), "Billed": i.sent.billed, "Payments": i.sent.payments,
+        "Credits": i.sent.credits, "Balance when sent": i.sent.balance_due, "Balance now": i.now.balance_due,
+        "Status now": i.now.status}
        for i in items], money_columns=["Billed", "Payments", "Credits", "Balance when sent", "Balance now"],
       csv_name=f"stb-{batch.number}-items")
-totals_line([("Billed", sum((i.billed for i in items), start=Decimal("0.00"))),
+totals_line([("Billed", sum((i.sent.billed for i in items), start=Decimal("0.00"))),
              ("Balance when sent", batch.total),
-             ("Balance now", sum((i.live_balance for i in items), start=Decimal("0.00")))])
+             ("Balance now", sum((i.now.balance_due for i in items), start=Decimal("0.00")))])
 
 tab_items, tab_rebatch, tab_memo, tab_pdf = st.tabs(["Invoice and encounters", "Rebatch", "Credit Memo",
                                                      "Batch PDF"])
@@ -182,14 +184,14 @@ with tab_memo:
     made = st.session_state.get("stb_memo_made")
     if made:
         memo_id, memo_number, amount, unapplied = made
-        st.success(f"Credit memo **CM-{memo_number:06d}** issued for {money(amount)}"
+        st.success(f"Credit memo **{credit_memo_number(memo_number)}** issued for {money(amount)}"
                    + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
 
         def _memo_pdf(memo_id=memo_id):
             with reading() as s:
                 return render_credit_memo_pdf(s, credit_memo_id=memo_id)
 
-        st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"CM-{memo_number:06d}.pdf",
+        st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"{credit_memo_number(memo_number)}.pdf",
                            mime="application/pdf", key="stb_memo_pdf", on_click="ignore")
 
 with tab_pdf:

@@ -17,6 +17,7 @@ from core import (
     suggest_allocation,
     void_receipt,
 )
+from core.numbering import receipt_number
 
 require_router()
 st.title("Payments")
@@ -126,7 +127,7 @@ with tab_new:
         if posted:
             st.session_state.pop("pay_suggestion", None)
             number, total, unapplied = posted
-            st.success(f"Receipt RCT-{number:06d} posted for {money(total)}; {money(unapplied)} unapplied.")
+            st.success(f"Receipt {receipt_number(number)} posted for {money(total)}; {money(unapplied)} unapplied.")
 
 with tab_list:
     only_unapplied = st.toggle("Only receipts with unapplied money", key="pay_only_unapplied")
@@ -190,4 +191,4 @@ with tab_void:
 
             number = attempt(_void, once="void")
             if number:
-                st.success(f"Receipt RCT-{number:06d} voided; its allocations were reversed.")
+                st.success(f"Receipt {receipt_number(number)} voided; its allocations were reversed.")

@@ -305,8 +305,10 @@ def test_direct_changes_to_the_ledger_are_refused(engine, statement):
     _ledger_rows(engine)
     with engine.connect() as conn:
         before = conn.execute(sa.text("SELECT count(*), coalesce(sum(amount_cents), 0) FROM allocation")).one()
+    # On PostgreSQL as the schema's owner: the app's own role may not even try some of these (test below).
+    owner = _owner_engine(engine)
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-        with engine.begin() as conn:
+        with owner.begin() as conn:
             conn.execute(sa.text(statement.replace("NOT live", "CASE WHEN live THEN false ELSE true END")
                                  if engine.dialect.name == "postgresql" else statement))
     with engine.connect() as conn:
@@ -370,14 +372,39 @@ def test_sqlite_insert_or_replace_cannot_rewrite_the_audit_log(sqlite_engine):
         conn.close()
 
 
+def _owner_engine(engine):
+    from tests.support.postgres import OWNER, as_role
+
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(as_role(engine.url, OWNER))
+
+
 def test_postgresql_refuses_truncate_of_the_ledger_and_the_audit_log(pg_engine):
     _ledger_rows(pg_engine)
+    owner = _owner_engine(pg_engine)
     for table in ("allocation", "receipt", "audit_record"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-            with pg_engine.begin() as conn:
+            with owner.begin() as conn:
                 conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+    owner.dispose()
     with pg_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Allocation)).scalar_one() > 0
+
+
+@pytest.mark.parametrize("statement", [
+    "TRUNCATE allocation CASCADE", "TRUNCATE audit_record", "DELETE FROM receipt", "DELETE FROM audit_record",
+    "ALTER TABLE receipt DROP CONSTRAINT ck_receipt_amount_positive", "DROP TABLE request_key",
+    "ALTER TABLE allocation DISABLE TRIGGER allocation_guard", "CREATE TABLE intruder (id int)",
+    "UPDATE alembic_version SET version_num = '0001'",
+])
+def test_the_apps_postgresql_role_owns_nothing_it_could_truncate_or_alter(pg_engine, statement):
+    """README "Running for a team": the app connects as a role with row rights only; the tests run that way."""
+    _ledger_rows(pg_engine)
+    assert pg_engine.url.username == "invoice_desk_app"
+    with pytest.raises(sa.exc.DBAPIError, match="permission denied|must be owner"):
+        with pg_engine.begin() as conn:
+            conn.execute(sa.text(statement))
 
 
 # ---------- the billing switch: which actions it blocks is declared once, and tested once for all ----------
@@ -454,3 +481,18 @@ def test_corrections_stay_possible_with_billing_off(session):
                        reason="Patient pays", actor=ACTOR)
     session.commit()
     assert session.get(Invoice, world.open.id).paid
+
+
+def test_an_app_server_started_before_the_migration_says_to_run_it(pg_cluster):
+    import uuid
+
+    from core import open_engine
+    from core.db import upgrade
+    from tests.support.postgres import APP, as_role
+
+    url = pg_cluster.create_database(f"behind_{uuid.uuid4().hex[:8]}")
+    owner = open_engine(url, migrate=False)
+    upgrade(owner, "0005")
+    owner.dispose()
+    with pytest.raises(InvoiceDeskError, match=r"\./desk migrate"):
+        open_engine(as_role(url, APP))

@@ -152,7 +152,8 @@ def test_a_batchs_items_as_sent_with_their_encounters_oldest_first_and_credits_s
     alpha = next(i for i in items if i.party_id == s.alpha.id)
     # The columns as sent stay; the live balance moved with the payment and the credit.
     assert (alpha.batch_item_id, alpha.invoice_id, alpha.invoice_number, alpha.times_batched, alpha.party_name,
-            alpha.billed, alpha.payments, alpha.credits, alpha.balance_due, alpha.live_balance, alpha.live_status) == (
+            alpha.sent.billed, alpha.sent.payments, alpha.sent.credits, alpha.sent.balance_due, alpha.now.balance_due,
+            alpha.now.status) == (
         alpha_item.id, alpha_item.invoice_id, alpha_item.invoice_number, 1, "Alpha Works",
         D("150.00"), D("0.00"), D("0.00"), D("150.00"), D("20.00"), "Open")
     assert [(e.encounter_id, e.number, e.date_of_service, e.patient, e.amount, e.credited) for e in alpha.encounters] == [
@@ -168,10 +169,10 @@ def test_a_batchs_items_as_sent_with_their_encounters_oldest_first_and_credits_s
                  allocations={s.item[s.bravo.id].invoice_id: D("70.00")}, actor=ACTOR)
     resent = rebatch(session, source_batch_id=s.group_batch.id, include_paid=True, actor=ACTOR)
     again = {i.party_id: i for i in batch_items(session, batch_id=resent.id)}
-    assert (again[s.alpha.id].invoice_number, again[s.alpha.id].times_batched, again[s.alpha.id].billed,
-            again[s.alpha.id].payments, again[s.alpha.id].credits, again[s.alpha.id].balance_due) == (
+    assert (again[s.alpha.id].invoice_number, again[s.alpha.id].times_batched, again[s.alpha.id].sent.billed,
+            again[s.alpha.id].sent.payments, again[s.alpha.id].sent.credits, again[s.alpha.id].sent.balance_due) == (
         f"{alpha_item.invoice_number}-2", 2, D("150.00"), D("30.00"), D("100.00"), D("20.00"))
-    assert (again[s.bravo.id].live_balance, again[s.bravo.id].live_status, again[s.bravo.id].balance_due) == \
+    assert (again[s.bravo.id].now.balance_due, again[s.bravo.id].now.status, again[s.bravo.id].sent.balance_due) == \
         (D("0.00"), "Paid", D("0.00"))
     assert batch_items(session, batch_id=s.group_batch.id + 1000) == []
 

@@ -49,6 +49,7 @@ from core import (
     party_account,
     post_receipt,
     rebatch,
+    rebatch_invoices,
     save_invoice_profile,
     suggest_allocation,
     void_receipt,
@@ -58,7 +59,9 @@ from core.models import Invoice
 from tests.conftest import _pg_database
 from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
 from tests.support.fingerprint import assert_refused_unchanged, fingerprint
+from tests.support.invariants import ledger_problems
 from tests.support.ledger_model import REFUSAL_PATTERNS, LedgerModel, MEncounter, MParty
+from tests.support.postgres import as_role
 
 OUTCOMES: Counter[str] = Counter()  # "done: receipt", "refused: receipt", ...: what the examples exercised
 EXTRA = int(os.environ.get("INVOICE_DESK_HYPOTHESIS_EXAMPLES", "0") or 0)
@@ -116,9 +119,12 @@ def new_database(request, tmp_path_factory, sqlite_template) -> Callable[[], tup
         names = [n for n in sa.inspect(conn).get_table_names() if n != "alembic_version"]
     request.addfinalizer(eng.dispose)
 
+    admin = sa.create_engine(as_role(eng.url, "postgres"))
+    request.addfinalizer(admin.dispose)
+
     def empty() -> None:
         eng.dispose()  # no session of the example keeps a lock
-        with eng.begin() as conn:
+        with admin.begin() as conn:  # the app's role may not TRUNCATE: an administrator resets the database
             # The ledger refuses TRUNCATE (migration 0004); an administrator's reset turns triggers off for it.
             conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             conn.execute(sa.text(f"TRUNCATE {', '.join(chr(34) + n + chr(34) for n in names)} "
@@ -261,13 +267,41 @@ class Desk:
         for item in batch.items:
             self._sent(item)
 
-    def post_receipt(self, *, party: int, cents: int, days_ago: int, allocations: dict[int, int]) -> None:
+    def rebatch_invoices(self, *, invoice_ids: list[int], include_paid: bool) -> None:
+        reasons, per_source = self.model.rebatch_invoices(invoice_ids=invoice_ids, include_paid=include_paid)
+        step = f"rebatch invoices {invoice_ids} include_paid={include_paid}"
+        made = self.act(step, reasons, lambda: rebatch_invoices(self.s, invoice_ids=invoice_ids,
+                                                                 include_paid=include_paid, actor=ACTOR))
+        if made is None:
+            return
+        assert [(b.source_batch_id, sorted(i.invoice_id for i in b.items)) for b in made] == \
+            list(per_source.items()), f"{step}: resent {[(b.source_batch_id, b.items) for b in made]}"
+        for batch, send in zip(made, per_source.values(), strict=True):
+            assert batch.kind == "rebatch"
+            self._numbered(batch.number)
+            self.model.apply_rebatch(batch_id=batch.id, send=send, sent_on=self.today)
+            for item in batch.items:
+                self._sent(item)
+
+    def post_receipt(self, *, party: int, cents: int, days_ago: int, allocations: dict[int, int],
+                     key: str | None = None) -> None:
         received = self.today - timedelta(days=days_ago)
         reasons = self.model.post_receipt(party=party, cents=cents, received=received, allocations=allocations)
         step = f"receipt of {dollars(cents)} from party {party} received {received} allocations {allocations}"
-        receipt = self.act(step, reasons, lambda: post_receipt(
-            self.s, party_id=party, amount=dollars(cents), received_date=received, method="check",
-            reference="CHK", allocations={i: dollars(c) for i, c in allocations.items()}, actor=ACTOR))
+
+        def post():
+            return post_receipt(self.s, party_id=party, amount=dollars(cents), received_date=received, method="check",
+                                reference="CHK", allocations={i: dollars(c) for i, c in allocations.items()},
+                                actor=ACTOR, request_key=key)
+
+        receipt = self.act(step, reasons, post)
+        if receipt is not None and key is not None:
+            # The same submission again (a double click): the first receipt back, nothing written.
+            before = fingerprint(self.engine)
+            again = post()
+            self.s.commit()
+            assert again.id == receipt.id and fingerprint(self.engine) == before, f"{step}: posted twice"
+            OUTCOMES["done: receipt posted twice, acted once"] += 1
         if receipt is not None:
             self.model.apply_post_receipt(receipt_id=receipt.id, party=party, cents=cents, received=received,
                                           allocations=allocations)
@@ -350,6 +384,8 @@ class Desk:
                 None if want.last_payment_cents is None else dollars(want.last_payment_cents))
         self._check_raw_rows()
         self.s.commit()  # end the read: the next fingerprint reads on a connection of its own
+        problems = ledger_problems(self.engine)  # the race tests' invariants, in SQL, after every step
+        assert problems == [], problems
 
     def _check_history(self) -> None:
         m = self.model
@@ -767,6 +803,24 @@ class LedgerMachine(RuleBasedStateMachine):
             cents = data.draw(st.integers(1, 200_000), label="check amount")
         self.desk.suggest(party=party, cents=cents)
 
+    @precondition(lambda self: self.desk is not None and self.m.invoices)
+    @rule(data=st.data())
+    def rebatch_invoices(self, data):
+        kind = data.draw(st.sampled_from(["some", "some", "some", "empty", "unknown"]), label="which invoices")
+        ids = [] if kind == "empty" else data.draw(
+            st.lists(st.sampled_from(sorted(self.m.invoices)), unique=True, min_size=1, max_size=4), label="invoices")
+        if kind == "unknown":
+            ids.append(max(self.m.invoices) + 1000)
+        self.desk.rebatch_invoices(invoice_ids=ids, include_paid=data.draw(st.booleans(), label="include paid"))
+
+    @rule(data=st.data())
+    def post_receipt_with_a_double_click(self, data):
+        party = self._payer(data)
+        allocations = self._allocations(data, party, None) if often(data, "allocate now?") else {}
+        cents = max(1, sum(allocations.values()) + data.draw(st.integers(0, 5_000), label="extra"))
+        self.desk.post_receipt(party=party, cents=cents, days_ago=0, allocations=allocations,
+                               key=f"form-{data.draw(st.uuids(), label='key')}")
+
     @rule(days=st.integers(1, 40))
     def days_pass(self, days):
         self.desk.advance(days)
@@ -790,5 +844,6 @@ def test_ledger_state_machine(new_database):
         return
     # The run must have exercised the money, not only refusals (the old test refused every receipt unseen).
     for kind in ("done: on-demand batch", "done: rebatch of", "done: receipt of", "done: credit memo",
+                 "done: rebatch invoices", "refused: rebatch invoices", "done: receipt posted twice, acted once",
                  "refused: on-demand batch", "refused: receipt of", "suggested: oldest first"):
         assert OUTCOMES[kind] > 0, f"no example reached '{kind}': {sorted(OUTCOMES.items())}"

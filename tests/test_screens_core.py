@@ -83,7 +83,7 @@ def test_batch_listing_filters_and_items(session, practice):
     assert [r.number for r in list_batches(session, party_id=acme.id)] == [first.number]
     assert list_batches(session, created_from=date(2000, 1, 1), created_to=date(2000, 1, 2)) == []
     items = batch_items(session, batch_id=first.id)
-    assert [(i.party_name, i.balance_due, i.live_status) for i in items] == [
+    assert [(i.party_name, i.sent.balance_due, i.now.status) for i in items] == [
         ("Acme Manufacturing", D("100.00"), "Paid"), ("Bolt Industries", D("40.00"), "Open")]
     create_credit_memo(session, batch_item_id=items[0].batch_item_id, encounter_ids=[e1.id], action="void",
                        reason="error", actor=ACTOR)

@@ -21,6 +21,7 @@ REFUSAL_PATTERNS = {
     "empty subset": r"at least one invoice to rebatch",
     "not in source batch": r"does not contain invoice",
     "all chosen paid": r"are paid, so nothing",
+    "no such invoice": r"no invoice with id",
     "amount not above zero": r"above zero",
     "received in the future": r"in the future",
     "invoice of another party": r"another party",
@@ -243,6 +244,22 @@ class LedgerModel:
         chosen = [i for i in in_source if subset is None or i in subset]
         send = [i for i in chosen if include_paid or self.balance(i) > 0]
         return (set() if send else {"all chosen paid"}), send
+
+    def last_batch(self, invoice_id: int) -> int:
+        """The batch that sent an invoice last (batch ids grow with time)."""
+        return max(b for b, sent in self.batches.items() if invoice_id in sent)
+
+    def rebatch_invoices(self, *, invoice_ids: list[int], include_paid: bool) -> tuple[set[str], dict[int, list[int]]]:
+        """(refusal reasons, source batch id -> invoice ids it resends): one rebatch per batch that last sent them."""
+        if not invoice_ids:
+            return {"empty subset"}, {}
+        if set(invoice_ids) - set(self.invoices):
+            return {"no such invoice"}, {}
+        per_source: dict[int, list[int]] = {}
+        for i in sorted(set(invoice_ids)):
+            if include_paid or self.balance(i) > 0:
+                per_source.setdefault(self.last_batch(i), []).append(i)
+        return (set() if per_source else {"all chosen paid"}), dict(sorted(per_source.items()))
 
     def apply_rebatch(self, *, batch_id: int, send: list[int], sent_on: date) -> None:
         for i in send:

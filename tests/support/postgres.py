@@ -37,25 +37,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The team setup of README "Running for a team" (docs/postgres-roles.sql): migrations run as the owner of the
+# schema, the app (and so every test that acts as the app) connects as a role that owns nothing.
+OWNER, APP = "invoice_desk_owner", "invoice_desk_app"
+ROLES_SQL = Path(__file__).resolve().parents[2] / "docs" / "postgres-roles.sql"
+
+
+def as_role(url, role: str) -> str:
+    """The same database, connected as another role."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(str(url) if not isinstance(url, str) else url).set(username=role).render_as_string(
+        hide_password=False)
+
+
 @dataclass
 class Cluster:
     folder: Path
     port: int
     bindir: Path
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", role: str = "postgres") -> str:
+        return f"postgresql+psycopg://{role}@127.0.0.1:{self.port}/{database}"
+
+    def setup_roles(self) -> None:
+        """The roles of docs/postgres-roles.sql (its CREATE DATABASE is for a real deployment, not for tests)."""
+        import sqlalchemy as sa
+
+        statements = [s.strip() for s in ROLES_SQL.read_text().split(";")]
+        admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for statement in statements:
+                lines = [line for line in statement.splitlines() if not line.startswith("--")]
+                sql = " ".join(lines).strip()
+                if sql.upper().startswith("CREATE ROLE"):
+                    conn.execute(sa.text(sql))
+        admin.dispose()
 
     def _as_owner(self, args: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
     def create_database(self, name: str) -> str:
+        """An empty database owned by the schema owner; returns the owner's URL (the one migrations run as)."""
         subprocess.run(self._as_owner([str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                                       "-U", "postgres", name]), check=True, capture_output=True)
-        return self.url(name)
+                                       "-U", "postgres", "-O", OWNER, name]), check=True, capture_output=True)
+        return self.url(name, OWNER)
 
     def copy_database(self, template: str = "invoice_desk_template", prefix: str = "t") -> str:
-        """A new database made from a template (far faster than migrating); returns its URL."""
+        """A new database made from a template (far faster than migrating); returns the app role's URL."""
         import uuid
 
         import sqlalchemy as sa
@@ -63,9 +92,9 @@ class Cluster:
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER {OWNER}'))
         admin.dispose()
-        return self.url(name)
+        return self.url(name, APP)
 
     def stop(self) -> None:
         subprocess.run(self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), "-m",
@@ -90,4 +119,5 @@ def start() -> Cluster:
                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
     subprocess.run(run([str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-o", options, "-l",
                         str(folder / "server.log"), "-w", "-t", "60", "start"]), check=True, capture_output=True)
+    cluster.setup_roles()
     return cluster
