@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core import clock
-from core.models import Allocation, CreditMemo, Invoice, Receipt
+from core.allocations import unapplied_total
+from core.models import Allocation, Invoice, Receipt
 from core.money import from_cents
 from core.parties import get_party
 
@@ -44,19 +45,14 @@ def aging_bucket(days: int) -> str:
 def party_account(session: Session, *, party_id: int, as_of: date | None = None) -> AccountSummary:
     get_party(session, party_id)
     as_of = as_of or clock.today(session)
-    inv, r, cm, a = Invoice.__table__, Receipt.__table__, CreditMemo.__table__, Allocation.__table__
+    inv, r, a = Invoice.__table__, Receipt.__table__, Allocation.__table__
     aging = dict.fromkeys(AGING_BUCKETS, Decimal("0.00"))
     open_count, open_cents = 0, 0
     for first_sent, balance in session.execute(sa.select(inv.c.first_sent_on, inv.c.balance_cents).where(
             inv.c.party_id == party_id, inv.c.paid == sa.false())):
         aging[aging_bucket((as_of - first_sent).days)] += from_cents(balance)
         open_count, open_cents = open_count + 1, open_cents + balance
-    unapplied_receipts = session.execute(sa.select(sa.func.coalesce(sa.func.sum(r.c.amount_cents - r.c.applied_cents),
-                                                                    0))
-                                         .where(r.c.party_id == party_id, r.c.voided == sa.false())).scalar_one()
-    unapplied_credits = session.execute(sa.select(sa.func.coalesce(sa.func.sum(cm.c.amount_cents - cm.c.applied_cents),
-                                                                   0))
-                                        .where(cm.c.party_id == party_id)).scalar_one()
+    unapplied_receipts, unapplied_credits = unapplied_total(session, party_id=party_id)
     last = session.execute(sa.select(r.c.received_date, r.c.amount_cents).where(
         r.c.party_id == party_id, r.c.voided == sa.false()).order_by(r.c.received_date.desc(), r.c.id.desc())
         .limit(1)).first()

@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from core import clock
 from core.accounts import party_account
+from core.allocations import unapplied
 from core.db import READ_ONLY, get_record, guarded, transaction
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
@@ -390,8 +391,8 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     since = as_of - timedelta(days=365)
     receipts = [{"number": receipt_number(x.number), "date": _day(x.received_date), "method": x.method,
                  "reference": x.reference, "amount": _money(x.amount_cents),
-                 "unapplied": _money(x.amount_cents - x.applied_cents)}
-                for x in session.execute(sa.select(r).where(r.c.party_id == party.id, r.c.voided == sa.false(),
+                 "unapplied": _money(x.left)}
+                for x in session.execute(sa.select(r, unapplied(r).label("left")).where(r.c.party_id == party.id, r.c.voided == sa.false(),
                                                             r.c.received_date >= since)
                                          .order_by(r.c.received_date.desc(), r.c.id.desc()))]
     context = {

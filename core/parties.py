@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Never
+
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core import locking
 from core.db import get_record, guarded
 from core.errors import NotFoundError
+from core.inputs import UNSET, Unset, given
 from core.models import PARTY_KINDS, Group, Party
 
 
@@ -59,6 +63,13 @@ _LIMITS = {"account_code": 40, "name": 200, "contact_name": 200, "email": 200, "
            "address_line2": 200, "city": 100, "state": 40, "postal_code": 20}
 
 
+def _unknown_party_fields(unknown: Mapping[str, object]) -> None:
+    from core.errors import InvoiceDeskError
+
+    for key in unknown:
+        raise InvoiceDeskError(f"Unknown party field '{key}'.")
+
+
 def _check_party_values(session: Session, values: dict) -> dict:
     from core.errors import InvoiceDeskError
 
@@ -88,11 +99,19 @@ def _check_party_values(session: Session, values: dict) -> dict:
 
 
 @guarded
-def create_party(session: Session, *, account_code: str, name: str, actor: str, **fields) -> Party:
+def create_party(session: Session, *, account_code: str, name: str, actor: str,
+                 kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET, billable: bool | Unset = UNSET,
+                 active: bool | Unset = UNSET, contact_name: str | Unset = UNSET, email: str | Unset = UNSET,
+                 address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET, city: str | Unset = UNSET,
+                 state: str | Unset = UNSET, postal_code: str | Unset = UNSET, **unknown: Never) -> Party:
     from core import audit
     from core.errors import InvoiceDeskError
 
     actor = audit.require_actor(actor)
+    _unknown_party_fields(unknown)
+    fields = given(kind=kind, group_id=group_id, billable=billable, active=active, contact_name=contact_name,
+                   email=email, address_line1=address_line1, address_line2=address_line2, city=city, state=state,
+                   postal_code=postal_code)
     values = _check_party_values(session, {"account_code": account_code, "name": name, **fields})
     if session.execute(sa.select(col(Party.id)).where(col(Party.account_code) == values["account_code"])).first():
         raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
@@ -105,11 +124,20 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str, 
 
 
 @guarded
-def update_party(session: Session, *, party_id: int, actor: str, **fields) -> Party:
-    """Change a party's details; deactivate with active=False (it then leaves the look-ups)."""
+def update_party(session: Session, *, party_id: int, actor: str, account_code: str | Unset = UNSET,
+                 name: str | Unset = UNSET, kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET,
+                 billable: bool | Unset = UNSET, active: bool | Unset = UNSET, contact_name: str | Unset = UNSET,
+                 email: str | Unset = UNSET, address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET,
+                 city: str | Unset = UNSET, state: str | Unset = UNSET, postal_code: str | Unset = UNSET,
+                 **unknown: Never) -> Party:
+    """Change the details given; deactivate with active=False (it then leaves the look-ups)."""
     from core import audit
 
     actor = audit.require_actor(actor)
+    _unknown_party_fields(unknown)
+    fields = given(account_code=account_code, name=name, kind=kind, group_id=group_id, billable=billable,
+                   active=active, contact_name=contact_name, email=email, address_line1=address_line1,
+                   address_line2=address_line2, city=city, state=state, postal_code=postal_code)
     party = get_party(session, party_id)
     values = _check_party_values(session, fields)
     # A party's address and billable flag decide what a batch may invoice: take the party's lock first.

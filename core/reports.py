@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from core import clock
 from core.accounts import AGING_BUCKETS, aging_bucket
-from core.models import Batch, CreditMemo, Invoice, Receipt
+from core.allocations import unapplied_total
+from core.models import Batch, Invoice, Receipt
 from core.money import from_cents
 
 
@@ -32,17 +33,14 @@ class Headline:
 def headline(session: Session, *, now: datetime | None = None) -> Headline:
     now = now or clock.now()
     today = clock.day_of(now, session)
-    inv, r, cm, b = Invoice.__table__, Receipt.__table__, CreditMemo.__table__, Batch.__table__
+    inv, r, b = Invoice.__table__, Receipt.__table__, Batch.__table__
     open_count, open_cents = session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
         inv.c.balance_cents), 0)).where(inv.c.paid == sa.false())).one()
     overdue_count, overdue_cents = session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
         inv.c.balance_cents), 0)).where(inv.c.paid == sa.false(), inv.c.due_on < today)).one()
     paid = session.execute(sa.select(sa.func.coalesce(sa.func.sum(r.c.amount_cents), 0)).where(
         r.c.voided == sa.false(), r.c.received_date > today - timedelta(days=30))).scalar_one()
-    unapplied = session.execute(sa.select(sa.func.coalesce(sa.func.sum(r.c.amount_cents - r.c.applied_cents), 0))
-                                .where(r.c.voided == sa.false())).scalar_one()
-    unapplied += session.execute(sa.select(sa.func.coalesce(sa.func.sum(cm.c.amount_cents - cm.c.applied_cents), 0))
-                                 ).scalar_one()
+    unapplied = sum(unapplied_total(session))
     last = session.execute(sa.select(b.c.number, b.c.created_at).order_by(b.c.created_at.desc(), b.c.id.desc())
                            .limit(1)).first()
     day = session.execute(sa.select(sa.func.count()).where(b.c.created_at >= now - timedelta(hours=24))).scalar_one()

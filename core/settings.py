@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Never, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from core import audit, clock
 from core.db import guarded
 from core.errors import BillingDisabledError, InvoiceDeskError
+from core.inputs import UNSET, Unset, given, refuse_unknown
 from core.models import InvoiceProfile, Setting, TotalBy
 
 INVOICE_BILLING = "invoice_billing"
@@ -117,12 +118,17 @@ def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
 
 
 @guarded
-def save_invoice_profile(session: Session, *, actor: str, **fields) -> InvoiceProfile:
-    """Save profile changes as a new version; batches already made keep the version they had."""
+def save_invoice_profile(session: Session, *, actor: str, remit_to_name: str | Unset = UNSET,
+                         remit_to_address: str | Unset = UNSET, logo: bytes | None | Unset = UNSET,
+                         logo_mime: str | Unset = UNSET, footer: str | Unset = UNSET, terms_days: int | Unset = UNSET,
+                         show_procedure_codes: bool | Unset = UNSET, total_by: str | Unset = UNSET,
+                         number_prefix: str | Unset = UNSET, **unknown: Never) -> InvoiceProfile:
+    """Save the changes given as a new version; batches already made keep the version they had."""
     actor = audit.require_actor(actor)
-    unknown = set(fields) - set(PROFILE_FIELDS)
-    if unknown:
-        raise InvoiceDeskError(f"Unknown invoice profile fields: {', '.join(sorted(unknown))}.")
+    refuse_unknown("invoice profile fields", unknown)
+    fields = given(remit_to_name=remit_to_name, remit_to_address=remit_to_address, logo=logo, logo_mime=logo_mime,
+                   footer=footer, terms_days=terms_days, show_procedure_codes=show_procedure_codes,
+                   total_by=total_by, number_prefix=number_prefix)
     base = current_profile(session)
     values = {name: getattr(base, name) for name in PROFILE_FIELDS} if base else {}
     before = dict(values)
