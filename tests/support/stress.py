@@ -78,22 +78,25 @@ def run_worker(url: str, worker: int, rounds: int, group_id: int) -> dict:
 
 
 def _targets(action: str, conn, rng: random.Random, round_no: int, group_id: int, worker: int):
-    if action in ("post", "allocate"):
+    if action == "post":
         inv = _pick(conn, "SELECT id, party_id, balance_cents FROM invoice WHERE paid = :f", rng, f=False)
         if inv is None:
             return None
-        cents = rng.randint(1, inv.balance_cents)
-        if action == "post":
-            # Some of each check stays unapplied, for the allocations to use.
-            return {"party_id": inv.party_id, "cents": cents, "invoice_id": inv.id,
-                    "extra": rng.choice([0, 500, 2500])}
-        receipt = _pick(conn, "SELECT id, amount_cents - applied_cents AS left FROM receipt WHERE voided = :f "
-                        "AND applied_cents < amount_cents AND party_id = :p", rng, f=False, p=inv.party_id)
-        if receipt is None:
+        # Some of each check stays unapplied, for the allocations to use.
+        return {"party_id": inv.party_id, "cents": rng.randint(1, inv.balance_cents), "invoice_id": inv.id,
+                "extra": rng.choice([0, 500, 2500])}
+    if action == "allocate":
+        # A receipt with money left, to an open invoice of its party (as read now; it may be gone by the time).
+        pair = _pick(conn, "SELECT r.id AS receipt_id, i.id AS invoice_id, r.amount_cents - r.applied_cents AS left, "
+                     "i.balance_cents FROM receipt r JOIN invoice i ON i.party_id = r.party_id "
+                     "WHERE r.voided = :f AND r.applied_cents < r.amount_cents AND i.paid = :f", rng, f=False)
+        if pair is None:
             return None
-        return {"receipt_id": receipt.id, "invoice_id": inv.id, "cents": min(cents, receipt.left)}
+        return {"receipt_id": pair.receipt_id, "invoice_id": pair.invoice_id,
+                "cents": rng.randint(1, min(pair.left, pair.balance_cents))}
     if action == "void":
-        receipt = _pick(conn, "SELECT id FROM receipt WHERE voided = :f", rng, f=False)
+        # Any receipt, voided or not: two managers voiding one check is a race too.
+        receipt = _pick(conn, "SELECT id FROM receipt", rng)
         return receipt and {"receipt_id": receipt.id}
     if action == "party batch":
         party = _pick(conn, "SELECT id FROM party", rng)
