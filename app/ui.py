@@ -99,6 +99,19 @@ def group_picker(label: str, *, key: str) -> int | None:
                         placeholder="Type a group name", key=key)
 
 
+def url_number(name: str, what: str) -> int | None:
+    """A number from the page's URL (?party_id=6, ?batch=42): ASCII digits within BIGINT, else a message and None."""
+    from core.inputs import parse_id
+
+    typed = st.query_params.get(name)
+    if not typed:
+        return None
+    number = parse_id(typed)
+    if number is None:
+        st.warning(f"{md(typed[:40])} in the link is not {what}; choose one below.", icon=":material/link_off:")
+    return number
+
+
 def request_key(form: str) -> str:
     """This form's submission id, passed to core as request_key: a second submission of the same form (a double
     click, a rerun that repeats the action) returns the first result instead of acting twice."""

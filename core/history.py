@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from core import clock
 from core.errors import InvoiceDeskError
+from core.inputs import search_text
 from core.invoices import totals_from_cents
 from core.models import Batch, BatchItem, Invoice, Party
 from core.money import from_cents
@@ -64,7 +65,8 @@ def _filters(session: Session, party_id, status, number_contains) -> list[sa.Col
         where.append(col(BatchItem.party_id) == party_id)
     if status != "all":
         where.append(col(Invoice.paid) == (status == "paid"))
-    if number_contains and number_contains.strip():
+    number_contains = search_text(number_contains, "The invoice number filter")
+    if number_contains:
         where.append(_number_contains(session, number_contains))
     return where
 

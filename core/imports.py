@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from core import audit, clock, locking
+from core.dates import EARLIEST, LATEST, parse_date
 from core.db import expire_loaded, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError
 from core.models import PARTY_KINDS, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
@@ -159,12 +160,8 @@ def _check_lengths(line: int, row: dict[str, str], errors: list[RowError]) -> bo
 
 
 def _date(text: str) -> date | None:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
+    day = parse_date(text)
+    return day if day is not None and EARLIEST <= day <= LATEST else None
 
 
 @guarded
@@ -313,7 +310,7 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
         for name in ("date_of_service", "post_date"):
             dates[name] = _date(row[name])
             if dates[name] is None:
-                errors.append(RowError(line, name, f"'{row[name]}' is not a date; use YYYY-MM-DD."))
+                errors.append(RowError(line, name, f"'{row[name]}' is not a date; use YYYY-MM-DD or MM/DD/YYYY."))
                 bad = True
         if dates["date_of_service"] and dates["date_of_service"] > today:
             errors.append(RowError(line, "date_of_service", f"{dates['date_of_service']} is in the future."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 
 from core.errors import InvoiceDeskError
@@ -15,6 +16,42 @@ class Unset(enum.Enum):
 
 
 UNSET = Unset.UNSET
+
+
+# The largest id or number a database column holds (BIGINT); anything longer is not one of ours.
+MAX_ID = 2**63 - 1
+_ID = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(value: object) -> int | None:
+    """An id or a number from a URL, a search box or a caller: ASCII digits within BIGINT, else None.
+
+    "²".isdigit() is true and int("٣") is 3; neither is an id here, nor True, nor 99999999999999999999.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value <= MAX_ID else None
+    if isinstance(value, str) and _ID.fullmatch(value.strip()):
+        number = int(value.strip())
+        return number if 0 < number <= MAX_ID else None
+    return None
+
+
+# A search is a few words or part of a number; longer text is a paste gone wrong (SQLite's LIKE gives up at 50,000).
+MAX_SEARCH = 200
+
+
+def search_text(value: object, label: str = "The search") -> str:
+    """What a search box or filter searches for: text without NUL characters, at most MAX_SEARCH characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvoiceDeskError(f"{label} must be text, not {type(value).__name__}.")
+    text = value.replace("\x00", "").strip()
+    if len(text) > MAX_SEARCH:
+        raise InvoiceDeskError(f"{label} is {len(text):,} characters; search with at most {MAX_SEARCH}.")
+    return text
 
 
 def given(**values: object) -> dict[str, object]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from core.errors import InvoiceDeskError
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-# Largest amount accepted for one value: far above any invoice, far below BIGINT.
-MAX_AMOUNT = Decimal("100000000.00")
+# One amount must be below this: far above any occupational-medicine invoice or check, far below BIGINT.
+MAX_AMOUNT = Decimal("10000000.00")
+# What a manager may type: 25, 25.5, 1250.00, 1,250.00 (commas only between thousands), with a $ in front.
+_AMOUNT = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|-?\.[0-9]+")
+_DECIMAL_COMMA = re.compile(r"-?[0-9]+,[0-9]{1,2}")
 
 
 # What a caller may pass as an amount: a Decimal, whole dollars, or text as a manager types it ("1,250.00").
@@ -28,25 +32,25 @@ def parse_money(value: object, *, field: str = "Amount", allow_zero: bool = Fals
     elif isinstance(value, Decimal):
         amount = value
     else:
-        text = str(value).strip().replace(",", "")
-        if text.startswith("$"):
-            text = text[1:].strip()
+        shown = str(value).strip()
+        text = shown[1:].strip() if shown.startswith("$") else shown
         if not text:
             raise InvoiceDeskError(f"{field} is required and must be a number such as 125.00.")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise InvoiceDeskError(f"{field} '{_short(value)}' is not a number; write it like 125.00.") from None
+        if not _AMOUNT.fullmatch(text):
+            # 12,34 is a European 12.34, not 1,234: a comma is refused unless it separates thousands.
+            hint = text.replace(",", ".") if _DECIMAL_COMMA.fullmatch(text) else "125.00"
+            raise InvoiceDeskError(f"{field} '{_short(shown)}' is not a number; write it like {hint}.")
+        amount = Decimal(text.replace(",", ""))
     if not amount.is_finite():
         raise InvoiceDeskError(f"{field} must be a finite number, not {amount}.")
     if amount < 0:
         raise InvoiceDeskError(f"{field} cannot be negative ({amount}).")
     if amount == 0 and not allow_zero:
         raise InvoiceDeskError(f"{field} must be above zero.")
+    if amount >= MAX_AMOUNT:  # before quantize, which cannot hold 1E+26 to the cent
+        raise InvoiceDeskError(f"{field} {_short(value)} is too large; one amount must be below {MAX_AMOUNT:,.2f}.")
     if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
         raise InvoiceDeskError(f"{field} {amount} has more than two decimal places; amounts are to the cent.")
-    if amount > MAX_AMOUNT:
-        raise InvoiceDeskError(f"{field} {amount} is larger than the largest amount accepted ({MAX_AMOUNT}).")
     return amount.quantize(CENT)
 
 
@@ -70,5 +74,5 @@ def format_money(amount: Decimal) -> str:
 
 
 def _short(value: object) -> str:
-    text = str(value)
+    text = str(value).replace("\x00", "")
     return text if len(text) <= 40 else text[:37] + "..."

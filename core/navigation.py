@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from core.errors import InvoiceDeskError
 from core.history import HistoryRow, invoice_history
+from core.inputs import parse_id, search_text
 from core.models import Batch, Party
 from core.parties import search_parties
 
-_STB = re.compile(r"^\s*stb\s*(\d+)?\s*$", re.IGNORECASE)
+# stb, stb 42, stb42; "stb ²" or "stb 99999999999999999999" get a message, "Stbury Ltd" is a party search.
+_STB = re.compile(r"^\s*stb(?:\s+(\S+)|([0-9]\S*))?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,21 @@ class Destination:
 
 
 def navigate(session: Session, *, text: str) -> Destination:
-    text = (text or "").strip()
+    try:
+        text = search_text(text)
+    except InvoiceDeskError as exc:
+        return Destination("nothing", str(exc))
     if not text:
         return Destination("nothing", "Type stb, stb and a batch number, an invoice number or a party name.")
     m = _STB.match(text)
     if m:
-        if not m.group(1):
+        typed = m.group(1) or m.group(2)
+        if not typed:
             return Destination("batch_history")
-        number = int(m.group(1))
+        number = parse_id(typed)
+        if number is None:
+            return Destination("nothing", f"'{typed[:40]}' is not a batch number; type stb and a number such as "
+                                          "stb 42.")
         batch_id = session.execute(sa.select(col(Batch.id)).where(col(Batch.number) == number)).scalar_one_or_none()
         if batch_id is None:
             return Destination("nothing", f"There is no batch {number}.")

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from core import locking
 from core.db import get_record, guarded
 from core.errors import NotFoundError
-from core.inputs import UNSET, Unset, given
+from core.inputs import UNSET, Unset, given, search_text
 from core.models import PARTY_KINDS, Group, Party
 
 
@@ -24,7 +24,8 @@ def search_parties(session: Session, *, text: str = "", limit: int = 20,
                    include_inactive: bool = False) -> list[Party]:
     """Parties whose account code or name contains the text, any case, by name."""
     q = select(Party).order_by(col(Party.name), col(Party.account_code)).limit(limit)
-    if text.strip():
+    text = search_text(text)
+    if text:
         pattern = _contains(text)
         q = q.where(sa.or_(sa.func.lower(col(Party.name)).like(pattern, escape="\\"),
                            sa.func.lower(col(Party.account_code)).like(pattern, escape="\\")))
@@ -38,7 +39,8 @@ def search_groups(session: Session, *, text: str = "", limit: int = 20,
     q = select(Group).order_by(col(Group.name)).limit(limit)
     if not include_inactive:
         q = q.where(col(Group.active) == sa.true())
-    if text.strip():
+    text = search_text(text)
+    if text:
         q = q.where(sa.func.lower(col(Group.name)).like(_contains(text), escape="\\"))
     return list(session.exec(q))
 

@@ -5,7 +5,18 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, local_time, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, request_key, table, totals_line
+from app.ui import (
+    PAGE_SIZE,
+    attempt,
+    md,
+    money,
+    newer_older,
+    party_picker,
+    request_key,
+    table,
+    totals_line,
+    url_number,
+)
 from core import (
     BATCH_KINDS,
     InvoiceDeskError,
@@ -67,7 +78,7 @@ if selected:
     st.query_params["batch"] = str(rows[selected[0]].number)
 numbers = [b.number for b in rows]
 wanted = st.query_params.get("batch")
-wanted_number = int(wanted) if wanted and wanted.isdigit() else None
+wanted_number = url_number("batch", "a batch number")
 if wanted_number is not None and wanted_number not in numbers:
     numbers.insert(0, wanted_number)
 opened = st.selectbox("Open batch", numbers, index=numbers.index(wanted_number) if wanted_number in numbers else None,

@@ -6,7 +6,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, reading, require_router, writing
-from app.ui import PAGE_SIZE, attempt, md, money, paginator, party_picker, request_key, table, totals_line
+from app.ui import (
+    PAGE_SIZE,
+    attempt,
+    md,
+    money,
+    paginator,
+    party_picker,
+    request_key,
+    table,
+    totals_line,
+    url_number,
+)
 from core import (
     get_party,
     invoice_history,
@@ -22,7 +33,7 @@ require_router()
 st.title("Employer Dashboard")
 
 wanted = st.query_params.get("party_id")
-default = int(wanted) if wanted and wanted.isdigit() else None
+default = url_number("party_id", "a bill-to party")
 party_id = party_picker("Employer or attorney", key="emp_party", include_inactive=True, default=default)
 if party_id is None:
     st.info("Choose a bill-to party to see its balance and Invoice History.")

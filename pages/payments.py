@@ -5,7 +5,18 @@ from decimal import Decimal
 import streamlit as st
 
 from app.state import actor, reading, require_router, today, writing
-from app.ui import PAGE_SIZE, attempt, md, money, newer_older, party_picker, request_key, table, totals_line
+from app.ui import (
+    PAGE_SIZE,
+    attempt,
+    md,
+    money,
+    newer_older,
+    party_picker,
+    request_key,
+    table,
+    totals_line,
+    url_number,
+)
 from core import (
     RECEIPT_METHODS,
     allocate_credit,
@@ -62,9 +73,7 @@ def _allocation_inputs(invoices, *, prefix: str) -> dict[int, str]:
     return {invoice_id: text for invoice_id, text in entered.items() if text.strip()}
 
 
-wanted = st.query_params.get("party_id")
-party_id = party_picker("Received from", key="pay_party",
-                        default=int(wanted) if wanted and wanted.isdigit() else None)
+party_id = party_picker("Received from", key="pay_party", default=url_number("party_id", "a bill-to party"))
 if party_id is None:
     st.info("Choose the party that paid to post a receipt, allocate its unapplied money or void a receipt.")
     everyone = _receipts(None, False)

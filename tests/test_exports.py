@@ -5,6 +5,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,10 +25,17 @@ def test_formula_cells_are_defused_and_money_stays_exact():
                       "1234.50", "2026-03-04"]
 
 
+@pytest.mark.parametrize("text", [" =1+1", "\xa0=1+1", "\n=1+1", "  @SUM(A1)", "\u3000+1", " \t-2"])
+def test_blanks_before_a_formula_do_not_hide_it(text):
+    _, (value,) = _read(csv_bytes([{"Name": text}]))
+    assert value == "'" + text
+
+
 @given(st.text(max_size=40))
 def test_any_text_comes_back_whole_and_never_as_a_formula(text):
     header, (value,) = _read(csv_bytes([{"Name": text}]))
     assert not value.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert not value.lstrip().startswith(("=", "+", "-", "@", "\t", "\r")) or value.startswith("'")
     assert value in (text, "'" + text)
 
 

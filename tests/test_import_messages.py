@@ -104,9 +104,12 @@ def _enc(number="E-1", account="P-1", name="Kim Ito", party="ACME01", dos="2026-
     (_enc(name=""), ["row 2, column patient_name: is required."]),
     (_enc(party=""), ["row 2, column party_account_code: is required."]),
     (_enc(code=""), ["row 2, column procedure_code: is required."]),
-    (_enc(dos="03/01/2026"), ["row 2, column date_of_service: '03/01/2026' is not a date; use YYYY-MM-DD."]),
-    (_enc(dos="2026-3-1"), ["row 2, column date_of_service: '2026-3-1' is not a date; use YYYY-MM-DD."]),
-    (_enc(post="2026-02-29"), ["row 2, column post_date: '2026-02-29' is not a date; use YYYY-MM-DD."]),
+    (_enc(dos="31/03/2026"), ["row 2, column date_of_service: '31/03/2026' is not a date; use YYYY-MM-DD or "
+                              "MM/DD/YYYY."]),
+    (_enc(dos="2026-3-1"), ["row 2, column date_of_service: '2026-3-1' is not a date; use YYYY-MM-DD or MM/DD/YYYY."]),
+    (_enc(post="2026-02-29"), ["row 2, column post_date: '2026-02-29' is not a date; use YYYY-MM-DD or MM/DD/YYYY."]),
+    (_enc(dos="1899-12-31"), ["row 2, column date_of_service: '1899-12-31' is not a date; use YYYY-MM-DD or "
+                              "MM/DD/YYYY."]),
     (_enc(post="2026-02-28"), ["row 2, column post_date: is before the date of service."]),
     (_enc(units="0"), ["row 2, column units: '0' is not a whole number above zero."]),
     (_enc(units="1.5"), ["row 2, column units: '1.5' is not a whole number above zero."]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import (
+    InvoiceDeskError,
     audit_log,
     create_group,
     create_on_demand_batch,
@@ -148,6 +149,10 @@ def test_navigation_box_destinations(session):
     assert (found.kind, found.batch_id, found.batch_number) == ("batch", batch.id, batch.number)
     assert (navigate(session, text="stb 4242").kind, navigate(session, text="stb 4242").message) == \
         ("nothing", "There is no batch 4242.")
+    # What is not a batch number is said so, whatever was typed after stb.
+    for typed in ("\u00b2", "99999999999999999999", "4x", "\u0663"):
+        assert (navigate(session, text=f"stb {typed}").kind, navigate(session, text=f"stb {typed}").message) == \
+            ("nothing", f"'{typed}' is not a batch number; type stb and a number such as stb 42.")
     # One party and no invoice: straight to the party.
     only = navigate(session, text="acme works")
     assert (only.kind, only.party_id) == ("party", acme.id)
@@ -202,3 +207,18 @@ def test_look_ups_order_by_name_then_code_and_every_write_names_its_record_kind(
     entities = {e.action: e.entity for e in audit_log(session)}
     assert entities == {"party.create": "party", "party.update": "party", "group.create": "party_group",
                         "group.update": "party_group"}
+
+
+def test_searches_drop_nul_characters_and_refuse_a_paste_of_50000_characters(session):
+    from core import invoice_history, invoice_history_count, search_groups
+
+    acme = create_party(session, account_code="ACME", name="Acme Works", actor=ACTOR)
+    assert [p.id for p in search_parties(session, text="ac\x00me")] == [acme.id]
+    assert invoice_history(session, number_contains="\x00INV", status="all") == []
+    for search in (lambda t: search_parties(session, text=t), lambda t: search_groups(session, text=t),
+                   lambda t: invoice_history(session, number_contains=t),
+                   lambda t: invoice_history_count(session, number_contains=t)):
+        with pytest.raises(InvoiceDeskError, match=r"is 50,000 characters; search with at most 200\."):
+            search("x" * 50_000)
+    assert navigate(session, text="x" * 50_000).message == \
+        "The search is 50,000 characters; search with at most 200."

@@ -258,6 +258,24 @@ def test_party_form_refuses_a_duplicate_code(demo_db):
     assert snapshot(demo_db) == before
 
 
+@pytest.mark.parametrize("page, name, typed", [
+    ("pages/employer.py", "party_id", "\u00b2"), ("pages/employer.py", "party_id", "99999999999999999999"),
+    ("pages/payments.py", "party_id", "-1"), ("pages/batches.py", "batch", "99999999999999999999"),
+    ("pages/batches.py", "batch", "\u0663"), ("pages/employer.py", "party_id", "1 OR 1=1"),
+])
+def test_a_hostile_number_in_the_link_gets_a_message_not_an_exception(demo_db, page, name, typed):
+    at = app(page, **{name: typed})
+    assert not at.exception
+    assert any("in the link is not" in t for t in plain(at.warning))
+
+
+@pytest.mark.parametrize("typed", ["stb \u00b2", "stb 99999999999999999999", "\x00", "x" * 50_000])
+def test_a_hostile_navigation_search_gets_a_message_not_an_exception(demo_db, typed):
+    at = app()
+    at.sidebar.text_input(key="nav_search").input(typed).run()
+    assert not at.exception
+
+
 def test_navigation_search_opens_a_batch_and_a_party(demo_db):
     at = app()
     at.sidebar.text_input(key="nav_search").input("stb 12").run()
