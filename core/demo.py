@@ -85,7 +85,8 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
 
     patients = [{"account": f"P{n:05d}", "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}"} for n in range(1, 1201)]
     pt = Patient.__table__
-    patient_ids = [row[0] for row in session.execute(sa.insert(pt).returning(pt.c.id), patients)]
+    patient_ids = [row[0] for row in session.execute(sa.insert(pt).returning(pt.c.id, sort_by_parameter_order=True),
+                                                     patients)]
 
     start = as_of - timedelta(days=365)
     weights = [rng.uniform(0.3, 3.0) for _ in parties]

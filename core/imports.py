@@ -18,6 +18,7 @@ from core import audit, clock, locking
 from core.dates import EARLIEST, LATEST, parse_date
 from core.db import expire_loaded, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError
+from core.inputs import is_email
 from core.models import PARTY_KINDS, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import from_cents, parse_money, to_cents
 
@@ -28,7 +29,6 @@ ENCOUNTER_COLUMNS = ("encounter_number", "patient_account", "patient_name", "par
 COLUMNS = {"parties": PARTY_COLUMNS, "encounters": ENCOUNTER_COLUMNS}
 MAX_BYTES = 20 * 1024 * 1024
 MAX_REPORTED = 5000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LENGTHS = {"account_code": 40, "name": 200, "group": 200, "contact_name": 200, "email": 200,
             "address_line1": 200, "address_line2": 200, "city": 100, "state": 40, "postal_code": 20,
             "encounter_number": 40, "patient_account": 40, "patient_name": 200, "party_account_code": 40,
@@ -228,7 +228,7 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
         if billable not in _YES | _NO:
             errors.append(RowError(line, "billable", f"'{row['billable']}' is not 'yes' or 'no'."))
             bad = True
-        if row["email"] and not _EMAIL.match(row["email"]):
+        if row["email"] and not is_email(row["email"]):
             errors.append(RowError(line, "email", f"'{row['email']}' is not an e-mail address."))
             bad = True
         code = row["account_code"]

@@ -54,6 +54,14 @@ def search_text(value: object, label: str = "The search") -> str:
     return text
 
 
+# One rule for an e-mail address, for the party form, the import and (later) the mailer: no spaces, one @, a dot after.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def is_email(text: str) -> bool:
+    return bool(_EMAIL.fullmatch(text))
+
+
 def given(**values: object) -> dict[str, object]:
     """The keywords the caller passed, in the order given."""
     return {name: value for name, value in values.items() if value is not UNSET}

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from core import locking
 from core.db import get_record, guarded
 from core.errors import NotFoundError
-from core.inputs import UNSET, Unset, given, search_text
+from core.inputs import UNSET, Unset, given, is_email, parse_id, search_text
 from core.models import PARTY_KINDS, Group, Party
 
 
@@ -79,9 +79,11 @@ def _check_party_values(session: Session, values: dict) -> dict:
     for key, value in values.items():
         if key not in PARTY_FIELDS and key != "account_code":
             raise InvoiceDeskError(f"Unknown party field '{key}'.")
-        if isinstance(value, str):
-            value = value.strip()
-            if len(value) > _LIMITS.get(key, 10_000):
+        if key in _LIMITS:
+            if not isinstance(value, str):
+                raise InvoiceDeskError(f"{key.replace('_', ' ').capitalize()} must be text, not {value!r:.40}.")
+            value = value.replace("\x00", "").strip()
+            if len(value) > _LIMITS[key]:
                 raise InvoiceDeskError(f"{key.replace('_', ' ').capitalize()} is longer than {_LIMITS[key]} characters.")
         clean[key] = value
     if "name" in clean and not clean["name"]:
@@ -90,12 +92,14 @@ def _check_party_values(session: Session, values: dict) -> dict:
         raise InvoiceDeskError("A party needs an account code.")
     if "kind" in clean and clean["kind"] not in PARTY_KINDS:
         raise InvoiceDeskError("Kind must be employer or attorney.")
-    if clean.get("email") and ("@" not in clean["email"] or "." not in clean["email"].split("@")[-1]):
+    if clean.get("email") and not is_email(clean["email"]):
         raise InvoiceDeskError(f"'{clean['email']}' is not an e-mail address.")
     for flag in ("billable", "active"):
         if flag in clean and not isinstance(clean[flag], bool):
             raise InvoiceDeskError(f"{flag.capitalize()} must be yes or no (True or False), not {clean[flag]!r}.")
     if clean.get("group_id") is not None:
+        if parse_id(clean["group_id"]) is None or not isinstance(clean["group_id"], int):
+            raise InvoiceDeskError(f"Group id {clean['group_id']!r:.40} is not an id.")
         get_group(session, clean["group_id"])
     return clean
 

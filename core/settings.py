@@ -61,6 +61,8 @@ def require_invoice_billing(session: Session, what: str) -> None:
 @guarded
 def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
     actor = audit.require_actor(actor)
+    if not isinstance(enabled, bool):  # 'off' is a true value in Python: it would turn billing on
+        raise InvoiceDeskError(f"Invoice billing is switched with True or False, not {enabled!r:.40}.")
     value = "on" if enabled else "off"
     setting = session.get(Setting, INVOICE_BILLING)
     before = setting.value if setting else "off"
