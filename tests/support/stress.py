@@ -149,3 +149,30 @@ def _act(core, s, action: str, a: dict, today) -> None:
         report = core.import_csv(s, kind="encounters", data=a["csv"], actor=ACTOR)
         if not report.ok:
             raise core.InvoiceDeskError(str(report.errors[0]).split(": ", 1)[-1])
+
+
+def post_receipts_until(url: str, party_ids: list[int], stop_file: str, pause: float = 0.2) -> list[float]:
+    """Another manager, in another process: post a receipt every `pause` seconds until stop_file exists.
+
+    Returns how long each post took, from asking to committed.
+    """
+    import time
+    from pathlib import Path
+
+    import core
+    from core.db import open_engine, transaction
+
+    engine = open_engine(url, migrate=False)
+    waits: list[float] = []
+    with _clock():
+        while not Path(stop_file).exists() or not waits:
+            with transaction(engine) as s:
+                today = core.clock.today(s)
+            started = time.monotonic()
+            with transaction(engine) as s:
+                core.post_receipt(s, party_id=party_ids[len(waits) % len(party_ids)], amount="10.00",
+                                  received_date=today, method="check", actor=ACTOR)
+            waits.append(time.monotonic() - started)
+            time.sleep(pause)
+    engine.dispose()
+    return waits
