@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from core import clock
 from core.allocations import unapplied_total
+from core.db import guarded
 from core.models import Allocation, Invoice, Receipt
 from core.money import from_cents
 from core.parties import get_party
@@ -42,6 +43,7 @@ def aging_bucket(days: int) -> str:
     return "over 120"
 
 
+@guarded
 def party_account(session: Session, *, party_id: int, as_of: date | None = None) -> AccountSummary:
     get_party(session, party_id)
     as_of = as_of or clock.today(session)

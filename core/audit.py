@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from core import clock
+from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.models import AuditRecord
 
@@ -43,6 +44,7 @@ class AuditEntry:
     detail: dict
 
 
+@guarded
 def audit_log(session: Session, *, actor: str | None = None, action: str | None = None,
               since: date | None = None, until: date | None = None, limit: int = 200,
               offset: int = 0) -> list[AuditEntry]:
@@ -62,9 +64,11 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
             for r in session.execute(q)]
 
 
+@guarded
 def audit_actors(session: Session) -> list[str]:
     return list(session.execute(sa.select(col(AuditRecord.actor)).distinct().order_by(col(AuditRecord.actor))).scalars())
 
 
+@guarded
 def audit_actions(session: Session) -> list[str]:
     return list(session.execute(sa.select(col(AuditRecord.action)).distinct().order_by(col(AuditRecord.action))).scalars())

@@ -185,6 +185,7 @@ def _preview(session: Session, t: _Target) -> BatchPreview:
     return BatchPreview(target=t.label, ranges=t.ranges, parties=parties, excluded=excluded)
 
 
+@guarded
 def preview_on_demand_batch(session: Session, *, party_id: int | None = None, group_id: int | None = None,
                             dos_from: DateInput | None = None, dos_to: DateInput | None = None,
                             post_from: DateInput | None = None, post_to: DateInput | None = None) -> BatchPreview:
@@ -298,6 +299,7 @@ def _insert_items(session: Session, batch: Batch) -> None:
          "payments_cents", "credits_cents", "balance_cents", "bill_to"], source))
 
 
+@guarded
 def get_batch(session: Session, *, batch_id: int | None = None, number: int | None = None) -> Batch:
     if batch_id is not None:
         batch = get_record(session, Batch, batch_id)
@@ -409,8 +411,8 @@ def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: 
     actor = audit.require_actor(actor)
     key = requests.check_key(request_key)
     note = _check_note(internal_note)
-    wanted = _invoice_ids(invoice_ids)
-    assert wanted is not None
+    wanted = _invoice_ids(invoice_ids if invoice_ids is not None else [])
+    assert wanted is not None  # a list was given, so a set comes back
     inv = Invoice.__table__
     rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.last_batch_id)
                            .where(inv.c.id.in_([i for i in wanted if isinstance(i, int)]))).all()
@@ -456,6 +458,7 @@ class BatchRow:
     internal_note: str
 
 
+@guarded
 def list_batches(session: Session, *, kind: str | None = None, party_id: int | None = None,
                  created_from: date | None = None, created_to: date | None = None, number: int | None = None,
                  limit: int = 50, offset: int = 0) -> list[BatchRow]:
@@ -510,6 +513,7 @@ class ItemDetail:
     encounters: list[ItemEncounter]
 
 
+@guarded
 def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
     """A batch's invoices as sent (snapshots), each with its encounters and whether they were credited since."""
     from core.models import Patient

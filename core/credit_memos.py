@@ -153,6 +153,7 @@ class CreditMemoRow:
     created_by: str
 
 
+@guarded
 def list_credit_memos(session: Session, *, party_id: int | None = None, only_unapplied: bool = False,
                       limit: int = 100, offset: int = 0) -> list[CreditMemoRow]:
     cm, inv, p = CreditMemo.__table__, Invoice.__table__, Party.__table__

@@ -15,7 +15,7 @@ _US = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 
 # What a caller may pass as a day: a date (a datetime counts by its date) or YYYY-MM-DD text.
-DateInput = date | str
+DateInput = date | datetime | str
 
 
 @overload

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+import inspect
 import logging
 import os
 import threading
+import types
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -175,23 +182,128 @@ def database_error(exc: sa.exc.DBAPIError) -> InvoiceDeskError:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_BIGINT = 2**63 - 1
+_KINDS = {int: "a whole number", str: "text", bool: "True or False", float: "a number", Decimal: "an amount",
+          date: "a date", datetime: "a moment (a datetime)", bytes: "bytes", type(None): "nothing (None)"}
+
+
+@functools.cache
+def _adapters(fn: Callable) -> dict[str, tuple[TypeAdapter, str]]:
+    """Per keyword-only parameter: a strict pydantic validator of its annotation, and its words for the message."""
+    hints = typing.get_type_hints(fn)
+    out = {}
+    for position, param in enumerate(inspect.signature(fn).parameters.values()):
+        hint = hints.get(param.name)
+        checked = param.kind is param.KEYWORD_ONLY or (param.kind is param.POSITIONAL_OR_KEYWORD and position > 0)
+        if checked and hint is not None and hint is not typing.Any:
+            config = ConfigDict(strict=True, arbitrary_types_allowed=True)
+            out[param.name] = (TypeAdapter(hint, config=config), _describe(hint))
+    return out
+
+
+def _describe(hint: object) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(_describe(h) for h in typing.get_args(hint) if h.__class__.__name__ != "EnumMeta"
+                                         and h is not type(None))) or "nothing"
+    if origin in (list, tuple, set):
+        return "a list of " + _describe(typing.get_args(hint)[0]).removeprefix("a ").removeprefix("an ")
+    if origin is dict:
+        return "a mapping of ids to amounts" if typing.get_args(hint)[0] is int else "a mapping"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(str(v.value) for v in hint)
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))  # type: ignore[call-overload]
+
+
+def _too_big(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > _BIGINT
+    if isinstance(value, (list, tuple, set)):
+        return any(_too_big(v) for v in value)
+    if isinstance(value, dict):
+        return any(_too_big(k) or _too_big(v) for k, v in value.items())
+    return False
+
+
+@functools.cache
+def _signature(fn: Callable) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _named(fn: Callable, args: tuple, kwargs: dict[str, object]) -> dict[str, object]:
+    """Every argument by its parameter's name (the session, first, is not checked)."""
+    if len(args) <= 1:
+        return kwargs
+    try:
+        return dict(_signature(fn).bind_partial(*args, **kwargs).arguments)
+    except TypeError:
+        return kwargs  # a call Python itself will refuse
+
+
+def _argument_problem(fn: Callable, kwargs: dict[str, object]) -> str | None:
+    """The first argument that does not fit its annotation, in words; None when they all fit."""
+    for name, value in kwargs.items():
+        checker = _adapters(fn).get(name)
+        if checker is None:
+            continue
+        adapter, expected = checker
+        label = name.replace("_", " ").capitalize()
+        try:
+            adapter.validate_python(value, strict=True)
+        except ValidationError:
+            return f"{label} {_shown(value)} is not {expected}."
+        if _too_big(value):
+            return f"{label} {_shown(value)} is larger than any id or number the database holds."
+    return None
+
+
+def _shown(value: object) -> str:
+    text = repr(value).replace("\\x00", "")
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """A core writer: a database error becomes InvoiceDeskError (ConcurrencyError for a race) and the session's
-    transaction is rolled back, so a caller that commits anyway saves nothing of the refused action."""
+    """A public core function answers with its result or an InvoiceDeskError, never a raw error.
+
+    A database error becomes InvoiceDeskError (ConcurrencyError for a race). A Python error from a value of the
+    wrong kind (a list where an id goes, an id beyond BIGINT) becomes a message naming that argument and what it
+    must be, found by checking every argument against its annotation. Either way the session's transaction is
+    rolled back, so a caller that commits anyway saves nothing of the refused action.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except InvoiceDeskError:
+            raise
         except sa.exc.DBAPIError as exc:
-            session = args[0] if args else kwargs.get("session")
-            if isinstance(session, Session):
-                session.rollback()
-            raise database_error(exc) from exc
+            _rollback(args, kwargs)
+            problem = _argument_problem(fn, _named(fn, args, kwargs))
+            raise (InvoiceDeskError(problem) if problem else database_error(exc)) from exc
+        except _WRONG_KIND as exc:
+            _rollback(args, kwargs)
+            problem = _argument_problem(fn, _named(fn, args, kwargs))
+            if problem is None:
+                _log.error("a Python error reached core's guard", exc_info=exc)
+                problem = ("This could not be done with the values given, so nothing was changed. Check them and "
+                           "try again; if it keeps happening, tell your administrator.")
+            raise InvoiceDeskError(problem) from exc
 
     return wrapper
+
+
+# What a value of the wrong kind makes Python or SQLAlchemy raise before (or instead of) a database error.
+_WRONG_KIND = (TypeError, ValueError, OverflowError, AttributeError, ArithmeticError, LookupError,
+               sa.exc.StatementError, sa.exc.ArgumentError)
+
+
+def _rollback(args: tuple, kwargs: dict) -> None:
+    session = args[0] if args else kwargs.get("session")
+    if isinstance(session, Session):
+        session.rollback()
 
 
 @contextmanager

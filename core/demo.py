@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from core.batches import create_on_demand_batch, rebatch
 from core.credit_memos import create_credit_memo
+from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.models import BatchItem, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
 from core.money import from_cents
@@ -42,6 +43,7 @@ def _at(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour, 0), tzinfo=UTC)
 
 
+@guarded
 def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF) -> None:
     """Fill an empty database with the demo practice; refuses a database that already has parties."""
     if session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one():

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from core import clock
+from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.inputs import search_text
 from core.invoices import totals_from_cents
@@ -71,6 +72,7 @@ def _filters(session: Session, party_id, status, number_contains) -> list[sa.Col
     return where
 
 
+@guarded
 def invoice_history(session: Session, *, party_id: int | None = None, status: str = "open",
                     number_contains: str | None = None, limit: int = 100, offset: int = 0) -> list[HistoryRow]:
     """Batch items newest first; filters: party, status (open, paid, all), number contains (any case)."""
@@ -99,6 +101,7 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
     return rows
 
 
+@guarded
 def invoice_history_count(session: Session, *, party_id: int | None = None, status: str = "open",
                           number_contains: str | None = None) -> int:
     q = (sa.select(sa.func.count()).select_from(BatchItem).join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from core import clock
+from core.db import guarded
 from core.errors import ConcurrencyError, NotFoundError
 from core.models import Batch, Encounter, Invoice, InvoiceLine, InvoiceProfile, InvoiceStatus, Party
 from core.money import from_cents
@@ -55,6 +56,7 @@ def totals_from_cents(billed: int, payments: int, credits: int, due_on: date | N
     )
 
 
+@guarded
 def invoice_totals(session: Session, invoice_id: int) -> Totals:
     inv = session.execute(
         sa.select(col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.due_on))

@@ -17,7 +17,7 @@ _DECIMAL_COMMA = re.compile(r"-?[0-9]+,[0-9]{1,2}")
 
 
 # What a caller may pass as an amount: a Decimal, whole dollars, or text as a manager types it ("1,250.00").
-MoneyInput = Decimal | int | str
+MoneyInput = Decimal | int | float | str
 
 
 def parse_money(value: object, *, field: str = "Amount", allow_zero: bool = False) -> Decimal:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.history import HistoryRow, invoice_history
 from core.inputs import parse_id, search_text
@@ -31,6 +32,7 @@ class Destination:
     parties: list[Party] = field(default_factory=list)
 
 
+@guarded
 def navigate(session: Session, *, text: str) -> Destination:
     try:
         text = search_text(text)

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from core.db import guarded
 from core.models import Batch, CreditMemo, Invoice, NumberSequence, Receipt
 
 SERIES = {
@@ -34,6 +35,7 @@ def next_numbers(session: Session, series: str, count: int = 1) -> range:
     return range(last - count + 1, last + 1)
 
 
+@guarded
 def numbering_gaps(session: Session) -> dict[str, list[int]]:
     """For each series, the numbers handed out but not in use (a rolled-back or removed record)."""
     t = NumberSequence.__table__

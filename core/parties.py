@@ -20,6 +20,7 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
+@guarded
 def search_parties(session: Session, *, text: str = "", limit: int = 20,
                    include_inactive: bool = False) -> list[Party]:
     """Parties whose account code or name contains the text, any case, by name."""
@@ -34,6 +35,7 @@ def search_parties(session: Session, *, text: str = "", limit: int = 20,
     return list(session.exec(q))
 
 
+@guarded
 def search_groups(session: Session, *, text: str = "", limit: int = 20,
                   include_inactive: bool = False) -> list[Group]:
     q = select(Group).order_by(col(Group.name)).limit(limit)
@@ -45,6 +47,7 @@ def search_groups(session: Session, *, text: str = "", limit: int = 20,
     return list(session.exec(q))
 
 
+@guarded
 def get_party(session: Session, party_id: int) -> Party:
     party = get_record(session, Party, party_id)
     if party is None:
@@ -183,6 +186,7 @@ def create_group(session: Session, *, name: str, actor: str) -> Group:
     return group
 
 
+@guarded
 def party_count(session: Session) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one()
 

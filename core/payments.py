@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.credit_memos import allocate_credit  # noqa: F401
+from core.db import guarded
 from core.models import Invoice
 from core.money import MoneyInput, format_money, from_cents, parse_money, to_cents
 from core.parties import get_party
@@ -39,6 +40,7 @@ class AllocationSuggestion:
     explanation: str
 
 
+@guarded
 def open_invoices(session: Session, *, party_id: int) -> list[OpenInvoice]:
     """A party's open invoices, oldest first: the order money is suggested in."""
     inv = Invoice.__table__
@@ -63,6 +65,7 @@ def _exact_subset(balances: list[int], target: int) -> list[int] | None:
     return None
 
 
+@guarded
 def suggest_allocation(session: Session, *, party_id: int, amount: MoneyInput) -> AllocationSuggestion:
     """An exact match of open balances to the amount when one exists, else oldest invoices first."""
     get_party(session, party_id)

@@ -142,6 +142,7 @@ class ReceiptRow:
     void_reason: str
 
 
+@guarded
 def list_receipts(session: Session, *, party_id: int | None = None, only_unapplied: bool = False,
                   include_voided: bool = True, limit: int = 100, offset: int = 0) -> list[ReceiptRow]:
     r, p = Receipt.__table__, Party.__table__

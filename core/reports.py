@@ -12,6 +12,9 @@ from sqlmodel import Session
 from core import clock
 from core.accounts import AGING_BUCKETS, aging_bucket
 from core.allocations import unapplied_total
+from core.dates import to_date
+from core.db import guarded
+from core.errors import InvoiceDeskError
 from core.models import Batch, Invoice, Receipt
 from core.money import from_cents
 
@@ -30,7 +33,10 @@ class Headline:
     batches_last_7_days: int
 
 
+@guarded
 def headline(session: Session, *, now: datetime | None = None) -> Headline:
+    if now is not None and now.tzinfo is None:
+        raise InvoiceDeskError("The moment for the headline figures must carry its time zone (stored moments are UTC).")
     now = now or clock.now()
     today = clock.day_of(now, session)
     inv, r, b = Invoice.__table__, Receipt.__table__, Batch.__table__
@@ -59,10 +65,13 @@ class MonthFigures:
     open: Decimal
 
 
+@guarded
 def invoices_by_month(session: Session, *, months: int = 12, party_id: int | None = None,
                       today: date | None = None) -> list[MonthFigures]:
     """Invoices by the month they were first sent: what was billed, what is settled, what is still open."""
-    today = today or clock.today(session)
+    if not 1 <= months <= 120:
+        raise InvoiceDeskError(f"Show from 1 to 120 months, not {months}.")
+    today = to_date(today, "Today") or clock.today(session)
     start = date(today.year, today.month, 1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
@@ -85,6 +94,7 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
             for m, (n, billed, balance) in sorted(buckets.items())]
 
 
+@guarded
 def open_aging(session: Session, *, party_id: int | None = None, today: date | None = None) -> dict[str, Decimal]:
     today = today or clock.today(session)
     inv = Invoice.__table__

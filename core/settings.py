@@ -23,6 +23,7 @@ PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "foo
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 
 
+@guarded
 def invoice_billing_enabled(session: Session) -> bool:
     setting = session.get(Setting, INVOICE_BILLING)
     return setting is not None and setting.value == "on"
@@ -75,6 +76,7 @@ def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
                  detail={"before": before, "after": value})
 
 
+@guarded
 def time_zone_name(session: Session) -> str:
     """The practice's time zone as set in Settings, or '' when it follows the server's."""
     setting = session.get(Setting, clock.ZONE_SETTING)
@@ -102,6 +104,7 @@ def set_time_zone(session: Session, *, zone: str, actor: str) -> None:
                  detail={"before": before or "server", "after": name or "server"})
 
 
+@guarded
 def current_profile(session: Session) -> InvoiceProfile | None:
     return session.exec(select(InvoiceProfile).order_by(col(InvoiceProfile.version).desc()).limit(1)).first()
 
