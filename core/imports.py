@@ -264,6 +264,8 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
             written.append(Party(account_code=code, **values))
             session.add(written[-1])
             report.created += 1
+            # The audit record names what a file created too, every field from nothing to its value.
+            changes[code] = {k: [None, v] for k, v in values.items() if v not in ("", None)}
         elif any(getattr(party, k) != v for k, v in values.items()):
             changes[code] = {k: [getattr(party, k), v] for k, v in values.items() if getattr(party, k) != v}
             for k, v in values.items():
@@ -405,6 +407,9 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
         old = existing.get(enc.number)
         if old is None:
             creates.append(enc)
+            changes[enc.number] = {"party_id": [None, parties[enc.party_code]], "date_of_service": [None, enc.dos],
+                                   "post_date": [None, enc.post], "patient_account": [None, enc.patient_account],
+                                   "total": [None, from_cents(enc.total_cents)], "charge_lines": [None, enc.charges]}
             continue
         same = (old.party_id == parties[enc.party_code] and old.date_of_service == enc.dos
                 and old.post_date == enc.post and patient_ids_to_account.get(old.patient_id) == enc.patient_account

@@ -76,6 +76,9 @@ def test_a_party_file_creates_groups_once_and_an_update_records_what_changed(ses
             acme.state, acme.postal_code) == ("Acme Manufacturing", "Pat Lee", "ap@acme.example", "1 Main St", "",
                                               "Springfield", "IL", "62701")
 
+    created = audit_log(session, action="import.parties")[0].detail["changes"]["ACME01"]
+    assert (created["name"], created["contact_name"], created["kind"]) == ([None, "Acme Manufacturing"],
+                                                                           [None, "Pat Lee"], [None, "employer"])
     second = _parties(session, GOOD_PARTY.replace("Pat Lee", "Kim Ray").replace("Acme Group", "New Group"),
                       "ACME02,Acme Dock,employer,Acme Group,yes,,,2 Dock Rd,,Springfield,IL,62702",
                       "LAW01,Hale LLP,attorney,,no,,,,,,,")
@@ -225,6 +228,10 @@ def test_an_encounter_file_makes_patients_encounters_and_numbered_charge_lines(s
     entry = audit_log(session, action="import.encounters")[0]
     assert entry.detail["changes"]["E-1"]["total"] == ["155.00", "160.00"]
     assert set(entry.detail["changes"]["E-1"]) == {"total", "charge_lines"}
+    # What the file created is named too, every field from nothing to its value.
+    assert entry.detail["changes"]["E-3"]["date_of_service"] == [None, "2026-03-06"]
+    assert entry.detail["changes"]["E-3"]["total"][0] is None
+    assert set(entry.detail["changes"]) == {"E-1", "E-3"}
     e3 = session.execute(sa.select(Encounter.id).where(Encounter.number == "E-3")).scalar_one()
     assert entry.record_ids == ",".join(str(i) for i in sorted([e1.id, e3]))
 
