@@ -21,6 +21,9 @@ R = TypeVar("R")
 PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "footer", "terms_days",
                   "show_procedure_codes", "total_by", "number_prefix")
 MAX_LOGO_BYTES = 2 * 1024 * 1024
+# The footer prints in a fixed strip at the bottom of every page; longer text would be shrunk to fit (to 2.6 pt at
+# 1,000 characters), so it is refused instead.
+MAX_FOOTER = 200
 
 
 @guarded
@@ -148,6 +151,10 @@ def save_invoice_profile(session: Session, *, actor: str, remit_to_name: str | U
         raise InvoiceDeskError("The number prefix must be 1 to 12 letters, digits, '-', '_' or '/'.")
     if values.get("logo") and len(values["logo"]) > MAX_LOGO_BYTES:
         raise InvoiceDeskError("The logo is larger than 2 MB; use a smaller image.")
+    footer_text = values.get("footer") or ""
+    if isinstance(footer_text, str) and len(footer_text) > MAX_FOOTER:
+        raise InvoiceDeskError(f"The footer is {len(footer_text):,} characters; at most {MAX_FOOTER} fit the bottom of "
+                               "every page at a readable size. Shorten it, or put the rest in the remit-to address.")
     for name, limit in (("remit_to_name", 200), ("remit_to_address", 600), ("logo_mime", 40), ("footer", 1000)):
         if not isinstance(values.get(name) or "", str) or len(values.get(name) or "") > limit:
             raise InvoiceDeskError(f"The {name.replace('_', ' ')} must be text of at most {limit:,} characters.")

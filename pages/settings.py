@@ -70,7 +70,8 @@ with tab_profile:
         name = st.text_input("Remit-to name", value=profile.remit_to_name if profile else "", key="set_remit_name")
         address = st.text_area("Remit-to address", value=profile.remit_to_address if profile else "",
                                key="set_remit_address")
-        footer = st.text_input("Footer message", value=profile.footer if profile else "", key="set_footer")
+        footer = st.text_input("Footer message", value=profile.footer if profile else "", key="set_footer",
+                               help="Printed at the bottom of every page; at most 200 characters fit.")
         c1, c2, c3 = st.columns(3)
         terms = c1.number_input("Payment terms (days)", min_value=0, max_value=365,
                                 value=profile.terms_days if profile else 30, step=1, key="set_terms")

@@ -20,6 +20,7 @@ from PIL import Image
 from sqlmodel import Session
 
 from core import (
+    InvoiceDeskError,
     clock,
     create_credit_memo,
     create_on_demand_batch,
@@ -533,3 +534,29 @@ def test_a_statement_lists_the_years_receipts_newest_first_and_works_without_a_p
         with pytest.raises(Exception) as caught:
             render_statement_pdf(session, party_id=bad)
         assert str(caught.value) == f"There is no bill-to party with id {bad!r}."
+
+
+def test_the_longest_footer_allowed_prints_at_its_normal_size(session):
+    """A footer is bounded so the PDF stays legible: 200 characters print at 7.5 pt; 201 are refused."""
+    from pypdf import PdfReader
+
+    from core.settings import MAX_FOOTER
+
+    billing_on(session)
+    footer = ("Questions? Call billing " * 20)[:MAX_FOOTER - 3] + "END"
+    save_invoice_profile(session, actor=ACTOR, footer=footer)
+    party = make_party(session)
+    make_encounter(session, party, amounts=("50.00",))
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    session.commit()
+    sizes = []
+
+    def visit(text, cm, tm, font, size):
+        if "Call billing" in text or "END" in text:
+            sizes.append(round(size * (tm[0] or 1) * (cm[0] or 1), 1))
+
+    page = PdfReader(io.BytesIO(render_batch_item_pdf(session, batch_item_id=item.id))).pages[0]
+    page.extract_text(visitor_text=visit)
+    assert sizes and min(sizes) >= 7.0, sizes
+    with pytest.raises(InvoiceDeskError, match=r"^The footer is 201 characters; at most 200 fit"):
+        save_invoice_profile(session, actor=ACTOR, footer=footer + "!")

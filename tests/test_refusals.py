@@ -342,7 +342,8 @@ PARTY_CASES = [
                                                                   actor=ACTOR), "larger than 2 MB"),
     ("profile: remit-to name too long", lambda s, p: save_invoice_profile(s, remit_to_name="R" * 201,
                                                                           actor=ACTOR), "remit to name"),
-    ("profile: footer too long", lambda s, p: save_invoice_profile(s, footer="F" * 1001, actor=ACTOR), "footer"),
+    ("profile: footer too long", lambda s, p: save_invoice_profile(s, footer="F" * 201, actor=ACTOR),
+     "The footer is 201 characters; at most 200 fit"),
 ]
 
 
