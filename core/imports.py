@@ -7,6 +7,7 @@ import hashlib
 import io
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -251,9 +252,12 @@ def _import_parties(session: Session, rows: list[tuple[int, dict[str, str]]], re
         session.add(group)
         groups[name] = group
     session.flush()
-    existing = {p.account_code: p for p in session.execute(
-        sa.select(Party).where(col(Party.account_code).in_(list(wanted))).order_by(col(Party.id))
-        .with_for_update(key_share=True).execution_options(populate_existing=True)).scalars()}
+    ids = [i for codes in _chunks(wanted) for i in session.execute(
+        sa.select(col(Party.id)).where(col(Party.account_code).in_(codes))).scalars()]
+    locking.lock_parties(session, ids)
+    existing = {p.account_code: p for codes in _chunks(wanted) for p in session.execute(
+        sa.select(Party).where(col(Party.account_code).in_(codes))
+        .execution_options(populate_existing=True)).scalars()}
     written, changes = [], {}
     for code, (_, values) in wanted.items():
         values = dict(values)
@@ -361,11 +365,22 @@ def _parse_encounter_rows(rows, errors: list[RowError], today: date) -> dict[str
     return encounters
 
 
+def _chunks(values: Iterable) -> Iterator[list]:
+    """A long list for IN (...) in pieces: one parameter per row would pass the databases' limits on a big file."""
+    items = list(values)
+    for start in range(0, len(items), locking.CHUNK):
+        yield items[start:start + locking.CHUNK]
+
+
+def _party_ids(session: Session, codes: set[str]) -> dict[str, int]:
+    return {code: party_id for chunk in _chunks(codes) for code, party_id in session.execute(
+        sa.select(col(Party.account_code), col(Party.id)).where(col(Party.account_code).in_(chunk))).all()}
+
+
 def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[list[int], dict] | None:
     errors = report.errors
     wanted = _parse_encounter_rows(rows, errors, clock.today(session))
-    parties = dict(session.execute(sa.select(col(Party.account_code), col(Party.id)).where(
-        col(Party.account_code).in_({e.party_code for e in wanted.values()}))).all())
+    parties = _party_ids(session, {e.party_code for e in wanted.values()})
     for enc in wanted.values():
         if enc.party_code not in parties:
             errors.append(RowError(enc.line, "party_account_code",
@@ -376,30 +391,30 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
     # The file's parties and the parties the encounters it changes are billed to now, locked by id; then the
     # encounters are read again, so one being invoiced this moment is seen as invoiced (domain rule 15).
     numbers = list(wanted)
-    billed_to = session.execute(sa.select(col(Encounter.party_id)).where(col(Encounter.number).in_(numbers))
-                                .distinct()).scalars().all() if numbers else []
+    billed_to = {p for chunk in _chunks(numbers) for p in session.execute(
+        sa.select(col(Encounter.party_id)).where(col(Encounter.number).in_(chunk)).distinct()).scalars()}
     locked = locking.lock_parties(session, {*parties.values(), *billed_to})
     # A party's account code may have changed while this import waited: the codes must still name the same parties.
-    if dict(session.execute(sa.select(col(Party.account_code), col(Party.id)).where(
-            col(Party.account_code).in_(list(parties)))).all()) != parties:
+    if _party_ids(session, set(parties)) != parties:
         raise ConcurrencyError("Another manager changed a party's account code while this file was being imported; "
                                "nothing was imported. Check the codes and import again.")
-    existing = {e.number: e for e in session.execute(
-        sa.select(Encounter).where(col(Encounter.number).in_(numbers))
-        .execution_options(populate_existing=True)).scalars()} if numbers else {}
+    existing = {e.number: e for chunk in _chunks(numbers) for e in session.execute(
+        sa.select(Encounter).where(col(Encounter.number).in_(chunk)).execution_options(populate_existing=True)
+    ).scalars()}
     locking.require_locked(locked, [e.party_id for e in existing.values()])
     old_lines: dict[int, list[tuple]] = defaultdict(list)
     invoiced: dict[int, str] = {}
     if existing:
-        ids = [e.id for e in existing.values()]
-        for cl in session.execute(sa.select(ChargeLine).where(col(ChargeLine.encounter_id).in_(ids))
-                                  .order_by(col(ChargeLine.encounter_id), col(ChargeLine.line_no))).scalars():
-            old_lines[cl.encounter_id].append((cl.procedure_code, cl.description, cl.units, cl.amount_cents))
-        invoiced = dict(session.execute(
-            sa.select(col(InvoiceLine.encounter_id), sa.func.min(col(Invoice.number))).join(Invoice)
-            .where(col(InvoiceLine.encounter_id).in_(ids)).group_by(col(InvoiceLine.encounter_id))).all())
-    patients = dict(session.execute(sa.select(col(Patient.account), col(Patient.id)).where(
-        col(Patient.account).in_({e.patient_account for e in wanted.values()}))).all())
+        for ids in _chunks(e.id for e in existing.values()):
+            for cl in session.execute(sa.select(ChargeLine).where(col(ChargeLine.encounter_id).in_(ids))
+                                      .order_by(col(ChargeLine.encounter_id), col(ChargeLine.line_no))).scalars():
+                old_lines[cl.encounter_id].append((cl.procedure_code, cl.description, cl.units, cl.amount_cents))
+            invoiced.update(session.execute(
+                sa.select(col(InvoiceLine.encounter_id), sa.func.min(col(Invoice.number))).join(Invoice)
+                .where(col(InvoiceLine.encounter_id).in_(ids)).group_by(col(InvoiceLine.encounter_id))).all())
+    patients = {account: patient_id for accounts in _chunks({e.patient_account for e in wanted.values()})
+                for account, patient_id in session.execute(sa.select(col(Patient.account), col(Patient.id))
+                                                           .where(col(Patient.account).in_(accounts))).all()}
     patient_ids_to_account = {v: k for k, v in patients.items()}
 
     creates, updates, changes = [], [], {}
@@ -447,7 +462,8 @@ def _import_encounters(session: Session, rows, report: ImportReport) -> tuple[li
              "self_pay": False} for e in creates])
         made.update({number: encounter_id for number, encounter_id in result.all()})
     if updates:
-        session.execute(sa.delete(line_t).where(line_t.c.encounter_id.in_([old.id for old, _ in updates])))
+        for ids in _chunks(old.id for old, _ in updates):
+            session.execute(sa.delete(line_t).where(line_t.c.encounter_id.in_(ids)))
         for old, e in updates:
             session.execute(sa.update(enc_t).where(enc_t.c.id == old.id).values(
                 patient_id=patients[e.patient_account], party_id=parties[e.party_code], date_of_service=e.dos,

@@ -21,6 +21,8 @@ from sqlmodel import Session
 from core.errors import ConcurrencyError
 from core.models import Party
 
+# Bind parameters per statement when a list of ids goes into IN (...): far below SQLite's and PostgreSQL's limits.
+CHUNK = 5_000
 # Imports create patients and parties that no existing row guards; they take turns on this advisory key.
 _IMPORT_LOCK = 7_274_202
 
@@ -28,11 +30,13 @@ _IMPORT_LOCK = 7_274_202
 def lock_parties(session: Session, party_ids: Iterable[int | None]) -> list[int]:
     """Lock the rows of these parties, lowest id first; returns the ids that exist, in that order."""
     ids = sorted({i for i in party_ids if i is not None})
-    if not ids:
-        return []
     p = Party.__table__
-    return list(session.execute(sa.select(p.c.id).where(p.c.id.in_(ids)).order_by(p.c.id)
-                                .with_for_update(key_share=True)).scalars())
+    locked: list[int] = []
+    # In ascending chunks, so a whole file's parties keep the global order and no statement has too many parameters.
+    for start in range(0, len(ids), CHUNK):
+        locked += session.execute(sa.select(p.c.id).where(p.c.id.in_(ids[start:start + CHUNK])).order_by(p.c.id)
+                                  .with_for_update(key_share=True)).scalars()
+    return locked
 
 
 def lock_group(session: Session, group_id: int) -> list[int]:
