@@ -9,11 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +30,7 @@ from core import (
     update_party,
 )
 from core.models import Document, Party
-from tests.support.browser import CHROMIUM_ARGS, ROOT, chromium, free_port, start_app
+from tests.support.browser import CHROMIUM_ARGS, chromium, free_port, start_app
 from tests.support.pdf_text import pdf_pages
 
 WAIT = 90_000
@@ -172,28 +168,6 @@ ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 PDF_FAILURES = re.compile(r"process pool|terminated abruptly|Traceback|PDF worker stopped|could not be drawn", re.I)
 
 
-def _serve(url: str, port: int, log: Path) -> subprocess.Popen:
-    """`streamlit run` on any database URL (tests.support.browser.start_app takes a SQLite file only)."""
-    env = {**os.environ, "INVOICE_DESK_DATABASE_URL": url}
-    env.pop("INVOICE_DESK_DEMO", None)  # the demo is loaded already, with the test's big batch in it
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run",
-                                 str(ROOT / "streamlit_app.py"), "--server.headless=true", f"--server.port={port}",
-                                 "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"the app did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def _big_batch(url: str) -> tuple[int, int, list[int], list[str]]:
     """The demo practice plus one group batch of every party outside the demo's groups (13 invoices).
 
@@ -226,7 +200,7 @@ def batch_server(request, tmp_path):
     batch_id, number, item_ids, invoices = _big_batch(url)
     port = free_port()
     log = tmp_path / "streamlit.log"
-    proc = _serve(url, port, log)
+    proc = start_app(url, port, demo=False, log=log)  # the demo is loaded already, with the big batch in it
     yield SimpleNamespace(db=request.param, base=f"http://127.0.0.1:{port}", url=url, pid=proc.pid, log=log,
                           batch_id=batch_id, number=number, item_ids=item_ids, invoices=invoices)
     proc.terminate()

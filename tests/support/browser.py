@@ -27,15 +27,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(database: Path, port: int, *, demo: bool = True) -> subprocess.Popen:
-    """Streamlit serving streamlit_app.py on 127.0.0.1:port; returns once its health check answers."""
-    env = {**os.environ, "INVOICE_DESK_DATABASE_URL": f"sqlite:///{database}"}
+def start_app(database: Path | str, port: int, *, demo: bool = True, log: Path | None = None) -> subprocess.Popen:
+    """Streamlit serving streamlit_app.py on 127.0.0.1:port; returns once its health check answers.
+
+    database is a SQLite file or any database URL; log, when given, keeps the server's output for a failure message.
+    """
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    env = {**os.environ, "INVOICE_DESK_DATABASE_URL": url}
     if demo:
         env["INVOICE_DESK_DEMO"] = "1"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run", str(ROOT / "streamlit_app.py"),
-                             "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-                             "--browser.gatherUsageStats=false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        env.pop("INVOICE_DESK_DEMO", None)
+    with (log.open("wb") if log else open(os.devnull, "wb")) as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run",
+                                 str(ROOT / "streamlit_app.py"), "--server.headless=true", f"--server.port={port}",
+                                 "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -46,4 +53,4 @@ def start_app(database: Path, port: int, *, demo: bool = True) -> subprocess.Pop
                 break
             time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("the app did not start")
+    raise RuntimeError("the app did not start" + (f":\n{log.read_text(errors='replace')[-3000:]}" if log else ""))
