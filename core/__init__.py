@@ -2,7 +2,15 @@
 
 from core import clock
 from core.accounts import AccountSummary, party_account
-from core.audit import AuditEntry, audit_actions, audit_actors, audit_log
+from core.audit import (
+    AuditChangeRow,
+    AuditEntry,
+    audit_actions,
+    audit_actors,
+    audit_change_count,
+    audit_changes,
+    audit_log,
+)
 from core.batches import (
     BatchPreview,
     BatchRow,
@@ -78,7 +86,7 @@ __all__ = [
     "clock",
     "csv_bytes", "defuse",
     "BATCH_KINDS", "CREDIT_ACTIONS", "RECEIPT_METHODS",
-    "audit_actions", "audit_actors",
+    "audit_actions", "audit_actors", "AuditChangeRow", "audit_change_count", "audit_changes",
     "BatchRow", "Destination", "Headline", "ItemDetail", "MonthFigures", "batch_items", "create_group", "create_party",
     "get_party", "headline", "invoices_by_month", "list_batches", "navigate", "open_aging", "party_count",
     "update_group", "update_party",

@@ -13,17 +13,28 @@ from sqlmodel import Session, col
 from core import clock
 from core.db import guarded
 from core.errors import InvoiceDeskError
-from core.models import AuditRecord
+from core.inputs import search_text
+from core.models import AuditChange, AuditRecord
 
 
 def record(session: Session, *, actor: str, action: str, entity: str, ids: Iterable[int] = (),
-           detail: dict | None = None, at: datetime | None = None) -> None:
-    """Write one audit record in the caller's transaction."""
-    session.execute(sa.insert(AuditRecord.__table__).values(
+           detail: dict | None = None, at: datetime | None = None) -> int:
+    """Write one audit record in the caller's transaction; returns its id."""
+    t = AuditRecord.__table__
+    return session.execute(sa.insert(t).values(
         at=at or clock.now(), actor=actor, action=action, entity=entity,
         record_ids=",".join(str(i) for i in ids),
         detail=json.dumps(detail or {}, default=str, sort_keys=True),
-    ))
+    ).returning(t.c.id)).scalar_one()
+
+
+def record_changes(session: Session, audit_id: int, rows: Iterable[tuple[int, str, int, str, str, dict]]) -> None:
+    """Per-row records of an audit record (an import's): (line, entity, record id, key, action, changes)."""
+    values = [{"audit_id": audit_id, "line": line, "entity": entity, "record_id": record_id, "record_key": key,
+               "action": action, "changes": json.dumps(changes, default=str, sort_keys=True)}
+              for line, entity, record_id, key, action, changes in rows]
+    if values:
+        session.execute(sa.insert(AuditChange.__table__), values)
 
 
 def require_actor(actor: str) -> str:
@@ -62,6 +73,36 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
     return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, entity=r.entity,
                        record_ids=r.record_ids, detail=json.loads(r.detail or "{}"))
             for r in session.execute(q)]
+
+
+@dataclass(frozen=True)
+class AuditChangeRow:
+    """One row an import created or updated: where it was in the file, which record, and what changed."""
+
+    line: int
+    entity: str
+    record_id: int
+    key: str
+    action: str
+    changes: dict
+
+
+@guarded
+def audit_changes(session: Session, *, audit_id: int, key: str | None = None, limit: int = 200,
+                  offset: int = 0) -> list[AuditChangeRow]:
+    """The rows an audit record (an import) created or updated, in file order; `key` picks one code or number."""
+    t = AuditChange.__table__
+    q = sa.select(t).where(t.c.audit_id == audit_id).order_by(t.c.line, t.c.id).limit(limit).offset(offset)
+    if key is not None:
+        q = q.where(t.c.record_key == search_text(key, "The key"))
+    return [AuditChangeRow(line=r.line, entity=r.entity, record_id=r.record_id, key=r.record_key, action=r.action,
+                           changes=json.loads(r.changes or "{}")) for r in session.execute(q)]
+
+
+@guarded
+def audit_change_count(session: Session, *, audit_id: int) -> int:
+    t = AuditChange.__table__
+    return session.execute(sa.select(sa.func.count()).select_from(t).where(t.c.audit_id == audit_id)).scalar_one()
 
 
 @guarded

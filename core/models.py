@@ -442,3 +442,17 @@ class AuditRecord(Table, table=True):
     entity: str = Field(max_length=40)
     record_ids: str = Field(default="", sa_type=sa.Text)
     detail: str = Field(default="", sa_type=sa.Text)
+
+
+# One row an import created or changed, linked to the import's audit record: which record, on which line of the
+# file, and each field's old and new value (JSON). Kept apart so a file of 200,000 rows is recorded row by row.
+class AuditChange(Table, table=True):
+    __tablename__ = "audit_change"
+    id: int = Field(default=None, primary_key=True)
+    audit_id: int = Field(foreign_key="audit_record.id", index=True)
+    line: int
+    entity: str = Field(max_length=40)
+    record_id: int
+    record_key: str = Field(max_length=40)
+    action: str = Field(max_length=20)
+    changes: str = Field(default="", sa_type=sa.Text)

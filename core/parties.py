@@ -11,8 +11,9 @@ from sqlmodel import Session, col, select
 from core import locking
 from core.db import get_record, guarded
 from core.errors import NotFoundError
-from core.inputs import UNSET, Unset, given, is_email, parse_id, search_text
-from core.models import PARTY_KINDS, Group, Party
+from core.inputs import UNSET, Unset, given, search_text
+from core.models import Group, Party
+from core.validation import PartyFields, group_name, require_flag
 
 
 def _contains(text: str) -> str:
@@ -64,45 +65,12 @@ def get_group(session: Session, group_id: int) -> Group:
 
 PARTY_FIELDS = ("name", "kind", "group_id", "billable", "active", "contact_name", "email", "address_line1",
                 "address_line2", "city", "state", "postal_code")
-_LIMITS = {"account_code": 40, "name": 200, "contact_name": 200, "email": 200, "address_line1": 200,
-           "address_line2": 200, "city": 100, "state": 40, "postal_code": 20}
 
 
-def _unknown_party_fields(unknown: Mapping[str, object]) -> None:
-    from core.errors import InvoiceDeskError
-
-    for key in unknown:
-        raise InvoiceDeskError(f"Unknown party field '{key}'.")
-
-
-def _check_party_values(session: Session, values: dict) -> dict:
-    from core.errors import InvoiceDeskError
-
-    clean = {}
-    for key, value in values.items():
-        if key not in PARTY_FIELDS and key != "account_code":
-            raise InvoiceDeskError(f"Unknown party field '{key}'.")
-        if key in _LIMITS:
-            if not isinstance(value, str):
-                raise InvoiceDeskError(f"{key.replace('_', ' ').capitalize()} must be text, not {value!r:.40}.")
-            value = value.replace("\x00", "").strip()
-            if len(value) > _LIMITS[key]:
-                raise InvoiceDeskError(f"{key.replace('_', ' ').capitalize()} is longer than {_LIMITS[key]} characters.")
-        clean[key] = value
-    if "name" in clean and not clean["name"]:
-        raise InvoiceDeskError("A party needs a name.")
-    if "account_code" in clean and not clean["account_code"]:
-        raise InvoiceDeskError("A party needs an account code.")
-    if "kind" in clean and clean["kind"] not in PARTY_KINDS:
-        raise InvoiceDeskError("Kind must be employer or attorney.")
-    if clean.get("email") and not is_email(clean["email"]):
-        raise InvoiceDeskError(f"'{clean['email']}' is not an e-mail address.")
-    for flag in ("billable", "active"):
-        if flag in clean and not isinstance(clean[flag], bool):
-            raise InvoiceDeskError(f"{flag.capitalize()} must be yes or no (True or False), not {clean[flag]!r}.")
+def _check_party_values(session: Session, values: dict, unknown: Mapping[str, object]) -> dict:
+    """The party's rules (core.validation.PartyFields, the same the CSV import uses), then the group exists."""
+    clean = PartyFields.require({**values, **unknown})
     if clean.get("group_id") is not None:
-        if parse_id(clean["group_id"]) is None or not isinstance(clean["group_id"], int):
-            raise InvoiceDeskError(f"Group id {clean['group_id']!r:.40} is not an id.")
         get_group(session, clean["group_id"])
     return clean
 
@@ -117,11 +85,10 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str,
     from core.errors import InvoiceDeskError
 
     actor = audit.require_actor(actor)
-    _unknown_party_fields(unknown)
     fields = given(kind=kind, group_id=group_id, billable=billable, active=active, contact_name=contact_name,
                    email=email, address_line1=address_line1, address_line2=address_line2, city=city, state=state,
                    postal_code=postal_code)
-    values = _check_party_values(session, {"account_code": account_code, "name": name, **fields})
+    values = _check_party_values(session, {"account_code": account_code, "name": name, **fields}, unknown)
     if session.execute(sa.select(col(Party.id)).where(col(Party.account_code) == values["account_code"])).first():
         raise InvoiceDeskError(f"Account code {values['account_code']} is already in use.")
     party = Party(**values)
@@ -143,12 +110,11 @@ def update_party(session: Session, *, party_id: int, actor: str, account_code: s
     from core import audit
 
     actor = audit.require_actor(actor)
-    _unknown_party_fields(unknown)
     fields = given(account_code=account_code, name=name, kind=kind, group_id=group_id, billable=billable,
                    active=active, contact_name=contact_name, email=email, address_line1=address_line1,
                    address_line2=address_line2, city=city, state=state, postal_code=postal_code)
     party = get_party(session, party_id)
-    values = _check_party_values(session, fields)
+    values = _check_party_values(session, fields, unknown)
     # A party's address and billable flag decide what a batch may invoice: take the party's lock first.
     locking.lock_parties(session, [party.id])
     session.refresh(party)
@@ -173,9 +139,7 @@ def create_group(session: Session, *, name: str, actor: str) -> Group:
     from core.errors import InvoiceDeskError
 
     actor = audit.require_actor(actor)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise InvoiceDeskError("A group needs a name of at most 200 characters.")
+    name = group_name(name)
     if session.execute(sa.select(col(Group.id)).where(sa.func.lower(col(Group.name)) == name.lower())).first():
         raise InvoiceDeskError(f"There is already a group called {name}.")
     group = Group(name=name)
@@ -200,13 +164,11 @@ def update_group(session: Session, *, group_id: int, actor: str, name: str | Non
 
     actor = audit.require_actor(actor)
     group = get_group(session, group_id)
-    if active is not None and not isinstance(active, bool):
-        raise InvoiceDeskError(f"Active must be True or False, not {active!r}.")
+    if active is not None:
+        active = require_flag(active, "active")
     changed: dict[str, list[object]] = {}
     if name is not None:
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvoiceDeskError("A group needs a name of at most 200 characters.")
+        name = group_name(name)
         clash = session.execute(sa.select(col(Group.id)).where(sa.func.lower(col(Group.name)) == name.lower(),
                                                           col(Group.id) != group.id)).first()
         if clash:

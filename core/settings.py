@@ -12,18 +12,15 @@ from sqlmodel import Session, col, select
 from core import audit, clock
 from core.db import guarded
 from core.errors import BillingDisabledError, InvoiceDeskError
-from core.inputs import UNSET, Unset, given, refuse_unknown
-from core.models import InvoiceProfile, Setting, TotalBy
+from core.inputs import UNSET, Unset, given
+from core.models import InvoiceProfile, Setting
+from core.validation import ProfileFields, require_flag
 
 INVOICE_BILLING = "invoice_billing"
 P = ParamSpec("P")
 R = TypeVar("R")
 PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "footer", "terms_days",
                   "show_procedure_codes", "total_by", "number_prefix")
-MAX_LOGO_BYTES = 2 * 1024 * 1024
-# The footer prints in a fixed strip at the bottom of every page; longer text would be shrunk to fit (to 2.6 pt at
-# 1,000 characters), so it is refused instead.
-MAX_FOOTER = 200
 
 
 @guarded
@@ -65,8 +62,7 @@ def require_invoice_billing(session: Session, what: str) -> None:
 @guarded
 def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
     actor = audit.require_actor(actor)
-    if not isinstance(enabled, bool):  # 'off' is a true value in Python: it would turn billing on
-        raise InvoiceDeskError(f"Invoice billing is switched with True or False, not {enabled!r:.40}.")
+    enabled = require_flag(enabled, "invoice billing")  # 'off' is a true value in Python: it would turn billing on
     value = "on" if enabled else "off"
     setting = session.get(Setting, INVOICE_BILLING)
     before = setting.value if setting else "off"
@@ -133,33 +129,16 @@ def save_invoice_profile(session: Session, *, actor: str, remit_to_name: str | U
                          number_prefix: str | Unset = UNSET, **unknown: Never) -> InvoiceProfile:
     """Save the changes given as a new version; batches already made keep the version they had."""
     actor = audit.require_actor(actor)
-    refuse_unknown("invoice profile fields", unknown)
-    fields = given(remit_to_name=remit_to_name, remit_to_address=remit_to_address, logo=logo, logo_mime=logo_mime,
+    fields = given(**unknown,
+                   remit_to_name=remit_to_name, remit_to_address=remit_to_address, logo=logo, logo_mime=logo_mime,
                    footer=footer, terms_days=terms_days, show_procedure_codes=show_procedure_codes,
                    total_by=total_by, number_prefix=number_prefix)
+    # The profile's rules (core.validation.ProfileFields) check what is changed; the rest was checked when saved.
+    fields = ProfileFields.require(fields)
     base = current_profile(session)
     values = {name: getattr(base, name) for name in PROFILE_FIELDS} if base else {}
     before = dict(values)
     values.update(fields)
-    if values.get("total_by", TotalBy.PATIENT) not in tuple(TotalBy):
-        raise InvoiceDeskError("Total by must be 'patient' or 'procedure'.")
-    terms = values.get("terms_days", 30)
-    if not isinstance(terms, int) or isinstance(terms, bool) or not 0 <= terms <= 365:
-        raise InvoiceDeskError("Payment terms must be a whole number of days from 0 to 365.")
-    prefix = str(values.get("number_prefix", "INV-"))
-    if not prefix or len(prefix) > 12 or not all(c.isalnum() or c in "-_/" for c in prefix):
-        raise InvoiceDeskError("The number prefix must be 1 to 12 letters, digits, '-', '_' or '/'.")
-    if values.get("logo") and len(values["logo"]) > MAX_LOGO_BYTES:
-        raise InvoiceDeskError("The logo is larger than 2 MB; use a smaller image.")
-    footer_text = values.get("footer") or ""
-    if isinstance(footer_text, str) and len(footer_text) > MAX_FOOTER:
-        raise InvoiceDeskError(f"The footer is {len(footer_text):,} characters; at most {MAX_FOOTER} fit the bottom of "
-                               "every page at a readable size. Shorten it, or put the rest in the remit-to address.")
-    for name, limit in (("remit_to_name", 200), ("remit_to_address", 600), ("logo_mime", 40), ("footer", 1000)):
-        if not isinstance(values.get(name) or "", str) or len(values.get(name) or "") > limit:
-            raise InvoiceDeskError(f"The {name.replace('_', ' ')} must be text of at most {limit:,} characters.")
-    if not isinstance(values.get("show_procedure_codes", True), bool):
-        raise InvoiceDeskError("Show procedure codes must be True or False.")
     version = (session.execute(sa.select(sa.func.max(col(InvoiceProfile.version)))).scalar() or 0) + 1
     profile = InvoiceProfile(version=version, created_by=actor, created_at=clock.now(), **values)
     session.add(profile)

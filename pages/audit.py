@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app.state import local_time, reading, require_router
-from app.ui import PAGE_SIZE, newer_older, table
-from core import audit_actions, audit_actors, audit_log
+from app.ui import PAGE_SIZE, newer_older, paginator, table
+from core import audit_actions, audit_actors, audit_change_count, audit_changes, audit_log
 
 require_router()
 st.title("Audit log")
@@ -38,3 +38,27 @@ table([{"When": local_time(e.at), "Who": e.actor, "What": e.action, "Record": e.
 if not entries:
     st.caption("No audit records match these filters.")
 newer_older(key="audit_offset", has_more=more)
+
+# An import records each row it created or changed apart from its audit record (a file may have 200,000 rows).
+imports = {e.id: f"{local_time(e.at)} · {e.actor} · {e.action} · {e.detail.get('rows', 0):,} rows"
+           for e in entries if e.action.startswith("import.")}
+if imports:
+    st.subheader("What an import changed")
+    chosen = st.selectbox("Import", list(imports), format_func=imports.get, key="audit_import")
+
+
+    @st.cache_data(ttl=30, show_spinner=False)
+    def _changes(audit_id, offset):
+        with reading() as s:
+            return audit_change_count(s, audit_id=audit_id), audit_changes(s, audit_id=audit_id, limit=PAGE_SIZE,
+                                                                           offset=offset)
+
+
+    total, _ = _changes(chosen, 0)
+    start = paginator(total, key=f"audit_changes_{chosen}")
+    _, rows = _changes(chosen, start)
+    table([{"Row": c.line, "Record": f"{c.entity} {c.key}", "Id": c.record_id, "Action": c.action,
+            "Changes": "; ".join(f"{field}: {old} → {new}" for field, (old, new) in c.changes.items())}
+           for c in rows], csv_name="import-changes")
+    if not total:
+        st.caption("This import left every row as it was.")

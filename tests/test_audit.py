@@ -13,6 +13,7 @@ from core import (
     AuditEntry,
     allocate_credit,
     allocate_receipt,
+    audit_changes,
     audit_log,
     create_credit_memo,
     create_group,
@@ -53,6 +54,11 @@ def _ids(entry: AuditEntry) -> list[int]:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _rows(session, entry: AuditEntry) -> list[int]:
+    """The records an import's per-row audit names (core.audit_changes), by id."""
+    return sorted(c.record_id for c in audit_changes(session, audit_id=entry.id))
 
 
 def _only(session, action: str) -> AuditEntry:
@@ -216,15 +222,15 @@ def test_imports_record_the_rows_they_wrote_and_what_changed(session, time_machi
     codes = dict(session.execute(sa.select(Party.account_code, Party.id)).all())
     first = _only(session, "import.parties")
     assert _who_when_what(first) == ("ann", MOMENT, "import.parties")
-    assert _ids(first) == sorted(codes.values()) and first.detail["created"] == 2
+    assert _rows(session, first) == sorted(codes.values()) and first.detail["created"] == 2
 
     moved = parties.replace("1 Main St,,Salem", "9 Elm St,,Portland")
     assert import_csv(session, kind="parties", data=moved, actor="bob").updated == 1
     session.commit()
     second = audit_log(session, action="import.parties")[0]
-    assert second.actor == "bob" and _ids(second) == [codes["ACME01"]]
-    assert second.detail["changes"] == {"ACME01": {"address_line1": ["1 Main St", "9 Elm St"],
-                                                   "city": ["Salem", "Portland"]}}
+    assert second.actor == "bob" and _rows(session, second) == [codes["ACME01"]]
+    assert [(c.key, c.changes) for c in audit_changes(session, audit_id=second.id)] == [
+        ("ACME01", {"address_line1": ["1 Main St", "9 Elm St"], "city": ["Salem", "Portland"]})]
 
     encounters = _csv(ENCOUNTER_COLUMNS, "E-1,P-1,Jo Smith,ACME01,2026-04-01,2026-04-02,80305,Drug screen,1,45.00",
                       "E-1,P-1,Jo Smith,ACME01,2026-04-01,2026-04-02,99213,Visit,1,100.00",
@@ -234,14 +240,14 @@ def test_imports_record_the_rows_they_wrote_and_what_changed(session, time_machi
     numbers = dict(session.execute(sa.select(Encounter.number, Encounter.id)).all())
     enc_first = _only(session, "import.encounters")
     assert _who_when_what(enc_first) == ("cy", MOMENT, "import.encounters")
-    assert _ids(enc_first) == sorted(numbers.values())
+    assert _rows(session, enc_first) == sorted(numbers.values())
 
     repriced = encounters.replace("Visit,1,100.00", "Visit,1,110.00")
     assert import_csv(session, kind="encounters", data=repriced, actor="dee").updated == 1
     session.commit()
     enc_second = audit_log(session, action="import.encounters")[0]
-    assert enc_second.actor == "dee" and _ids(enc_second) == [numbers["E-1"]]
-    assert enc_second.detail["changes"]["E-1"]["total"] == ["145.00", "155.00"]
+    assert enc_second.actor == "dee" and _rows(session, enc_second) == [numbers["E-1"]]
+    assert audit_changes(session, audit_id=enc_second.id, key="E-1")[0].changes["total"] == ["145.00", "155.00"]
     assert session.get(Encounter, numbers["E-1"]).total_cents == 15500
 
 

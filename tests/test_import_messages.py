@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from core import audit_log, import_csv, template_csv
+from core import audit_changes, audit_log, import_csv, template_csv
 from core.imports import ENCOUNTER_COLUMNS, MAX_BYTES, PARTY_COLUMNS, ImportReport, RowError, _trim
 from core.models import ChargeLine, Encounter, Group, Party, Patient
 from tests.factories import ACTOR
@@ -30,6 +30,12 @@ def _errors(session, kind, data) -> list[str]:
     return [str(e) for e in report.errors]
 
 
+def _changes(session, action: str) -> dict[str, dict]:
+    """What the newest import of this kind recorded per row: code or number -> field -> [old, new]."""
+    entry = audit_log(session, action=action)[0]
+    return {c.key: c.changes for c in audit_changes(session, audit_id=entry.id)}
+
+
 def _parties(session, *rows: str):
     report = import_csv(session, kind="parties", data="\n".join([PARTY_HEADER, *rows]) + "\n", actor=ACTOR)
     assert report.ok, report.errors
@@ -38,14 +44,14 @@ def _parties(session, *rows: str):
 
 
 @pytest.mark.parametrize("row, expected", [
-    (",Nameless Code,employer,,yes,,,,,,,", ["row 2, column account_code: is required."]),
-    ("X1,,employer,,yes,,,,,,,", ["row 2, column name: is required."]),
-    ("X1,Robot Co,Robot,,yes,,,,,,,", ["row 2, column kind: 'Robot' is not 'employer' or 'attorney'."]),
-    ("X1,Maybe Co,employer,,perhaps,,,,,,,", ["row 2, column billable: 'perhaps' is not 'yes' or 'no'."]),
-    ("X1,Mail Co,employer,,yes,,pat@nowhere,,,,,", ["row 2, column email: 'pat@nowhere' is not an e-mail address."]),
-    ("X1,Mail Co,employer,,yes,,pat @x.com,,,,,", ["row 2, column email: 'pat @x.com' is not an e-mail address."]),
-    ("X" * 41 + ",Long Co,employer,,yes,,,,,,,", ["row 2, column account_code: is 41 characters long; at most 40."]),
-    ("X1,Zip Co,employer,,yes,,,,,,," + "9" * 21, ["row 2, column postal_code: is 21 characters long; at most 20."]),
+    (",Nameless Code,employer,,yes,,,,,,,", ["row 2, column account_code: A party needs an account code."]),
+    ("X1,,employer,,yes,,,,,,,", ["row 2, column name: A party needs a name."]),
+    ("X1,Robot Co,Robot,,yes,,,,,,,", ["row 2, column kind: Kind must be employer or attorney, not 'Robot'."]),
+    ("X1,Maybe Co,employer,,perhaps,,,,,,,", ["row 2, column billable: Billable must be yes or no (True or False), not 'perhaps'."]),
+    ("X1,Mail Co,employer,,yes,,pat@nowhere,,,,,", ["row 2, column email: 'pat@nowhere' is not an e-mail address; write it as name@example.com."]),
+    ("X1,Mail Co,employer,,yes,,pat @x.com,,,,,", ["row 2, column email: 'pat @x.com' is not an e-mail address; write it as name@example.com."]),
+    ("X" * 41 + ",Long Co,employer,,yes,,,,,,,", ["row 2, column account_code: Account code is 41 characters long; shorten it to at most 40."]),
+    ("X1,Zip Co,employer,,yes,,,,,,," + "9" * 21, ["row 2, column postal_code: Postal code is 21 characters long; shorten it to at most 20."]),
 ])
 def test_each_bad_party_row_is_named_exactly(session, row, expected):
     assert _errors(session, "parties", f"{PARTY_HEADER}\n{row}\n") == expected
@@ -76,7 +82,7 @@ def test_a_party_file_creates_groups_once_and_an_update_records_what_changed(ses
             acme.state, acme.postal_code) == ("Acme Manufacturing", "Pat Lee", "ap@acme.example", "1 Main St", "",
                                               "Springfield", "IL", "62701")
 
-    created = audit_log(session, action="import.parties")[0].detail["changes"]["ACME01"]
+    created = _changes(session, "import.parties")["ACME01"]
     assert (created["name"], created["contact_name"], created["kind"]) == ([None, "Acme Manufacturing"],
                                                                            [None, "Pat Lee"], [None, "employer"])
     second = _parties(session, GOOD_PARTY.replace("Pat Lee", "Kim Ray").replace("Acme Group", "New Group"),
@@ -88,9 +94,10 @@ def test_a_party_file_creates_groups_once_and_an_update_records_what_changed(ses
     assert sorted(groups) == ["Acme Group", "New Group"] and acme.group_id == groups["New Group"]
     assert acme.contact_name == "Kim Ray"
     entry = audit_log(session, action="import.parties")[0]
-    assert entry.record_ids == str(acme.id) and entry.actor == ACTOR
-    assert entry.detail["changes"] == {"ACME01": {"contact_name": ["Pat Lee", "Kim Ray"],
-                                                  "group_id": [groups["Acme Group"], groups["New Group"]]}}
+    assert [(c.line, c.record_id, c.action) for c in audit_changes(session, audit_id=entry.id)] == \
+        [(2, acme.id, "updated")] and entry.actor == ACTOR
+    assert _changes(session, "import.parties") == {"ACME01": {"contact_name": ["Pat Lee", "Kim Ray"],
+                                                              "group_id": [groups["Acme Group"], groups["New Group"]]}}
     assert (entry.detail["rows"], entry.detail["created"], entry.detail["updated"], entry.detail["unchanged"]) == \
         (3, 0, 1, 2)
     assert len(entry.detail["sha256"]) == 64
@@ -102,11 +109,11 @@ def _enc(number="E-1", account="P-1", name="Kim Ito", party="ACME01", dos="2026-
 
 
 @pytest.mark.parametrize("row, expected", [
-    (_enc(number=""), ["row 2, column encounter_number: is required."]),
-    (_enc(account=""), ["row 2, column patient_account: is required."]),
-    (_enc(name=""), ["row 2, column patient_name: is required."]),
-    (_enc(party=""), ["row 2, column party_account_code: is required."]),
-    (_enc(code=""), ["row 2, column procedure_code: is required."]),
+    (_enc(number=""), ["row 2, column encounter_number: Encounter number is required."]),
+    (_enc(account=""), ["row 2, column patient_account: Patient account is required."]),
+    (_enc(name=""), ["row 2, column patient_name: Patient name is required."]),
+    (_enc(party=""), ["row 2, column party_account_code: Party account code is required."]),
+    (_enc(code=""), ["row 2, column procedure_code: Procedure code is required."]),
     (_enc(dos="31/03/2026"), ["row 2, column date_of_service: '31/03/2026' is not a date; use YYYY-MM-DD or "
                               "MM/DD/YYYY."]),
     (_enc(dos="2026-3-1"), ["row 2, column date_of_service: '2026-3-1' is not a date; use YYYY-MM-DD or MM/DD/YYYY."]),
@@ -118,7 +125,7 @@ def _enc(number="E-1", account="P-1", name="Kim Ito", party="ACME01", dos="2026-
     (_enc(units="1.5"), ["row 2, column units: '1.5' is not a whole number above zero."]),
     (_enc(units="1234567"), ["row 2, column units: '1234567' is not a whole number above zero."]),
     (_enc(amount="4.5.0"), ["row 2, column amount: amount '4.5.0' is not a number; write it like 125.00."]),
-    (_enc(code="9" * 21), ["row 2, column procedure_code: is 21 characters long; at most 20."]),
+    (_enc(code="9" * 21), ["row 2, column procedure_code: Procedure code is 21 characters long; shorten it to at most 20."]),
     (_enc(party="NOPE"), ["row 2, column party_account_code: there is no bill-to party 'NOPE'; import parties first."]),
 ])
 def test_each_bad_encounter_row_is_named_exactly(session, row, expected):
@@ -225,15 +232,17 @@ def test_an_encounter_file_makes_patients_encounters_and_numbered_charge_lines(s
     assert session.execute(sa.select(sa.func.count()).select_from(Patient)).scalar_one() == 2
     session.refresh(e1)
     assert e1.total_cents == 16000
-    entry = audit_log(session, action="import.encounters")[0]
-    assert entry.detail["changes"]["E-1"]["total"] == ["155.00", "160.00"]
-    assert set(entry.detail["changes"]["E-1"]) == {"total", "charge_lines"}
+    changes = _changes(session, "import.encounters")
+    assert changes["E-1"]["total"] == ["155.00", "160.00"]
+    assert set(changes["E-1"]) == {"total", "charge_lines"}
     # What the file created is named too, every field from nothing to its value.
-    assert entry.detail["changes"]["E-3"]["date_of_service"] == [None, "2026-03-06"]
-    assert entry.detail["changes"]["E-3"]["total"][0] is None
-    assert set(entry.detail["changes"]) == {"E-1", "E-3"}
+    assert changes["E-3"]["date_of_service"] == [None, "2026-03-06"]
+    assert changes["E-3"]["total"][0] is None
+    assert set(changes) == {"E-1", "E-3"}
     e3 = session.execute(sa.select(Encounter.id).where(Encounter.number == "E-3")).scalar_one()
-    assert entry.record_ids == ",".join(str(i) for i in sorted([e1.id, e3]))
+    entry = audit_log(session, action="import.encounters")[0]
+    assert [(c.line, c.key, c.record_id, c.action) for c in audit_changes(session, audit_id=entry.id)] == \
+        [(2, "E-1", e1.id, "updated"), (4, "E-3", e3, "created")]
 
 
 def test_template_of_an_unknown_kind_is_refused():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-import pytest
 import sqlalchemy as sa
 
 from core import create_on_demand_batch, import_csv, template_csv
 from core.imports import ENCOUNTER_COLUMNS, PARTY_COLUMNS
 from core.models import ChargeLine, Encounter, Party
-from tests.factories import ACTOR, billing_on, make_party
+from tests.factories import ACTOR, billing_on
 from tests.support.fingerprint import assert_refused_unchanged, commit_anyway, fingerprint
 
 PARTIES = """account_code,name,kind,group,billable,contact_name,email,address_line1,address_line2,city,state,postal_code
@@ -189,25 +188,3 @@ def test_unknown_import_kind_is_refused(session):
                              match="Unknown import kind 'invoices'")
     assert_refused_unchanged(session, lambda: import_csv(session, kind="parties", data=PARTIES, actor=" "),
                              match="actor")
-
-
-@pytest.mark.slow
-def test_a_file_of_seventy_thousand_visits_imports_whole_and_again_unchanged(session):
-    """More rows than one statement may carry parameters (PostgreSQL 65,535): the import reads in chunks."""
-    billing_on(session)
-    party = make_party(session)
-    session.commit()
-    head = ("encounter_number,patient_account,patient_name,party_account_code,date_of_service,post_date,"
-            "procedure_code,description,units,amount\n")
-    rows = [f"BIG{n:06d},BP{n % 5000:05d},Patient {n % 5000},{party.account_code},2026-03-02,2026-03-03,99213,"
-            f"Visit,1,{40 + n % 60}.00\n" for n in range(70_000)]
-    report = import_csv(session, kind="encounters", data=head + "".join(rows), actor=ACTOR)
-    assert report.ok and report.created == 70_000
-    session.commit()
-    again = import_csv(session, kind="encounters", data=head + "".join(rows), actor=ACTOR)
-    assert again.ok and (again.created, again.updated, again.unchanged) == (0, 0, 70_000)
-    bad = import_csv(session, kind="encounters", data=head + "".join(rows[:-1]) + rows[-1].replace(",1,", ",0,"),
-                     actor=ACTOR)
-    assert [str(e) for e in bad.errors] == ["row 70001, column units: '0' is not a whole number above zero."]
-    session.rollback()
-    assert session.execute(sa.select(sa.func.count()).select_from(Encounter)).scalar_one() == 70_000

@@ -3,7 +3,12 @@ and in which order, and where the navigation box leads."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+
 import pytest
+import sqlalchemy as sa
 
 from core import (
     InvoiceDeskError,
@@ -12,39 +17,113 @@ from core import (
     create_on_demand_batch,
     create_party,
     get_party,
+    import_csv,
     navigate,
     search_groups,
     search_parties,
     update_group,
     update_party,
 )
+from core.imports import PARTY_COLUMNS
+from core.models import Party
 from core.parties import get_group, party_count
 from tests.factories import ACTOR, billing_on, make_encounter
-from tests.support.fingerprint import assert_refused_unchanged
+from tests.support.fingerprint import assert_refused_unchanged, commit_anyway, fingerprint
+
+# One table of party rules (core.validation.PartyFields), run through every way a party is typed: create_party,
+# update_party, and a parties CSV creating a party and updating one. A value a CSV cell cannot hold (a number,
+# None) has no CSV text; a yes/no field is True/False from Python and yes/no in a cell.
+SAME = "same"
+PARTY_RULES = [
+    # field, value from Python, the CSV cell (SAME: the value), the refusal (None: accepted), what is stored
+    ("name", "  Acme Works  ", SAME, None, "Acme Works"),
+    ("name", "Ünïcode Wörks", SAME, None, "Ünïcode Wörks"),
+    ("name", "n" * 200, SAME, None, "n" * 200),
+    ("account_code", "C" * 40, SAME, None, "C" * 40),
+    ("kind", " Attorney ", SAME, None, "attorney"),
+    ("email", " pat@example.com ", SAME, None, "pat@example.com"),
+    ("email", "", SAME, None, ""),
+    ("city", "c" * 100, SAME, None, "c" * 100),
+    ("postal_code", "9" * 20, SAME, None, "9" * 20),
+    ("billable", False, "no", None, False),
+    ("name", "  ", SAME, "A party needs a name.", None),
+    ("account_code", " ", SAME, "A party needs an account code.", None),
+    ("kind", "insurer", SAME, "Kind must be employer or attorney, not 'insurer'.", None),
+    ("email", "pat@example", SAME, "'pat@example' is not an e-mail address; write it as name@example.com.", None),
+    ("email", "pat.example.com", SAME, "'pat.example.com' is not an e-mail address; write it as name@example.com.",
+     None),
+    ("email", "a b@c.io", SAME, "'a b@c.io' is not an e-mail address; write it as name@example.com.", None),
+    ("email", "x@@c.io", SAME, "'x@@c.io' is not an e-mail address; write it as name@example.com.", None),
+    ("billable", "maybe", SAME, "Billable must be yes or no (True or False), not 'maybe'.", None),
+    ("billable", 1, None, "Billable must be yes or no (True or False), not 1.", None),
+    ("active", "no", None, "Active must be yes or no (True or False), not 'no'.", None),
+    ("name", "n" * 201, SAME, "Name is 201 characters long; shorten it to at most 200.", None),
+    ("account_code", "c" * 41, SAME, "Account code is 41 characters long; shorten it to at most 40.", None),
+    ("postal_code", "9" * 21, SAME, "Postal code is 21 characters long; shorten it to at most 20.", None),
+    ("city", "c" * 101, SAME, "City is 101 characters long; shorten it to at most 100.", None),
+    ("name", "Acme\tWorks", SAME, "Name holds a line break, tab or control character; type it on one line.", None),
+    ("address_line1", "1 Main St\nSuite 4", SAME,
+     "Address line1 holds a line break, tab or control character; type it on one line.", None),
+    ("city", None, None, "City must be text, not None.", None),
+    ("postal_code", 97301, None, "Postal code must be text, not 97301.", None),
+    ("group_id", "x", None, "Group id 'x' is not an id; choose a group from the list, or None.", None),
+    ("group_id", 987654, None, "There is no employer group with id 987654.", None),
+    ("colour", "red", None, "Unknown party field 'colour'.", None),
+]
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"name": "  "}, "^A party needs a name.$"),
-    ({"account_code": " "}, "^A party needs an account code.$"),
-    ({"kind": "insurer"}, "^Kind must be employer or attorney.$"),
-    ({"email": "pat@example"}, "^'pat@example' is not an e-mail address.$"),
-    ({"email": "pat.example.com"}, "^'pat.example.com' is not an e-mail address.$"),
-    ({"billable": "yes"}, r"^Billable must be yes or no \(True or False\), not 'yes'.$"),
-    ({"active": 1}, r"^Active must be yes or no \(True or False\), not 1.$"),
-    ({"colour": "red"}, "^Unknown party field 'colour'.$"),
-    ({"name": "n" * 201}, "^Name is longer than 200 characters.$"),
-    ({"account_code": "c" * 41}, "^Account code is longer than 40 characters.$"),
-    ({"postal_code": "9" * 21}, "^Postal code is longer than 20 characters.$"),
-    ({"city": "c" * 101}, "^City is longer than 100 characters.$"),
-    ({"group_id": 987654}, "^There is no employer group with id 987654.$"),
-])
-def test_bad_party_values_are_refused_exactly(session, fields, message):
-    party = create_party(session, account_code="KEEP1", name="Keep Co", actor=ACTOR)
+def _party_file(code: str, field: str, text: str) -> str:
+    row = {name: "" for name in PARTY_COLUMNS} | {"account_code": code, "name": "New Co", "kind": "employer",
+                                                   "billable": "yes", field: text}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PARTY_COLUMNS)
+    writer.writerow([row[name] for name in PARTY_COLUMNS])
+    return out.getvalue()
+
+
+def _by_import(session, code: str, field: str, text: str, message: str | None):
     session.commit()
-    assert_refused_unchanged(session, lambda: update_party(session, party_id=party.id, actor=ACTOR, **fields),
-                             match=message)
-    values = {"account_code": "NEW1", "name": "New Co", **fields}
-    assert_refused_unchanged(session, lambda: create_party(session, actor=ACTOR, **values), match=message)
+    before = fingerprint(session.get_bind())
+    report = import_csv(session, kind="parties", data=_party_file(code, field, text), actor=ACTOR)
+    if message is None:
+        assert report.ok, report.errors
+        return session.execute(sa.select(Party).where(Party.account_code == (text.strip() if field ==
+                                                                            "account_code" else code))).scalar_one()
+    assert [str(e) for e in report.errors] == [f"row 2, column {field}: {message}"]
+    commit_anyway(session)
+    assert fingerprint(session.get_bind()) == before, "a refused import changed the database"
+    return None
+
+
+@pytest.mark.parametrize("field, value, cell, message, stored", PARTY_RULES,
+                         ids=[f"{r[0]}={r[1]!r:.20}" for r in PARTY_RULES])
+def test_party_rules_are_one_for_create_update_and_import(session, field, value, cell, message, stored):
+    keep = create_party(session, account_code="KEEP1", name="Keep Co", actor=ACTOR)
+    session.commit()
+    update = lambda: update_party(session, party_id=keep.id, actor=ACTOR, **{field: value})  # noqa: E731
+    create = lambda: create_party(session, actor=ACTOR, **({"account_code": "NEW1", "name": "New Co"}  # noqa: E731
+                                                            | {field: value}))
+    cell = value if cell is SAME else cell
+    if message is not None:
+        assert_refused_unchanged(session, update, match=f"^{re.escape(message)}$")
+        assert_refused_unchanged(session, create, match=f"^{re.escape(message)}$")
+        if cell is not None:
+            _by_import(session, "NEW2", field, cell, message)
+            if field != "account_code":  # the file's key: a row with another code is another party
+                _by_import(session, "KEEP1", field, cell, message)
+        return
+    ways = [update, create]
+    if cell is not None:
+        ways.append(lambda: _by_import(session, "NEW2", field, cell, None))
+        if field != "account_code":
+            ways.append(lambda: _by_import(session, "KEEP1", field, cell, None))
+    for way in ways:  # each on the practice as it was, so two ways may set the same unique code
+        party = way()
+        session.flush()
+        session.refresh(party)
+        assert getattr(party, field) == stored
+        session.rollback()
 
 
 def test_limits_are_inclusive_and_text_is_trimmed(session):
@@ -97,7 +176,7 @@ def test_group_names_are_unique_in_any_case_and_limited(session):
     assert_refused_unchanged(session, lambda: update_group(session, group_id=other.id, name=" harbor ", actor=ACTOR),
                              match="^There is already a group called harbor.$")
     assert_refused_unchanged(session, lambda: update_group(session, group_id=group.id, active="no", actor=ACTOR),
-                             match=r"^Active must be True or False, not 'no'.$")
+                             match=r"^Active must be yes or no \(True or False\), not 'no'.$")
     # Renaming a group to its own name in another case is allowed; the same name changes nothing.
     update_group(session, group_id=group.id, name="HARBOR", actor=ACTOR)
     update_group(session, group_id=group.id, name="HARBOR", active=True, actor=ACTOR)

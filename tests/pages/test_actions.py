@@ -313,7 +313,7 @@ def test_profile_form_refuses_a_bad_prefix_then_saves_a_new_version(demo_db):
     at.text_input(key="set_prefix").input("RB 2!")
     before = snapshot(demo_db)
     button(at, "Save profile").click().run()
-    assert "The number prefix must be 1 to 12 letters, digits, '-', '_' or '/'." in plain(at.error)
+    assert "The number prefix must be 1 to 12 letters, digits, '-', '_' or '/', not 'RB 2!'." in plain(at.error)
     assert not at.success and snapshot(demo_db) == before
 
     at.text_input(key="set_prefix").input("RB-")

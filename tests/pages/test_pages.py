@@ -247,6 +247,13 @@ def test_csv_import_of_parties(empty_db):
         parties = s.execute(sa.select(Party.account_code, Party.name, Party.billable, Party.city)).all()
     assert parties == [("NEW1", "New Employer", True, "Salem")]
 
+    # The audit log names what the file created, row by row.
+    audit = app("pages/audit.py")
+    assert "What an import changed" in [h.value for h in audit.subheader]
+    changes = audit.dataframe[-1].value
+    assert changes[["Row", "Record", "Action"]].values.tolist() == [[2, "party NEW1", "created"]]
+    assert "name: None → New Employer" in changes["Changes"][0]
+
 
 def test_party_form_refuses_a_duplicate_code(demo_db):
     at = app("pages/settings.py")
