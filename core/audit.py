@@ -38,7 +38,7 @@ def record_changes(session: Session, audit_id: int, rows: Iterable[tuple[int, st
 
 
 def require_actor(actor: str) -> str:
-    actor = (actor or "").strip()
+    actor = actor.replace("\x00", "").strip() if isinstance(actor, str) else ""
     if not actor:
         raise InvoiceDeskError("Who is doing this? An actor (the manager's name or sign-in) is required.")
     return actor[:120]
@@ -62,6 +62,7 @@ def audit_log(session: Session, *, actor: str | None = None, action: str | None 
     """Audit records newest first, filtered by who, what and when (dates inclusive)."""
     t = AuditRecord.__table__
     q = sa.select(t).order_by(t.c.id.desc()).limit(limit).offset(offset)
+    actor, action = search_text(actor, "The actor filter"), search_text(action, "The action filter")
     if actor:
         q = q.where(t.c.actor == actor)
     if action:

@@ -22,6 +22,7 @@ from core.money import from_cents
 from core.numbering import next_numbers, printed_invoice_number
 from core.parties import get_group, get_party
 from core.settings import needs_invoice_billing, profile_for_new_batch
+from core.validation import free_text
 
 ELIGIBLE = "eligible"
 # Why an encounter of the target is left out, in the order the reasons are tested.
@@ -204,10 +205,7 @@ def _new_batch(session: Session, *, kind: str, actor: str, note: str, at: dateti
 
 
 def _check_note(note: str) -> str:
-    note = (note or "").strip()
-    if len(note) > 2000:
-        raise InvoiceDeskError(f"The internal note is {len(note)} characters; keep it to 2,000.")
-    return note
+    return free_text(note, "internal_note", 2000)
 
 
 def _finish_batch(session: Session, batch: Batch) -> Batch:
@@ -472,6 +470,8 @@ def list_batches(session: Session, *, kind: str | None = None, party_id: int | N
          .outerjoin(src, src.c.id == b.c.source_batch_id)
          .order_by(b.c.number.desc()).limit(limit).offset(offset))
     if kind:
+        if kind not in tuple(BatchKind):
+            raise InvoiceDeskError(f"Kind {kind!r:.40} is not a kind of batch; use one of {', '.join(BatchKind)}.")
         q = q.where(b.c.kind == kind)
     if number is not None:
         q = q.where(b.c.number == number)

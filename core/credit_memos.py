@@ -28,6 +28,7 @@ from core.money import MoneyInput, from_cents
 from core.numbering import credit_memo_number, next_numbers
 from core.parties import get_party
 from core.settings import needs_invoice_billing
+from core.validation import free_text
 
 
 @guarded
@@ -43,11 +44,9 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
     if action not in CREDIT_ACTIONS:
         raise InvoiceDeskError(f"Action '{action}' is not one of {', '.join(CreditAction)}.")
     action = CreditAction(action)
-    reason = (reason or "").strip()
+    reason = free_text(reason, "reason", 1000)
     if not reason:
         raise InvoiceDeskError("A reason is required for a credit memo (it is printed on it).")
-    if len(reason) > 1000:
-        raise InvoiceDeskError(f"The reason is {len(reason)} characters; keep it to 1,000.")
     if action == CreditAction.REASSIGN:
         if reassign_to_party_id is None:
             raise InvoiceDeskError("Choose the bill-to party the encounters are reassigned to.")

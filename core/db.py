@@ -187,6 +187,26 @@ _KINDS = {int: "a whole number", str: "text", bool: "True or False", float: "a n
           date: "a date", datetime: "a moment (a datetime)", bytes: "bytes", type(None): "nothing (None)"}
 
 
+# Kinds of argument checked before the call as well: ids, counts and dates, which SQLite would compare with
+# anything (finding nothing) where PostgreSQL refuses the statement. Text, flags and amounts each have a check
+# of their own, in their own words (core.validation, core.money).
+_CHECKED_FIRST = (int, date, datetime)
+
+
+def _checked_first(hint: object) -> bool:
+    members = [h for h in (typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType)
+                           else (hint,)) if h is not type(None)]
+    return bool(members) and all(h in _CHECKED_FIRST or (typing.get_origin(h) is list and typing.get_args(h) == (int,))
+                                 for h in members)
+
+
+@functools.cache
+def _first(fn: Callable) -> frozenset[str]:
+    """The parameters checked before the call (see _CHECKED_FIRST)."""
+    hints = typing.get_type_hints(fn)
+    return frozenset(name for name in _adapters(fn) if _checked_first(hints.get(name)))
+
+
 @functools.cache
 def _adapters(fn: Callable) -> dict[str, tuple[TypeAdapter, str]]:
     """Per keyword-only parameter: a strict pydantic validator of its annotation, and its words for the message."""
@@ -242,12 +262,17 @@ def _named(fn: Callable, args: tuple, kwargs: dict[str, object]) -> dict[str, ob
         return kwargs  # a call Python itself will refuse
 
 
-def _argument_problem(fn: Callable, kwargs: dict[str, object]) -> str | None:
-    """The first argument that does not fit its annotation, in words; None when they all fit."""
+def _argument_problem(fn: Callable, kwargs: dict[str, object], *, before: bool = False) -> str | None:
+    """The first argument that does not fit its annotation, in words; None when they all fit.
+
+    Before the call a None is left to the function, which says what is required in its own words.
+    """
     for name, value in kwargs.items():
         checker = _adapters(fn).get(name)
-        if checker is None:
+        if checker is None or (before and (value is None or name not in _first(fn))):
             continue
+        if name in ("limit", "offset") and isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            return f"{name.capitalize()} {value} is below zero; use 0 or more."
         adapter, expected = checker
         label = name.replace("_", " ").capitalize()
         try:
@@ -275,6 +300,11 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # Checked before the call too, so both databases answer alike: SQLite would compare 'abc' with an id
+        # and find nothing where PostgreSQL refuses the statement.
+        problem = _argument_problem(fn, _named(fn, args, kwargs), before=True)
+        if problem:
+            raise InvoiceDeskError(problem)
         try:
             return fn(*args, **kwargs)
         except InvoiceDeskError:

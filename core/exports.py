@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 
+from core.errors import InvoiceDeskError
+
 # A cell a spreadsheet would read as a formula (or a DDE call) starts with one of these.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,7 +39,12 @@ def _cell(value: object) -> object:
 
 def csv_bytes(rows: Iterable[Mapping[str, object]]) -> bytes:
     """Rows of one shape (the keys of the first row are the header) as UTF-8 CSV with a BOM for Excel."""
+    if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+        raise InvoiceDeskError(f"Rows must be a list of rows (one mapping of column to value each), not "
+                               f"{type(rows).__name__}.")
     rows = list(rows)
+    if not all(isinstance(row, Mapping) for row in rows):
+        raise InvoiceDeskError("Each row must map column names to values, such as {'Invoice': 'INV-000001'}.")
     out = io.StringIO()
     if rows:
         writer = csv.writer(out, lineterminator="\r\n")

@@ -69,6 +69,9 @@ def from_cents(cents: int | None) -> Decimal:
 
 def format_money(amount: Decimal) -> str:
     """$1,234.50 and -$12.00: the one way money is written on pages, PDFs and exports."""
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int) or not Decimal(amount).is_finite():
+        raise InvoiceDeskError(f"{_short(repr(amount))} is not an amount of money; pass a Decimal such as "
+                               "Decimal('125.00').")
     sign = "-" if amount < 0 else ""
     return f"{sign}${abs(amount):,.2f}"
 

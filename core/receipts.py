@@ -19,6 +19,7 @@ from core.money import MoneyInput, from_cents, parse_money, to_cents
 from core.numbering import next_numbers, receipt_number
 from core.parties import get_party
 from core.settings import needs_invoice_billing
+from core.validation import free_text
 
 
 def _method(value: str) -> str:
@@ -29,10 +30,7 @@ def _method(value: str) -> str:
 
 
 def _clean(text: str, label: str, limit: int) -> str:
-    text = (text or "").strip()
-    if len(text) > limit:
-        raise InvoiceDeskError(f"The {label} is {len(text)} characters; keep it to {limit:,}.")
-    return text
+    return free_text(text, label, limit)
 
 
 @guarded

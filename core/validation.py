@@ -40,9 +40,9 @@ def clean_text(value: object, name: str, limit: int, *, lines: bool = False) -> 
         text = text.replace("\r\n", "\n")
     if len(text) > limit:
         raise ValueError(f"{label(name)} is {len(text):,} characters long; shorten it to at most {limit:,}.")
-    allowed = "\n" if lines else ""
+    allowed = "\n\t" if lines else ""
     if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
-        where = "a tab or control character" if lines else "a line break, tab or control character"
+        where = "a control character" if lines else "a line break, tab or control character"
         raise ValueError(f"{label(name)} holds {where}; type it on {'its lines' if lines else 'one line'}.")
     return text
 
@@ -175,6 +175,17 @@ def group_name(value: object) -> str:
     if not text:
         raise InvoiceDeskError(f"A group needs a name of at most {GROUP_NAME_LIMIT} characters.")
     return text
+
+
+def free_text(value: object, name: str, limit: int) -> str:
+    """A note, a reason, a reference: text with its NUL characters removed, trimmed, at most `limit` characters
+    on both databases (PostgreSQL refuses NUL in text, SQLite would keep any length)."""
+    if value is None:
+        return ""
+    try:
+        return clean_text(value, name, limit, lines=True)
+    except ValueError as exc:
+        raise InvoiceDeskError(str(exc)) from None
 
 
 def require_flag(value: object, name: str) -> bool:

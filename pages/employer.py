@@ -19,6 +19,7 @@ from app.ui import (
     url_number,
 )
 from core import (
+    InvoiceDeskError,
     get_party,
     invoice_history,
     invoice_history_count,
@@ -28,6 +29,7 @@ from core import (
     render_items_pdf,
     render_statement_pdf,
 )
+from core.inputs import search_text
 
 require_router()
 st.title("Employer Dashboard")
@@ -100,6 +102,11 @@ with f1:
 with f2:
     contains = st.text_input("Invoice ID contains", key="invoice", bind="query-params",
                              placeholder="any part of the number, e.g. -2 or 0123")
+    try:  # the filter can arrive in a link: checked here, so a bad one shows its message, not a broken page
+        contains = search_text(contains, "The invoice number filter")
+    except InvoiceDeskError as exc:
+        st.error(str(exc), icon=":material/error:")
+        contains = ""
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -300,8 +300,9 @@ def test_rebatch_refusals_say_exactly_what_is_wrong(session):
     (item,) = first.items
     assert get_batch(session, number=first.number).id == first.id
     assert get_batch(session, batch_id=first.id).number == first.number
-    for kwargs, message in (({"batch_id": True}, "There is no batch with id True."),
-                            ({"batch_id": str(first.id)}, f"There is no batch with id '{first.id}'."),
+    # A value that is not an id is named as such (a link's text, True), before any database is asked.
+    for kwargs, message in (({"batch_id": True}, "Batch id True is not a whole number."),
+                            ({"batch_id": str(first.id)}, f"Batch id '{first.id}' is not a whole number."),
                             ({"number": first.number + 50}, f"There is no batch with number {first.number + 50}.")):
         with pytest.raises(Exception) as caught:
             get_batch(session, **kwargs)
@@ -316,7 +317,7 @@ def test_rebatch_refusals_say_exactly_what_is_wrong(session):
     note = "n" * 2001
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, internal_note=note,
                                                       actor=ACTOR),
-                             match="^The internal note is 2001 characters; keep it to 2,000.$")
+                             match="^Internal note is 2,001 characters long; shorten it to at most 2,000.$")
     post_receipt(session, party_id=party.id, amount="30.00", received_date=today(session), method="check",
                  allocations={item.invoice_id: "30.00"}, actor=ACTOR)
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, actor=ACTOR),

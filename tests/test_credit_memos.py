@@ -142,7 +142,7 @@ def test_credit_memo_refusals_in_the_managers_words(session):
         assert_refused_unchanged(session, lambda: create_credit_memo(session, **values), match=message)
 
     refused(r"^A reason is required for a credit memo \(it is printed on it\).$", reason="   ")
-    refused(r"^The reason is 1001 characters; keep it to 1,000.$", reason="r" * 1001)
+    refused(r"^Reason is 1,001 characters long; shorten it to at most 1,000.$", reason="r" * 1001)
     refused(r"^Choose the bill-to party the encounters are reassigned to.$", action="reassign")
     refused(r"^Reassign to a different party than the one already billed.$", action="reassign",
             reassign_to_party_id=party.id)
@@ -151,7 +151,7 @@ def test_credit_memo_refusals_in_the_managers_words(session):
     # A $0 encounter is never invoiced (the batch leaves it out), so it is not on the invoice either.
     refused(rf"^Encounter id {free.id} is not on invoice {item.invoice_number}.$", encounter_ids=[free.id])
     refused(r"^Action 'refund' is not one of ", action="refund")
-    refused(r"^There is no batch item with id 'x'.$", batch_item_id="x")
+    refused(r"^Batch item id 'x' is not a whole number.$", batch_item_id="x")
     memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[paid.id, paid.id], action="void",
                               reason="Error", actor=ACTOR)
     assert memo.amount_cents == 8000  # the same encounter twice is credited once

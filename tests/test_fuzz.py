@@ -31,10 +31,13 @@ FUNCTIONS = [
     "update_party", "create_group", "update_group", "set_invoice_billing", "save_invoice_profile", "set_time_zone",
     "import_csv", "invoice_history", "invoice_history_count", "list_batches", "batch_items", "get_batch",
     "list_receipts", "list_credit_memos", "party_account", "suggest_allocation", "open_invoices", "search_parties",
-    "search_groups", "navigate", "audit_log", "headline", "invoices_by_month", "open_aging", "get_party",
-    "render_batch_item_pdf", "render_credit_memo_pdf", "render_statement_pdf", "render_items_pdf",
-    "verify_document", "invoice_totals",
+    "search_groups", "navigate", "audit_log", "audit_changes", "audit_change_count", "headline", "invoices_by_month",
+    "open_aging", "get_party", "render_batch_item_pdf", "render_credit_memo_pdf", "render_statement_pdf",
+    "render_items_pdf", "verify_document", "invoice_totals", "parse_money", "format_money", "csv_bytes", "defuse",
+    "template_csv",
 ]
+# Not drawn: render_batch_pdf (a whole batch's PDF per example; the table in test_hostile_inputs.py covers it on a
+# one-invoice batch) and load_demo_data (refuses a database that has data, which the table checks too).
 HOSTILE = [
     None, True, False, 0, -1, 1, 2, 7, 10**20, 2**63, 1.5, float("nan"), float("inf"), "", " ", "1", "abc", "12,34",
     "1,5", "12.345", "1e30", "NaN", "Infinity", "\x00", "a\x00b", "x" * 100_000, "' OR 1=1 --", "\u00b2", "\u0663",
@@ -60,7 +63,9 @@ def demo_engine(request, tmp_path_factory):
 
 
 def _parameters(name: str) -> list[inspect.Parameter]:
-    params = list(inspect.signature(getattr(core, name)).parameters.values())[1:]  # the session is the first
+    params = list(inspect.signature(getattr(core, name)).parameters.values())
+    if params and params[0].name == "session":
+        params = params[1:]
     return [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
@@ -84,7 +89,9 @@ def test_any_arguments_get_a_result_or_a_refusal(demo_engine, data):
     before = fingerprint(demo_engine) if check_unchanged else None
     with Session(demo_engine, expire_on_commit=False) as s:
         try:
-            getattr(core, name)(s, **kwargs)
+            function = getattr(core, name)
+            takes_session = next(iter(inspect.signature(function).parameters)) == "session"
+            function(s, **kwargs) if takes_session else function(**kwargs)
             OUTCOMES["done"] += 1
         except InvoiceDeskError as exc:
             OUTCOMES["refused"] += 1

@@ -383,7 +383,7 @@ def _owner_engine(engine):
 def test_postgresql_refuses_truncate_of_the_ledger_and_the_audit_log(pg_engine):
     _ledger_rows(pg_engine)
     owner = _owner_engine(pg_engine)
-    for table in ("allocation", "receipt", "audit_record"):
+    for table in ("allocation", "receipt", "audit_record", "audit_change"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with owner.begin() as conn:
                 conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
@@ -394,6 +394,7 @@ def test_postgresql_refuses_truncate_of_the_ledger_and_the_audit_log(pg_engine):
 
 @pytest.mark.parametrize("statement", [
     "TRUNCATE allocation CASCADE", "TRUNCATE audit_record", "DELETE FROM receipt", "DELETE FROM audit_record",
+    "DELETE FROM audit_change", "UPDATE audit_change SET changes = '{}'",
     "ALTER TABLE receipt DROP CONSTRAINT ck_receipt_amount_positive", "DROP TABLE request_key",
     "ALTER TABLE allocation DISABLE TRIGGER allocation_guard", "CREATE TABLE intruder (id int)",
     "UPDATE alembic_version SET version_num = '0001'",

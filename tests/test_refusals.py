@@ -10,7 +10,6 @@ test_imports.py, since a bad file is reported rather than raised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -37,64 +36,18 @@ from core import (
     update_party,
     void_receipt,
 )
-from core.models import Batch, BatchItem, Group, Invoice, Party
-from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
+from core.models import Batch, BatchItem, Group, Invoice
+from tests.factories import ACTOR
 from tests.support.fingerprint import assert_refused_unchanged
+from tests.support.practice import Practice, build_practice
 
 D = Decimal
 UNKNOWN = 987654
 
 
-@dataclass
-class Practice:
-    party: Party           # has invoices A (100.00, open), E (15.00, open) and B (30.00 + 20.00, paid)
-    other: Party           # has invoice T (70.00, open)
-    group: Group
-    a: object              # batch items, one per invoice
-    e: object
-    b: object
-    t: object
-    a_encounter: int
-    b_encounters: list[int]
-    t_encounter: int
-    fresh: int             # an encounter of party not yet invoiced (dated 2026-04-15, 25.00)
-    receipt: object        # 130.00, 50.00 on B: 80.00 unapplied
-    voided: object         # 10.00, voided
-    memo: object           # CM-000001 on B's 20.00 encounter: B was paid, so 20.00 unapplied credit
-
-
 @pytest.fixture
 def practice(session) -> Practice:
-    billing_on(session)
-    group = make_group(session, "Harbor Group")
-    party = make_party(session, name="Acme Manufacturing", group=group)
-    other = make_party(session, name="Bolt Industries")
-
-    def invoice(p, amounts, dos):
-        encounters = [make_encounter(session, p, dos=dos, amounts=(x,)) for x in amounts]
-        item = create_on_demand_batch(session, party_id=p.id, actor=ACTOR).items[0]
-        return item, [e.id for e in encounters]
-
-    a, (a_encounter,) = invoice(party, ["100.00"], date(2026, 1, 5))
-    e, _ = invoice(party, ["15.00"], date(2026, 1, 6))
-    b, b_encounters = invoice(party, ["30.00", "20.00"], date(2026, 1, 7))
-    t, (t_encounter,) = invoice(other, ["70.00"], date(2026, 1, 8))
-    fresh = make_encounter(session, party, dos=date(2026, 4, 15), amounts=("25.00",))
-    today = clock.today(session)
-    receipt = post_receipt(session, party_id=party.id, amount="130.00", received_date=today, method="check",
-                           reference="CHK 100", allocations={b.invoice_id: "50.00"}, actor=ACTOR)
-    voided = post_receipt(session, party_id=party.id, amount="10.00", received_date=today, method="check",
-                          actor=ACTOR)
-    void_receipt(session, receipt_id=voided.id, reason="Check returned NSF", actor=ACTOR)
-    memo = create_credit_memo(session, batch_item_id=b.id, encounter_ids=[b_encounters[1]], action="void",
-                              reason="Billed in error", actor=ACTOR)
-    session.commit()
-    # The starting point every case relies on, from the amounts above.
-    assert (receipt.unapplied, memo.unapplied) == (D("80.00"), D("20.00"))
-    assert [invoice_totals(session, i.invoice_id).balance_due for i in (a, e, b, t)] == [
-        D("100.00"), D("15.00"), D("0.00"), D("70.00")]
-    return Practice(party, other, group, a, e, b, t, a_encounter, b_encounters, t_encounter, fresh.id, receipt,
-                    voided, memo)
+    return build_practice(session)
 
 
 def _billing_off(session):
@@ -135,8 +88,8 @@ RECEIPT_CASES = [
     ("allocation of zero", None, _receipt(allocations=lambda s, p: {p.a.invoice_id: "0"}), "above zero"),
     ("no received date", None, _receipt(received_date=None), "Received date is required"),
     ("bad post date", None, _receipt(post_date="last Friday"), "Post date 'last Friday' is not a date"),
-    ("reference too long", None, _receipt(reference="R" * 121), "reference is 121 characters"),
-    ("note too long", None, _receipt(note="n" * 2001), "note is 2001 characters"),
+    ("reference too long", None, _receipt(reference="R" * 121), "Reference is 121 characters long; shorten it to at most 120"),
+    ("note too long", None, _receipt(note="n" * 2001), "Note is 2,001 characters long; shorten it to at most 2,000"),
     ("no actor", None, _receipt(actor="  "), "actor"),
     ("billing switched off", _billing_off, _receipt(allocations=lambda s, p: {p.a.invoice_id: "10.00"}),
      "Settings > Invoice billing"),
@@ -217,7 +170,7 @@ VOID_CASES = [
     ("empty reason", lambda s, p: void_receipt(s, receipt_id=p.receipt.id, reason="  ", actor=ACTOR),
      "reason is required"),
     ("reason too long", lambda s, p: void_receipt(s, receipt_id=p.receipt.id, reason="x" * 501, actor=ACTOR),
-     "reason is 501 characters"),
+     "Reason is 501 characters long; shorten it to at most 500"),
     ("no actor", lambda s, p: void_receipt(s, receipt_id=p.receipt.id, reason="NSF", actor=""), "actor"),
 ]
 
@@ -277,13 +230,13 @@ BATCH_CASES = [
     ("batch: billing switched off", _billing_off, _batch(), "Settings > Invoice billing"),
     ("batch: nothing eligible", None, _batch(party_id=lambda p: p.other.id), "Nothing to invoice for Bolt"),
     ("batch: nothing in the ranges", None, _batch(dos_from=date(2026, 5, 1)), "1 outside DOS range"),
-    ("batch: note too long", None, _batch(internal_note="n" * 2001), "internal note is 2001 characters"),
+    ("batch: note too long", None, _batch(internal_note="n" * 2001), "Internal note is 2,001 characters long; shorten it to at most 2,000"),
     ("rebatch: billing switched off", _billing_off, _rebatch(), "Settings > Invoice billing"),
     ("rebatch: another batch's invoice", None, _rebatch(invoice_ids=lambda p: [p.t.invoice_id]),
      "does not contain invoice id"),
     ("rebatch: no invoices chosen", None, _rebatch(invoice_ids=[]), "at least one invoice"),
     ("rebatch: only paid invoices", None, _rebatch(source_batch_id=lambda p: p.b.batch_id), "are paid"),
-    ("rebatch: note too long", None, _rebatch(internal_note="n" * 2001), "internal note is 2001 characters"),
+    ("rebatch: note too long", None, _rebatch(internal_note="n" * 2001), "Internal note is 2,001 characters long; shorten it to at most 2,000"),
 ]
 
 

@@ -304,3 +304,41 @@ def test_hostile_names_and_notes_render_as_text(demo_db):
     assert "\\!\\[x\\]\\(http\\:" in shown and "\\:red\\[boom\\]" in shown and "\\$1\\$" in shown
     assert plain([m for m in at.markdown if "EVIL1" in m.value])[0].startswith(
         "**![x](http://169.254.169.254/) :red[boom] $1$ <b>**")
+
+
+# Every value a link can carry, in every parameter a page reads from its link, and in the navigation search.
+HOSTILE_TEXT = ["", "0", "-1", "abc", "12,34", "1e30", "NaN", "Infinity", "\u00b2", "\u0663", "\uff11", "\x00",
+                "a\x00b", "x" * 100_000, "' OR 1=1 --", "1); DROP TABLE party; --", "99999999999999999999",
+                "2026-W01-1", "31/12/2026", "<script>alert(1)</script>", "%00", "stb \u00b2"]
+LINK_PARAMETERS = [("pages/employer.py", "party_id"), ("pages/payments.py", "party_id"),
+                   ("pages/batches.py", "batch"), ("pages/employer.py", "status"), ("pages/employer.py", "invoice")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page, name", LINK_PARAMETERS, ids=[f"{p.split('/')[1]}?{n}" for p, n in LINK_PARAMETERS])
+def test_every_link_parameter_with_every_hostile_value_renders_a_page(demo_db, page, name):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages.conftest import APP
+
+    for typed in HOSTILE_TEXT:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params[name] = typed
+        if name in ("status", "invoice"):
+            at.query_params["party_id"] = "1"
+        at.run()
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, (name, typed[:40], [e.value for e in at.exception])
+        assert at.title, (name, typed[:40])  # the page itself, not a blank screen
+        if name in ("party_id", "batch") and typed not in ("", "0"):
+            shown = plain(at.warning) + plain(at.error) + plain(at.info)
+            assert shown or name == "batch", (name, typed[:40])
+
+
+@pytest.mark.slow
+def test_every_hostile_navigation_search_renders_a_message(demo_db):
+    at = app()
+    for typed in HOSTILE_TEXT:
+        at.sidebar.text_input(key="nav_search").input(typed).run()
+        assert not at.exception, (typed[:40], [e.value for e in at.exception])

@@ -36,7 +36,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_change")),
     )
     op.create_index(op.f("ix_audit_change_audit_id"), "audit_change", ["audit_id"], unique=False)
+    # Append-only like the audit record (migration 0004): never replaced on SQLite, never truncated on PostgreSQL.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE TRIGGER audit_change_no_replace BEFORE INSERT ON audit_change "
+                   "WHEN EXISTS (SELECT 1 FROM audit_change WHERE id = NEW.id) BEGIN "
+                   "SELECT RAISE(ABORT, 'the audit log is append-only'); END")
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE TRIGGER audit_change_no_truncate BEFORE TRUNCATE ON audit_change "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION ledger_no_delete()")
         op.execute(f"""
 DO $$ BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
@@ -47,5 +54,9 @@ END $$""")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS audit_change_no_replace")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_change_no_truncate ON audit_change")
     op.drop_index(op.f("ix_audit_change_audit_id"), table_name="audit_change")
     op.drop_table("audit_change")
