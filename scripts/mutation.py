@@ -35,6 +35,9 @@ SLOW_TESTS = {
     "test_batch_pdf_in_parallel_with_progress": "core/documents.py",
     "test_demo_data_is_deterministic_and_demo_sized": "core/demo.py",
     "test_ten_megabytes_of_garbage": "core/imports.py",
+    "test_two_hundred_thousand_visits_import_whole_in_bounded_memory": "core/imports.py",
+    "test_every_argument_with_every_hostile_value": "core/validation.py",
+    "test_the_table_ran_every_case": "core/validation.py",
 }
 # Whole files of slow tests, likewise (the demo tests load the demo practice, a few seconds each time).
 SLOW_FILES = {"tests/test_demo.py": "core/demo.py"}
