@@ -24,7 +24,7 @@ import core
 from core import InvoiceDeskError, load_demo_data, open_engine
 from tests.support.fingerprint import commit_anyway, fingerprint
 
-EXAMPLES = int(os.environ.get("INVOICE_DESK_FUZZ_EXAMPLES", "1200"))
+EXAMPLES = int(os.environ.get("INVOICE_DESK_FUZZ_EXAMPLES", "1600"))
 FUNCTIONS = [
     "post_receipt", "allocate_receipt", "void_receipt", "allocate_credit", "create_credit_memo",
     "create_on_demand_batch", "preview_on_demand_batch", "rebatch", "rebatch_invoices", "create_party",
