@@ -224,17 +224,20 @@ def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
     profile = session.get_one(InvoiceProfile, batch.profile_id)
     payments, credits = _allocations_as_of(session, invoice.id, batch.created_at)
     encounters = _encounter_rows(session, invoice.id)
-    due_on = item.sent_on + timedelta(days=profile.terms_days)
+    # One due date (domain rule 14): the invoice's, counted from its first sending; a resend after it says so.
+    due_on = invoice.due_on or item.sent_on + timedelta(days=profile.terms_days)
+    balance = item.balance_cents
     context = {
         **_profile_context(profile, item.invoice_number),
         "invoice_number": item.invoice_number, "base_number": invoice.number, "reprint": item.times_batched > 1,
         "first_sent_on": _day(invoice.first_sent_on), "sent_on": _day(item.sent_on), "due_on": _day(due_on),
         "terms_label": "due on receipt" if profile.terms_days == 0 else f"net {profile.terms_days} days",
+        "past_due": balance > 0 and item.sent_on > due_on,
         "bill_to": _bill_to(session, item), "total_by": profile.total_by, "show_codes": profile.show_procedure_codes,
         "groups": _groups(encounters, profile.total_by, profile.show_procedure_codes),
         "encounter_count": len(encounters), "billed": _money(item.billed_cents),
         "payments": payments, "payments_total": _money(item.payments_cents), "credits": credits,
-        "balance_due": _money(item.balance_cents),
+        "balance_due": _money(balance),
     }
     return _Job("invoice.html", context, profile.logo, profile.logo_mime), item
 

@@ -245,10 +245,28 @@ def test_first_sending_prints_due_date_as_sent_plus_terms_and_the_whole_balance(
     assert "Payment received" not in text and "Credit memo" not in text and "Reprint" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 #4: one due date")
 def test_reprint_prints_the_due_date_of_the_first_sending(practice):
-    text = practice.text("reprint")
-    assert f"Due {day(FIRST + timedelta(days=TERMS))}" in text
+    """Domain rule 14: one due date, from the first sending (not the resend's day plus terms)."""
+    due = f"Due {day(FIRST + timedelta(days=TERMS))} (net {TERMS} days)"
+    assert due in practice.text("reprint") and due in practice.text("invoice")
+    assert f"Due {day(REPRINT + timedelta(days=TERMS))}" not in practice.text("reprint")
+
+
+def test_a_resend_after_the_due_date_says_past_due_and_a_paid_one_does_not(session):
+    billing_on(session)
+    party = make_party(session)
+    make_encounter(session, party, dos=date(2026, 1, 5), amounts=("100.00",))
+    make_encounter(session, party, dos=date(2026, 1, 5), amounts=("40.00",))
+    first = create_on_demand_batch(session, party_id=party.id, actor=ACTOR, as_of=noon(session, date(2026, 1, 10)))
+    late = rebatch(session, source_batch_id=first.id, actor=ACTOR, as_of=noon(session, date(2026, 3, 1)))
+    text = pdf_text(render_batch_item_pdf(session, batch_item_id=late.items[0].id))
+    assert "Due Feb 9, 2026 (past due)" in text and "Sent Mar 1, 2026" in text
+    post_receipt(session, party_id=party.id, amount="140.00", received_date=date(2026, 3, 2), method="check",
+                 allocations={late.items[0].invoice_id: "140.00"}, actor=ACTOR)
+    paid = rebatch(session, source_batch_id=late.id, include_paid=True, actor=ACTOR,
+                   as_of=noon(session, date(2026, 3, 5)))
+    text = pdf_text(render_batch_item_pdf(session, batch_item_id=paid.items[0].id))
+    assert "Due Feb 9, 2026 (net 30 days)" in text and "past due" not in text
 
 
 def test_reprint_lists_each_payment_by_then_and_the_credit_with_their_signs_and_the_balance(practice):
