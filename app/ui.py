@@ -31,7 +31,8 @@ def money(value: Decimal) -> str:
 
 def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
           key: str | None = None, selection: str | None = None, height: int | Literal["auto"] = "auto",
-          column_help: dict[str, str] | None = None, csv_name: str | None = None):
+          column_help: dict[str, str] | None = None, csv_name: str | None = None,
+          on_select: Callable[[], None] | None = None):
     """A dataframe whose money columns stay Decimal (exact), right-aligned and shown as dollars.
 
     The grid's own export is off (.streamlit/config.toml); csv_name adds a download of these rows
@@ -45,7 +46,9 @@ def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: 
         config[name] = st.column_config.DateColumn(name, format="YYYY-MM-DD")
     kwargs: dict = {}
     if selection:
-        kwargs = {"on_select": "rerun", "selection_mode": selection, "key": key}
+        # A callback runs only when the selection changes, so a row ticked earlier does not act again on
+        # every later rerun (it would override a batch opened since by a link or the search).
+        kwargs = {"on_select": on_select or "rerun", "selection_mode": selection, "key": key}
     shown = st.dataframe(frame, column_config=config, hide_index=True, width="stretch", height=height, **kwargs)
     if csv_name and rows:
         st.download_button("Download CSV", data=csv_bytes(rows), file_name=f"{csv_name}.csv", mime="text/csv",

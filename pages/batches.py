@@ -64,27 +64,44 @@ page_offset = st.session_state.get("stb_offset", 0)  # set by the Newer/Older bu
 rows = _batches(kind, party_id, created_from, created_to, number, page_offset)
 has_more = len(rows) > PAGE_SIZE
 rows = rows[:PAGE_SIZE]
-listing = table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
-                  "Source": f"stb {b.source_batch_number}" if b.source_batch_number else "",
-                  "Created by": b.created_by, "Created": local_time(b.created_at),
-                  "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
-                  "Internal note": b.internal_note} for b in rows],
-                money_columns=["Total"], key="stb_table", selection="single-row", height=320, csv_name="batches")
+
+
+# Which batch is open has one source of truth: the link (?batch=42). A row ticked in the list, the "Open batch"
+# picker, the navigation search (stb 42), an invoice found by the search and "Open stb 43" after a rebatch all
+# change the link, and the page shows the batch the link names.
+def _open_ticked_row() -> None:
+    ticked = st.session_state["stb_table"].selection.rows
+    if ticked:
+        st.query_params["batch"] = str(st.session_state["stb_listed"][ticked[0]])
+
+
+def _open_picked() -> None:
+    picked = st.session_state.get("stb_open")
+    if picked is None:
+        st.query_params.pop("batch", None)
+    else:
+        st.query_params["batch"] = str(picked)
+
+
+st.session_state["stb_listed"] = [b.number for b in rows]
+table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
+        "Source": f"stb {b.source_batch_number}" if b.source_batch_number else "",
+        "Created by": b.created_by, "Created": local_time(b.created_at),
+        "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
+        "Internal note": b.internal_note} for b in rows],
+      money_columns=["Total"], key="stb_table", selection="single-row", height=320, csv_name="batches",
+      on_select=_open_ticked_row)
 newer_older(key="stb_offset", has_more=has_more)
 
-# A batch opens from the table, from the picker beside it, or from the link (?batch=42, "stb 42").
-selected = listing.selection.rows if listing is not None and listing.selection else []
-if selected:
-    st.query_params["batch"] = str(rows[selected[0]].number)
-numbers = [b.number for b in rows]
-wanted = st.query_params.get("batch")
 wanted_number = url_number("batch", "a batch number")
+numbers = [b.number for b in rows]
 if wanted_number is not None and wanted_number not in numbers:
     numbers.insert(0, wanted_number)
-opened = st.selectbox("Open batch", numbers, index=numbers.index(wanted_number) if wanted_number in numbers else None,
-                      format_func=lambda n: f"stb {n}", placeholder="Choose a batch", key="stb_open")
-if opened is not None and str(opened) != wanted:
-    st.query_params["batch"] = str(opened)
+# The picker follows the link; set before the picker is drawn, as Streamlit allows.
+if st.session_state.get("stb_open") != wanted_number:
+    st.session_state["stb_open"] = wanted_number
+opened = st.selectbox("Open batch", numbers, format_func=lambda n: f"stb {n}", placeholder="Choose a batch",
+                      key="stb_open", on_change=_open_picked)
 
 if opened is None:
     st.info("Choose a batch to see its Invoice Batch Items.")

@@ -342,3 +342,27 @@ def test_every_hostile_navigation_search_renders_a_message(demo_db):
     for typed in HOSTILE_TEXT:
         at.sidebar.text_input(key="nav_search").input(typed).run()
         assert not at.exception, (typed[:40], [e.value for e in at.exception])
+
+
+def _open_batch(at) -> str:
+    """The batch Batch History shows, by its heading ("Invoice Batch Items: stb 12"), or what it says instead."""
+    heads = [h.value for h in at.subheader if h.value.startswith("Invoice Batch Items")]
+    return heads[0].rsplit(" ", 1)[-1] if heads else "none: " + " ".join(plain(at.info))
+
+
+def test_batch_history_shows_the_batch_asked_for_however_it_was_asked(demo_db):
+    """Issue 11 #1: the link is the one source of truth; the search, the picker and links all change it."""
+    with db(demo_db) as s:
+        a, b, c = (n for (n,) in s.execute(sa.text("SELECT number FROM batch ORDER BY number DESC LIMIT 3")))
+    at = app("pages/batches.py", batch=str(a))
+    assert _open_batch(at) == str(a)
+    at.sidebar.text_input(key="nav_search").input(f"stb {b}").run()
+    assert _open_batch(at) == str(b) and at.query_params["batch"] == str(b)
+    at.selectbox(key="stb_open").select(c).run()
+    assert _open_batch(at) == str(c) and at.query_params["batch"] == str(c)
+    at.sidebar.text_input(key="nav_search").input(f"stb {a}").run()
+    assert _open_batch(at) == str(a)
+    at.sidebar.text_input(key="nav_search").input("stb").run()
+    assert _open_batch(at) == "none: Choose a batch to see its Invoice Batch Items."
+    at.sidebar.text_input(key="nav_search").input(f"stb {b}").run()
+    assert _open_batch(at) == str(b)
