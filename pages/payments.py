@@ -91,7 +91,16 @@ if party_id is None:
 practice_today = today()
 tab_new, tab_list, tab_apply, tab_void = st.tabs(["New receipt", "Receipts", "Allocate unapplied money", "Void"])
 
+_RECEIPT_FIELDS = ("pay_amount", "pay_reference", "pay_note", "pay_duplicate_ok")
+
 with tab_new:
+    # After a receipt is posted the form starts empty and the balances are read again, so one more click posts
+    # nothing (issue 11 #2); the message says what was posted.
+    posted_message = st.session_state.pop("pay_posted", None)
+    if posted_message:
+        for key in [k for k in st.session_state if k in _RECEIPT_FIELDS or str(k).startswith("pay_apply_")]:
+            del st.session_state[key]
+        st.success(posted_message, icon=":material/check_circle:")
     c1, c2, c3 = st.columns(3)
     amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
     received = c2.date_input("Received", value=practice_today, max_value=practice_today, key="pay_received",
@@ -124,7 +133,18 @@ with tab_new:
             entered = {}
             st.caption("No open invoices: the whole receipt stays unapplied.")
         post = st.form_submit_button("Post receipt", type="primary", icon=":material/savings:")
-    if post:
+    # The same check twice is nearly always a mistake: a receipt of this party with this reference asks first.
+    duplicate_ok = False
+    same = [r for r in _receipts(party_id, False) if reference.strip() and not r.voided
+            and r.reference.strip().lower() == reference.strip().lower()]
+    if same:
+        st.warning(f"{same[0].number} ({money(same[0].amount)}, received {same[0].received_date}) "
+                   f"already has the reference {md(reference.strip())}.", icon=":material/content_copy:")
+        duplicate_ok = st.checkbox("It is another payment: post it anyway", key="pay_duplicate_ok")
+    if post and same and not duplicate_ok:
+        st.error("Not posted: tick the box above if this is another payment with the same reference.",
+                 icon=":material/error:")
+    elif post:
         def _post():
             with writing() as s:
                 r = post_receipt(s, party_id=party_id, amount=amount, received_date=received, method=method,
@@ -136,7 +156,9 @@ with tab_new:
         if posted:
             st.session_state.pop("pay_suggestion", None)
             number, total, unapplied = posted
-            st.success(f"Receipt {receipt_number(number)} posted for {money(total)}; {money(unapplied)} unapplied.")
+            st.session_state["pay_posted"] = (f"Receipt {receipt_number(number)} posted for {money(total)}; "
+                                              f"{money(unapplied)} unapplied.")
+            st.rerun()
 
 with tab_list:
     only_unapplied = st.toggle("Only receipts with unapplied money", key="pay_only_unapplied")

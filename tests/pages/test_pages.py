@@ -199,6 +199,47 @@ def test_post_a_receipt_with_the_suggested_allocation(demo_db):
     assert books[invoices[0].invoice_id].balance == 0 and books[invoices[1].invoice_id].balance == 0
 
 
+def test_a_posted_receipt_empties_the_form_and_a_second_click_posts_nothing(demo_db):
+    """Issue 11 #2: after posting, the form is empty and the balances fresh; the same reference asks first."""
+    party_id, invoices = _open_party(demo_db)
+    first = invoices[0]
+    at = app("pages/payments.py")
+    at.selectbox(key="pay_party").select(party_id).run()
+    at.text_input(key="pay_amount").input("25.00")
+    at.text_input(key="pay_reference").input("CHK 7001")
+    at.text_input(key=f"pay_apply_{first.invoice_id}").input("25.00")
+    button(at, "Post receipt").click().run()
+    assert not at.exception and any("posted for $25.00; $0.00 unapplied" in t for t in plain(at.success))
+    assert at.text_input(key="pay_amount").value == "" and at.text_input(key="pay_reference").value == ""
+    assert at.text_input(key=f"pay_apply_{first.invoice_id}").value == ""
+    # The balance shown is the one after the payment.
+    from app.ui import money
+
+    shown = [m.value for m in at.markdown]
+    assert money(first.balance_due - 25) in shown or first.balance_due - 25 == 0
+    assert money(first.balance_due) not in shown or any(i.balance_due == first.balance_due for i in invoices[1:])
+    with db(demo_db) as s:
+        count = s.execute(sa.select(sa.func.count()).select_from(Receipt)).scalar_one()
+
+    button(at, "Post receipt").click().run()  # the second click of a double click
+    assert any("required" in t for t in plain(at.error))
+    # The same check again: asked first, posted only when ticked.
+    at.text_input(key="pay_amount").input("25.00")
+    at.text_input(key="pay_reference").input("chk 7001 ")
+    at.run()
+    assert not at.exception
+    assert any("already has the reference chk 7001" in t for t in plain(at.warning))
+    button(at, "Post receipt").click().run()
+    assert any("Not posted" in t for t in plain(at.error))
+    with db(demo_db) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Receipt)).scalar_one() == count
+    at.checkbox(key="pay_duplicate_ok").check()
+    button(at, "Post receipt").click().run()
+    assert any("posted for $25.00; $25.00 unapplied" in t for t in plain(at.success))
+    with db(demo_db) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Receipt)).scalar_one() == count + 1
+
+
 @pytest.mark.parametrize("amount, apply, message", [
     ("ten dollars", None, "is not a number"),
     ("10.00", "500000.00", "more than invoice"),
