@@ -29,6 +29,11 @@ def money(value: Decimal) -> str:
     return md(format_money(value))
 
 
+def plain_money(value: Decimal) -> str:
+    """An amount for plain text: a dropdown's options and a multiselect's show no Markdown, so no escapes."""
+    return format_money(value)
+
+
 def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: Sequence[str] = (),
           key: str | None = None, selection: str | None = None, height: int | Literal["auto"] = "auto",
           column_help: dict[str, str] | None = None, csv_name: str | None = None,

@@ -12,6 +12,7 @@ from app.ui import (
     money,
     newer_older,
     party_picker,
+    plain_money,
     request_key,
     table,
     totals_line,
@@ -190,7 +191,7 @@ with tab_memo:
         encounter_ids = st.multiselect(
             "Encounters", list(open_encounters), key="stb_memo_encounters",
             format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
-                                  f"{open_encounters[e].patient} · {money(open_encounters[e].amount)}")
+                                  f"{open_encounters[e].patient} · {plain_money(open_encounters[e].amount)}")
         target = party_picker("Reassign to", key="stb_memo_target") if action == "reassign" else None
         reason = st.text_area("Reason (printed on the credit memo)", key="stb_memo_reason", max_chars=1000)
         confirm = st.checkbox("I understand this cannot be undone", key="stb_memo_confirm")

@@ -12,6 +12,7 @@ from app.ui import (
     money,
     newer_older,
     party_picker,
+    plain_money,
     request_key,
     table,
     totals_line,
@@ -178,9 +179,9 @@ with tab_list:
 with tab_apply:
     receipts = _receipts(party_id, True)
     memos = _memos(party_id)
-    sources = {("receipt", r.receipt_id): f"{r.number} · {r.received_date} · {money(r.unapplied)} unapplied"
+    sources = {("receipt", r.receipt_id): f"{r.number} · {r.received_date} · {plain_money(r.unapplied)} unapplied"
                for r in receipts}
-    sources.update({("memo", m.credit_memo_id): f"{m.number} · credit memo · {money(m.unapplied)} unapplied"
+    sources.update({("memo", m.credit_memo_id): f"{m.number} · credit memo · {plain_money(m.unapplied)} unapplied"
                     for m in memos})
     if not sources:
         st.caption("This party has no unapplied money.")
@@ -204,7 +205,7 @@ with tab_apply:
                 st.success("Allocated.")
 
 with tab_void:
-    voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {money(r.amount)} · {r.reference}"
+    voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {plain_money(r.amount)} · {r.reference}"
                 for r in _receipts(party_id, False) if not r.voided}
     with st.form("pay_void_form"):
         receipt_id = st.selectbox("Receipt", list(voidable), format_func=voidable.get, index=None, key="pay_void_id")

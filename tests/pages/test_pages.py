@@ -407,3 +407,20 @@ def test_batch_history_shows_the_batch_asked_for_however_it_was_asked(demo_db):
     assert _open_batch(at) == "none: Choose a batch to see its Invoice Batch Items."
     at.sidebar.text_input(key="nav_search").input(f"stb {b}").run()
     assert _open_batch(at) == str(b)
+
+
+def _options(at) -> list[str]:
+    return [o for box in [*at.selectbox, *at.multiselect] for o in box.options]
+
+
+def test_no_dropdown_shows_a_markdown_escape(demo_db):
+    """Issue 11 #6: dropdown options are plain text, so they carry no Markdown escapes (no "\\$25\\.00")."""
+    with db(demo_db) as s:
+        number = s.execute(sa.text("SELECT max(number) FROM batch")).scalar_one()
+        paid_by = s.execute(sa.text("SELECT party_id FROM receipt WHERE amount_cents > applied_cents "
+                                    "AND NOT voided LIMIT 1")).scalar_one()
+    batches = app("pages/batches.py", batch=str(number))
+    payments = app("pages/payments.py", party_id=str(paid_by))
+    options = _options(batches) + _options(payments)
+    assert any("$" in o for o in options), "the dropdowns tried include amounts"
+    assert [o for o in options if "\\" in o] == []
