@@ -293,3 +293,33 @@ def test_make_batch_pdf_draws_a_big_batch_in_workers(batch_server, page):
 
     assert _fingerprinted(app.url, app.item_ids) == set(app.item_ids), "a fingerprint for every item of the batch"
     expect(page.locator(ERRORS)).to_have_count(0)
+
+
+@pytest.mark.parametrize("path", ["dashboard", "batches", "employer", "payments", "settings", "audit"])
+def test_every_page_opens_by_its_own_address(server, page, path):
+    """Issue 11 #9: every page's address opens it, the first page's (/dashboard) included."""
+    base, _ = server
+    page.goto(f"{base}/{path}")
+    _routed_without_page_not_found(page)
+    expect(page.get_by_role("heading", level=1).first).to_be_visible()
+
+
+@pytest.mark.parametrize("path, empty", [("dashboard", False), ("welcome", True)])
+def test_the_first_page_opens_by_its_address_on_a_cold_server(tmp_path, page, path, empty):
+    """Issue 11 #9: the first visit after a start, straight to /dashboard (or /welcome on an empty database)."""
+    database = tmp_path / "cold.db"
+    engine = open_engine(f"sqlite:///{database}")
+    if not empty:
+        with transaction(engine) as s:
+            load_demo_data(s)
+    engine.dispose()
+    port = free_port()
+    proc = start_app(database, port, demo=False)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/{path}")
+        _routed_without_page_not_found(page)
+        title = "Welcome" if empty else "Statement/Invoice Management"
+        expect(page.get_by_role("heading", level=1).first).to_contain_text(title.split("/")[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
