@@ -121,11 +121,16 @@ st.markdown(f"**{batch.kind}** batch for **{md(batch.target)}**, made by {md(bat
                                                   if batch.source_batch_number else ""))
 if batch.internal_note:
     st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")
+# What was sent (its balance, as printed), then where each invoice stands now: payments and credits to date.
 table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
-        "Encounters": len(i.encounters), "Billed": i.sent.billed, "Payments": i.sent.payments,
-        "Credits": i.sent.credits, "Balance when sent": i.sent.balance_due, "Balance now": i.now.balance_due,
+        "Encounters": len(i.encounters), "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
+        "Payments to date": i.now.payments, "Credits to date": i.now.credits, "Balance now": i.now.balance_due,
         "Status now": i.now.status}
-       for i in items], money_columns=["Billed", "Payments", "Credits", "Balance when sent", "Balance now"],
+       for i in items], money_columns=["Billed", "Balance when sent", "Payments to date", "Credits to date",
+                                       "Balance now"],
+      column_help={"Balance when sent": "The balance printed on the invoice this batch sent.",
+                   "Payments to date": "Every payment applied to the invoice so far, before or after this batch.",
+                   "Credits to date": "Every credit memo on the invoice so far."},
       csv_name=f"stb-{batch.number}-items")
 totals_line([("Billed", sum((i.sent.billed for i in items), start=Decimal("0.00"))),
              ("Balance when sent", batch.total),
@@ -177,8 +182,13 @@ with tab_rebatch:
 
         new = attempt(_rebatch, once="rebatch")
         if new is not None:
-            st.success(f"Batch **{new.number}** made: {new.invoice_count} invoice(s) resent, {money(new.total)} due.")
-            st.page_link("pages/batches.py", label=f"Open stb {new.number}", query_params={"batch": str(new.number)})
+            st.session_state["stb_rebatched"] = (batch.number, new.number, new.invoice_count, new.total)
+            st.rerun()  # every figure above is read again
+    rebatched = st.session_state.get("stb_rebatched")
+    if rebatched and rebatched[0] == batch.number:
+        _, new_number, new_count, new_total = rebatched
+        st.success(f"Batch **{new_number}** made: {new_count} invoice(s) resent, {money(new_total)} due.")
+        st.page_link("pages/batches.py", label=f"Open stb {new_number}", query_params={"batch": str(new_number)})
 
 with tab_memo:
     st.caption("Correct encounters invoiced in error. A credit memo cannot be undone.")
@@ -209,10 +219,15 @@ with tab_memo:
 
             made = attempt(_memo, once="credit_memo")
             if made:
-                st.session_state["stb_memo_made"] = made
+                # The memo is announced on this batch only, the form starts empty, and the figures above are read
+                # again (issue 11 #7: the items table showed Credits $0.00 after a memo).
+                st.session_state["stb_memo_made"] = (batch.number, *made)
+                for key in ("stb_memo_encounters", "stb_memo_reason", "stb_memo_confirm", "stb_memo_target"):
+                    st.session_state.pop(key, None)
+                st.rerun()
     made = st.session_state.get("stb_memo_made")
-    if made:
-        memo_id, memo_number, amount, unapplied = made
+    if made and made[0] == batch.number:
+        _, memo_id, memo_number, amount, unapplied = made
         st.success(f"Credit memo **{credit_memo_number(memo_number)}** issued for {money(amount)}"
                    + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
 

@@ -67,6 +67,13 @@ else:
 
 st.divider()
 st.subheader("Create On-Demand Batch")
+# A batch just made is announced once, on the run after it (issue 11 #7), and the form starts empty again, so a
+# second F2 asks for a new target instead of repeating the first.
+created = st.session_state.pop("dash_created", None)
+if created:
+    for key in ("dash_party", "dash_group", "dash_dos_from", "dash_dos_to", "dash_post_from", "dash_post_to",
+                "dash_note"):
+        st.session_state.pop(key, None)
 target_kind = st.radio("Bill to", ["Employer", "Employer group"], horizontal=True, key="dash_target_kind")
 with st.form("dash_batch_form"):
     st.selectbox("Batch", ["Invoices"], key="dash_batch_type", help="On-demand batches send invoices.")
@@ -120,7 +127,6 @@ if create_clicked:
         st.session_state["dash_created"] = (batch.number, batch.invoice_count, batch.encounter_count, batch.total)
         st.rerun()
 
-created = st.session_state.get("dash_created")
 if created:
     number, invoices, encounters, total = created
     st.success(f"Batch **{number}** created: {invoices} invoice(s), {encounters} encounters, {money(total)}.",

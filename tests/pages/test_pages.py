@@ -7,6 +7,7 @@ each write is checked in the database afterwards and each refusal leaves the who
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -62,6 +63,13 @@ def test_preview_then_create_batch_with_the_f2_button(demo_db):
                           .where(InvoiceLine.invoice_id.in_(items))).scalar_one()
     assert len(items) == 1 and lines == encounters
     assert any(f"Batch **{newest.number}** created" in t for t in plain(at.success))
+    # Issue 11 #7: the form starts empty; pressing F2 again asks for a target and makes nothing, and the
+    # announcement of the batch made does not stay up beside that message.
+    assert at.selectbox(key="dash_party").value is None and at.text_area(key="dash_note").value == ""
+    before = snapshot(demo_db)
+    button(at, "Create Batch").click().run()
+    assert any("Choose exactly one target" in t for t in plain(at.error))
+    assert not any("created" in t for t in plain(at.success)) and snapshot(demo_db) == before
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -123,6 +131,15 @@ def test_credit_memo_needs_confirmation_then_is_issued(demo_db):
         row.invoice_id, "self-pay", "Patient paying out of pocket", "manager")
     assert len(credited) == 1 and memo.amount_cents == credited[0]
     assert any(f"Credit memo **CM-{memo.number:06d}** issued" in t for t in plain(at.success))
+    # Issue 11 #7 and #8: the items table shows the credit at once, beside the balance as sent and as it is now.
+    items = at.dataframe[1].value
+    line = items[items["Invoice"] == row.invoice_number].iloc[0]
+    with db(demo_db) as s:
+        books = ledger(s)[row.invoice_id]
+    assert line["Credits to date"] == Decimal(memo.amount_cents) / 100 == Decimal(books.credits) / 100
+    assert line["Payments to date"] == Decimal(books.payments) / 100
+    assert line["Balance now"] == Decimal(books.balance) / 100
+    assert line["Billed"] == Decimal(books.billed) / 100
 
 
 def test_history_filters_by_status_and_contains(demo_db):
