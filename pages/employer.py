@@ -120,12 +120,27 @@ def _history(pid, status, contains, offset):
 count, _ = _history(party_id, status.lower(), contains, 0)
 offset = paginator(count, key="emp_history_page")
 _, rows = _history(party_id, status.lower(), contains, offset)
-picked_rows = table([{"Invoice": r.invoice_number, "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
-                      "Sent": r.sent_on, "Encounters": r.encounter_count, "Billed": r.billed,
-                      "Payments": r.payments, "Credits": r.credits, "Balance": r.balance_due, "Status": r.status,
-                      "Flags": ", ".join(r.flags)} for r in rows],
-                    money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
-                    key="emp_history_table", selection="multi-row", csv_name=f"invoice-history-{party.account_code}")
+
+
+# After a rebatch the table gets a new key, so no tick outlives the rows it was made on.
+table_key = f"emp_history_table_{st.session_state.get('emp_history_generation', 0)}"
+
+
+def _tick_rows() -> None:
+    """Rows ticked in the table become the selected invoices (issue 11 #5: ticking a row did nothing)."""
+    ticked = st.session_state[table_key].selection.rows
+    listed = st.session_state.get("emp_listed", [])
+    st.session_state["emp_selected"] = list(dict.fromkeys(listed[i] for i in ticked if i < len(listed)))
+
+
+st.session_state["emp_listed"] = [r.invoice_number for r in rows]
+table([{"Invoice": r.invoice_number, "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
+        "Sent": r.sent_on, "Encounters": r.encounter_count, "Billed": r.billed,
+        "Payments": r.payments, "Credits": r.credits, "Balance": r.balance_due, "Status": r.status,
+        "Flags": ", ".join(r.flags)} for r in rows],
+      money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
+      key=table_key, selection="multi-row", csv_name=f"invoice-history-{party.account_code}",
+      on_select=_tick_rows)
 if not rows:
     st.caption("No invoices match these filters.")
 else:
@@ -134,8 +149,10 @@ else:
                  ("Balance of the invoices shown", sum((r.balance_due for r in distinct), start=Decimal("0.00")))])
 
 by_number = {r.invoice_number: r for r in rows}
-from_table = [rows[i].invoice_number for i in (picked_rows.selection.rows if picked_rows is not None else [])]
-chosen = st.multiselect("Selected invoices", list(by_number), default=from_table, key="emp_selected",
+# The selection is kept in the picker's state: rows ticked in the table land there, and what another filter or
+# page no longer lists leaves it.
+st.session_state["emp_selected"] = [n for n in st.session_state.get("emp_selected", []) if n in by_number]
+chosen = st.multiselect("Selected invoices", list(by_number), key="emp_selected",
                         help="Pick rows in the table or here.")
 a1, a2, a3 = st.columns([1, 1, 3])
 include_paid = a3.checkbox("Include paid invoices in the rebatch", key="emp_include_paid")
@@ -147,7 +164,13 @@ if a1.button("Rebatch selected", disabled=not chosen, key="emp_rebatch", icon=":
 
     made = attempt(_rebatch, once="emp_rebatch")
     if made:
-        st.success("Resent in batch " + ", ".join(f"stb {n}" for n in made) + ".")
+        st.session_state["emp_resent"] = (party_id, made)
+        st.session_state.pop("emp_selected", None)
+        st.session_state["emp_history_generation"] = st.session_state.get("emp_history_generation", 0) + 1
+        st.rerun()  # the history is read again, with the new sendings
+resent = st.session_state.get("emp_resent")
+if resent and resent[0] == party_id:
+    st.success("Resent in batch " + ", ".join(f"stb {n}" for n in resent[1]) + ".")
 if chosen:
     def _pdfs(ids=tuple(by_number[n].batch_item_id for n in chosen)):
         with reading() as s:

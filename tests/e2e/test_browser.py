@@ -22,6 +22,7 @@ from core import (
     batch_items,
     create_group,
     create_on_demand_batch,
+    invoice_history,
     load_demo_data,
     open_engine,
     open_invoices,
@@ -323,3 +324,32 @@ def test_the_first_page_opens_by_its_address_on_a_cold_server(tmp_path, page, pa
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
+    """Issue 11 #5: a row ticked in Invoice History is selected, and Rebatch selected resends it."""
+    base, url = server
+    party = _party(url, "EMP006")
+    page.goto(f"{base}/employer?party_id={party.id}&status=Open")
+    _routed_without_page_not_found(page)
+    rebatch = page.get_by_role("button", name="Rebatch selected")
+    expect(rebatch).to_be_disabled()
+    grid = page.locator('[data-testid="stDataFrame"]').last
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's tick box, under the header
+    _settled(page)
+    expect(rebatch).to_be_enabled()
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        first = invoice_history(s, party_id=party.id, status="open", limit=1)[0]
+    engine.dispose()
+    expect(page.locator('[data-testid="stMultiSelect"]').get_by_text(first.invoice_number)).to_be_visible()
+    rebatch.click()
+    _settled(page)
+    expect(page.get_by_text("Resent in batch stb").first).to_be_visible()
+    # The table is read again with the new sending, and nothing stays ticked or selected.
+    expect(rebatch).to_be_disabled()
+    expect(page.locator('[data-testid="stMultiSelect"]').get_by_text(first.invoice_number)).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "employer-ticked-row-rebatched.png"), full_page=True)
