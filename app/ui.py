@@ -156,3 +156,36 @@ def newer_older(*, key: str, has_more: bool, page_size: int = PAGE_SIZE) -> int:
         st.session_state[key] = offset + page_size
         st.rerun()
     return offset
+
+
+def shortcut(key: str, button_label: str) -> None:
+    """Press `key` (F2) anywhere on the page, typing in a field included, to click the button `button_label`.
+
+    Streamlit's own button shortcut ignores keys typed into a field, which is where a keyboard user is. This
+    listens on the page in the capture phase, before any field sees the key: it takes the focus out of the
+    field first, so what was being typed is committed and submitted with the form, then clicks the button.
+    """
+    import json
+
+    import streamlit.components.v1 as components
+
+    components.html(f"""<script>
+const doc = window.parent.document;
+const key = {json.dumps(key)}, label = {json.dumps(button_label)};
+const flag = "__invoiceDeskShortcut_" + key;
+if (!doc[flag]) {{
+  doc[flag] = true;
+  doc.addEventListener("keydown", (event) => {{
+    if (event.key !== key || event.repeat) return;
+    const button = [...doc.querySelectorAll("button")].find((b) => b.innerText.includes(label));
+    if (!button) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    if (button.disabled) return;
+    const field = doc.activeElement;
+    if (field && field !== doc.body) field.blur();
+    setTimeout(() => button.click(), 120);
+  }}, true);
+}}
+</script>""", height=0)
+

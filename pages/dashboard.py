@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.state import actor, local_time, reading, require_router, writing
-from app.ui import attempt, group_picker, md, money, party_picker, request_key, table
+from app.ui import attempt, group_picker, md, money, party_picker, request_key, shortcut, table
 from core import (
     create_on_demand_batch,
     headline,
@@ -93,7 +93,8 @@ with st.form("dash_batch_form"):
     b1, b2, _ = st.columns([1, 1.4, 3])
     preview_clicked = b1.form_submit_button("Preview", icon=":material/visibility:")
     create_clicked = b2.form_submit_button("Create Batch", type="primary", shortcut="F2",
-                                           icon=":material/send:")
+                                           icon=":material/send:", help="F2, from anywhere on this page")
+shortcut("F2", "Create Batch")  # F2 with the cursor in the picker, a date or the note too (issue 11 #3)
 
 criteria = dict(party_id=party_id, group_id=group_id, dos_from=dos_from, dos_to=dos_to, post_from=post_from,
                 post_to=post_to)

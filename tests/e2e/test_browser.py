@@ -353,3 +353,70 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
     expect(rebatch).to_be_disabled()
     expect(page.locator('[data-testid="stMultiSelect"]').get_by_text(first.invoice_number)).to_have_count(0)
     page.screenshot(path=str(tmp_path / "employer-ticked-row-rebatched.png"), full_page=True)
+
+
+def _with_new_visits(url: str, code: str, count: int = 2) -> Party:
+    """A demo party given visits no batch has invoiced yet."""
+    from tests.factories import make_encounter
+
+    engine = open_engine(url)
+    with transaction(engine) as s:
+        party = s.execute(sa.select(Party).where(Party.account_code == code)).scalar_one()
+        for _ in range(count):
+            make_encounter(s, party, amounts=("55.00",))
+        s.expunge(party)
+    engine.dispose()
+    return party
+
+
+def _batches_for(url: str, party_id: int) -> list[tuple[int, str]]:
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        rows = s.execute(sa.text("SELECT number, internal_note FROM batch WHERE party_id = :p ORDER BY number"),
+                         {"p": party_id}).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def _newest_number(url: str) -> int:
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        number = s.execute(sa.text("SELECT max(number) FROM batch")).scalar_one()
+    engine.dispose()
+    return number
+
+
+def test_f2_creates_the_batch_while_typing_in_the_note_and_in_the_picker(server, page):
+    """Issue 11 #3: F2 pressed with the cursor in a field creates the batch, with what was being typed, once."""
+    base, url = server
+    party = _with_new_visits(url, "EMP003")
+    before = _batches_for(url, party.id)
+    page.goto(f"{base}/dashboard")
+    _routed_without_page_not_found(page)
+    picker = page.get_by_label("Employer or attorney")
+    picker.click()
+    page.keyboard.type(party.account_code)
+    page.keyboard.press("Enter")
+    note = page.get_by_role("textbox", name="Internal note")
+    note.click()
+    note.type("Typed, then F2")
+    next_number = _newest_number(url) + 1
+    note.press("F2")  # the cursor is still in the note
+    expect(page.get_by_text(f"Batch {next_number} created").first).to_be_visible()
+    _settled(page)
+    made = _batches_for(url, party.id)[len(before):]
+    assert [n for _, n in made] == ["Typed, then F2"], made
+
+    # Again from the employer picker, its list open: F2 makes the batch for the party picked.
+    other = _with_new_visits(url, "EMP006")
+    before_other = _batches_for(url, other.id)
+    picker = page.get_by_label("Employer or attorney")
+    picker.click()
+    page.keyboard.type(other.account_code)
+    page.keyboard.press("Enter")
+    picker.click()
+    next_number = _newest_number(url) + 1
+    page.keyboard.press("F2")
+    expect(page.get_by_text(f"Batch {next_number} created").first).to_be_visible()
+    _settled(page)
+    assert len(_batches_for(url, other.id)) == len(before_other) + 1
