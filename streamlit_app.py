@@ -30,7 +30,19 @@ def _status() -> tuple[bool, bool]:
 empty, billing_on = _status()
 
 pages = ([WELCOME] if empty else []) + list(PAGES.values())
-page = st.navigation(pages)
+
+
+def _home() -> None:
+    """The app's root (/): the welcome page on an empty database, else the dashboard, at its own address.
+
+    Streamlit serves its default page only at the root, so the dashboard as default made /dashboard a
+    "Page not found" (issue 11 #9); this hidden default sends the root on instead, and every page keeps its URL.
+    """
+    st.switch_page(pages[0], query_params=st.query_params.to_dict())
+
+
+HOME = st.Page(_home, title="Invoice Desk", url_path="home", default=True)
+page = st.navigation([HOME, *pages], position="hidden")
 
 
 def _search() -> None:
@@ -40,6 +52,9 @@ def _search() -> None:
 
 
 with st.sidebar:
+    for listed in pages:  # the menu (the router's own would list the hidden home page too)
+        st.page_link(listed)
+    st.divider()
     st.text_input("Search", key="nav_search", on_change=_search,
                   placeholder="stb, stb 42, INV-000123, a party name",
                   help="`stb` opens Batch History, `stb 42` opens batch 42, any part of an invoice number lists "

@@ -420,3 +420,37 @@ def test_f2_creates_the_batch_while_typing_in_the_note_and_in_the_picker(server,
     expect(page.get_by_text(f"Batch {next_number} created").first).to_be_visible()
     _settled(page)
     assert len(_batches_for(url, other.id)) == len(before_other) + 1
+
+
+def _heading_batch(page, number: int) -> None:
+    expect(page.get_by_role("heading", name=f"Invoice Batch Items: stb {number}")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"[?&]batch={number}(&|$)"))
+
+
+def test_batch_history_shows_the_batch_asked_for_by_search_link_row_and_picker(server, page):
+    """Issue 11 #1: switching between batches by the search, a link, a ticked row and the picker."""
+    base, url = server
+    newest = _newest_number(url)
+    a, b, c = newest, newest - 1, newest - 2
+    page.goto(f"{base}/batches?batch={a}")
+    _routed_without_page_not_found(page)
+    _heading_batch(page, a)
+    search = page.get_by_placeholder(SEARCH)
+    search.fill(f"stb {b}")
+    search.press("Enter")
+    _heading_batch(page, b)
+    # A ticked row of the list (the list is newest first: c is its third row).
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 2 * 35 + 17)
+    _heading_batch(page, c)
+    # The picker.
+    page.get_by_label("Open batch").click()
+    page.get_by_role("option", name=f"stb {a}", exact=True).click()
+    _heading_batch(page, a)
+    # And the search again, after all of them.
+    search.fill(f"stb {c}")
+    search.press("Enter")
+    _heading_batch(page, c)
