@@ -1,8 +1,9 @@
-"""Screenshots of every page in headless Chromium: python scripts/screenshots.py [OUT_DIR | --docs]
+"""Screenshots of every page in headless Chromium: python scripts/screenshots.py [OUT_DIR | --docs] [--width N]
 
 Starts the app on a fresh demo database on a free loopback port, visits each page with Playwright
 driving Debian's chromium, and writes one PNG per page (default /tmp/invoice-desk-screens).
---docs writes the three shown in README.md to docs/ instead.
+--docs writes the three shown in README.md to docs/ instead. --width 390 looks at a phone's width (whole
+pages, named NAME-390.png).
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ PAGES = [("dashboard", "", "Statement/Invoice Management Dashboard"),
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    docs = sys.argv[1:] == ["--docs"]
-    out = ROOT / "docs" if docs else Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/invoice-desk-screens")
+    args = sys.argv[1:]
+    width = 1440
+    if "--width" in args:
+        at = args.index("--width")
+        width = int(args[at + 1])
+        del args[at:at + 2]
+    docs = args == ["--docs"]
+    out = ROOT / "docs" if docs else Path(args[0] if args else "/tmp/invoice-desk-screens")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -43,12 +50,13 @@ def main() -> None:
                 for name, path, text in PAGES:
                     if docs and name not in DOCS:
                         continue
-                    page.set_viewport_size({"width": 1440, "height": DOCS[name] if docs else 2400})
+                    page.set_viewport_size({"width": width, "height": DOCS[name] if docs else (2400 if width > 800
+                                                                                               else 844)})
                     page.goto(f"http://127.0.0.1:{port}/{path}", timeout=120_000)
-                    page.get_by_text(text).first.wait_for(timeout=120_000)
+                    page.get_by_text(text).locator("visible=true").first.wait_for(timeout=120_000)
                     page.wait_for_timeout(3000)
-                    target = out / (f"screen-{name}.png" if docs else f"{name}.png")
-                    page.screenshot(path=str(target))
+                    target = out / (f"screen-{name}.png" if docs else f"{name}{'' if width == 1440 else f'-{width}'}.png")
+                    page.screenshot(path=str(target), full_page=width < 800)
                     print(target)
                 browser.close()
         finally:
