@@ -167,9 +167,7 @@ def shortcut(key: str, button_label: str) -> None:
     """
     import json
 
-    import streamlit.components.v1 as components
-
-    components.html(f"""<script>
+    script = f"""<script>
 const doc = window.parent.document;
 const key = {json.dumps(key)}, label = {json.dumps(button_label)};
 const flag = "__invoiceDeskShortcut_" + key;
@@ -187,5 +185,11 @@ if (!doc[flag]) {{
     setTimeout(() => button.click(), 120);
   }}, true);
 }}
-</script>""", height=0)
+</script>"""
+    if hasattr(st, "iframe"):  # Streamlit 1.5x's same-origin iframe; components.v1.html is going away
+        st.iframe(script, height=1)
+    else:
+        import streamlit.components.v1 as components
+
+        components.html(script, height=0)
 
