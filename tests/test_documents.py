@@ -28,7 +28,7 @@ from core.documents import (
     render_statement_pdf,
     verify_document,
 )
-from core.models import ChargeLine, Patient
+from core.models import ChargeLine, Encounter, Patient
 from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
 
 NOTE = "Internal: CFO is difficult, do not call before 10"
@@ -220,5 +220,25 @@ def test_profile_groups_by_procedure_and_can_hide_codes(sqlite_engine):
                       .values(procedure_code="80305", description="Drug screen"))
         batch = create_on_demand_batch(s, party_id=party.id, actor=ACTOR)
         text = _text(render_batch_item_pdf(s, batch_item_id=batch.items[0].id))
-    assert "Subtotal Drug screen $90.00" in text and "Subtotal Visit $110.00" in text
+    # A subtotal only where a group has several lines (issue 11): two drug screens, one visit.
+    assert "Subtotal Drug screen $90.00" in text and "Subtotal Visit" not in text and "Visit" in text
     assert "80305" not in text and "99213" not in text and "Balance due $200.00" in text
+
+
+def test_a_patient_gets_a_subtotal_only_with_several_visits(sqlite_engine):
+    """Issue 11: one line under a patient needs no subtotal repeating it; two lines get one."""
+    from sqlmodel import Session
+
+    with Session(sqlite_engine, expire_on_commit=False) as s:
+        billing_on(s)
+        party = make_party(s)
+        twice = make_encounter(s, party, amounts=("45.00",))
+        again = make_encounter(s, party, amounts=("30.00",))
+        s.execute(sa.update(Encounter).where(Encounter.id == again.id).values(patient_id=twice.patient_id))
+        once = make_encounter(s, party, amounts=("20.00",))
+        batch = create_on_demand_batch(s, party_id=party.id, actor=ACTOR)
+        text = _text(render_batch_item_pdf(s, batch_item_id=batch.items[0].id))
+        names = dict(s.execute(sa.select(Patient.id, Patient.name)).all())
+    assert f"Subtotal {names[twice.patient_id]} $75.00" in text
+    assert f"Subtotal {names[once.patient_id]}" not in text and names[once.patient_id] in text
+    assert "Balance due $95.00" in text
