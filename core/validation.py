@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
@@ -85,9 +86,10 @@ class _Fields(BaseModel):
             model = cls.model_validate(dict(values), context={"csv": csv})
         except ValidationError as exc:
             return {}, [(name, message.replace("{what}", cls.what)) for name, message in problems(exc)]
-        clean = model.model_dump(exclude_unset=True)
-        found = model.whole_problems(clean)
-        return ({}, found) if found else (clean, [])
+        # A vocabulary value (PartyKind, TotalBy) is stored as its plain text.
+        clean = {name: str(value) if isinstance(value, Enum) else value
+                 for name, value in model.model_dump(exclude_unset=True).items()}
+        return clean, []
 
     @classmethod
     def require(cls, values: Mapping[str, object]) -> dict[str, Any]:
@@ -96,9 +98,6 @@ class _Fields(BaseModel):
         if found:
             raise InvoiceDeskError(" ".join(message for _, message in found))
         return clean
-
-    def whole_problems(self, clean: dict[str, Any]) -> list[tuple[str, str]]:
-        return []
 
 
 # ---------- parties ----------
@@ -159,11 +158,6 @@ class PartyFields(_Fields):
         if isinstance(value, int) and parse_id(value) is not None:
             return value
         raise ValueError(f"Group id {shown(value)} is not an id; choose a group from the list, or None.")
-
-    def whole_problems(self, clean: dict[str, Any]) -> list[tuple[str, str]]:
-        if "kind" in clean:
-            clean["kind"] = str(clean["kind"])
-        return []
 
 
 def group_name(value: object) -> str:
@@ -275,8 +269,3 @@ class ProfileFields(_Fields):
                                                                     for c in value):
             return value
         raise ValueError(f"The number prefix must be 1 to 12 letters, digits, '-', '_' or '/', not {shown(value)}.")
-
-    def whole_problems(self, clean: dict[str, Any]) -> list[tuple[str, str]]:
-        if "total_by" in clean:
-            clean["total_by"] = str(clean["total_by"])
-        return []

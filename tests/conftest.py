@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from datetime import datetime
 
@@ -49,6 +50,21 @@ def pg_cluster():
 
 def _pg_database(cluster) -> str:
     return cluster.copy_database()
+
+
+def module_engine(request, tmp_path_factory, name: str):
+    """For a module-scoped fixture with params ["sqlite", "postgresql"]: a fresh migrated database of that kind."""
+    if request.param == "sqlite":
+        return open_engine(f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.db'}")
+    return open_engine(_pg_database(request.getfixturevalue("pg_cluster")))
+
+
+def public_parameters(function) -> list[inspect.Parameter]:
+    """A public core function's keyword parameters, the session (when it takes one) left out."""
+    params = list(inspect.signature(function).parameters.values())
+    if params and params[0].name == "session":
+        params = params[1:]
+    return [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

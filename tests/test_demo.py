@@ -13,16 +13,14 @@ from sqlmodel import Session
 from core import InvoiceDeskError, current_profile, open_engine
 from core.demo import ATTORNEYS, DEMO_AS_OF, GROUPS, INDEPENDENT, PROCEDURES, load_demo_data
 from core.models import Batch, ChargeLine, CreditMemo, Encounter, Invoice, Party, Receipt
+from tests.conftest import module_engine
 
 AS_OF = DEMO_AS_OF
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def demo(request, tmp_path_factory):
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
-    else:
-        engine = open_engine(request.getfixturevalue("pg_cluster").copy_database())
+    engine = module_engine(request, tmp_path_factory, "demo")
     with Session(engine, expire_on_commit=False) as s:
         load_demo_data(s)
         s.commit()

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 import core
-from core import InvoiceDeskError, load_demo_data, open_engine
+from core import InvoiceDeskError, load_demo_data
+from tests.conftest import module_engine, public_parameters
 from tests.support.fingerprint import commit_anyway, fingerprint
 
 EXAMPLES = int(os.environ.get("INVOICE_DESK_FUZZ_EXAMPLES", "1600"))
@@ -51,10 +52,7 @@ OUTCOMES: Counter = Counter()
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def demo_engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'demo.db'}")
-    else:
-        engine = open_engine(request.getfixturevalue("pg_cluster").copy_database())
+    engine = module_engine(request, tmp_path_factory, "fuzz")
     with Session(engine) as s:
         load_demo_data(s)
         s.commit()
@@ -63,10 +61,7 @@ def demo_engine(request, tmp_path_factory):
 
 
 def _parameters(name: str) -> list[inspect.Parameter]:
-    params = list(inspect.signature(getattr(core, name)).parameters.values())
-    if params and params[0].name == "session":
-        params = params[1:]
-    return [p for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return public_parameters(getattr(core, name))
 
 
 values = st.one_of(st.sampled_from(HOSTILE), st.integers(-3, 400), st.text(max_size=30),

@@ -18,7 +18,8 @@ import pytest
 from sqlmodel import Session
 
 import core
-from core import InvoiceDeskError, import_csv, open_engine
+from core import InvoiceDeskError, import_csv
+from tests.conftest import module_engine, public_parameters
 from tests.factories import ACTOR
 from tests.support.fingerprint import commit_anyway, fingerprint
 from tests.support.practice import Practice, build_practice
@@ -106,18 +107,12 @@ OUTCOMES: dict[tuple[str, str, int], dict[str, str]] = {}
 
 
 def _parameters(name: str) -> list[str]:
-    params = list(inspect.signature(getattr(core, name)).parameters.values())
-    if params and params[0].name == "session":
-        params = params[1:]
-    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in public_parameters(getattr(core, name))]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def practice_engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'practice.db'}")
-    else:
-        engine = open_engine(request.getfixturevalue("pg_cluster").copy_database())
+    engine = module_engine(request, tmp_path_factory, "hostile")
     with Session(engine, expire_on_commit=False) as s:
         practice = build_practice(s)
         report = import_csv(s, kind="parties", actor=ACTOR,
