@@ -169,13 +169,19 @@ def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnEle
     expire_loaded(session, Invoice, ids)
 
 
+def by_number(session: Session, allocations: dict[int, int]) -> dict[str, str]:
+    """Allocations as an audit record keeps them: invoice number -> amount (a manager never sees an id)."""
+    numbers = dict(session.execute(sa.select(_inv.c.id, _inv.c.number).where(_inv.c.id.in_(list(allocations)))).all())
+    return {numbers.get(i, f"#{i}"): str(from_cents(c)) for i, c in allocations.items()}
+
+
 def parse(allocations: dict | None) -> dict[int, int]:
     """Invoice id -> amount as typed, checked and turned into cents; nothing is read or written."""
     parsed: dict[int, int] = {}
     for invoice_id, amount in (allocations or {}).items():
         if isinstance(invoice_id, bool) or not isinstance(invoice_id, int):
             raise InvoiceDeskError(f"Invoice id {invoice_id!r} is not a number.")
-        cents = to_cents(parse_money(amount, field=f"The amount for invoice id {invoice_id}"))
+        cents = to_cents(parse_money(amount, field="An allocation's amount"))
         parsed[invoice_id] = cents
     return parsed
 
@@ -201,5 +207,5 @@ def allocate_unapplied(session: Session, *, source: Receipt | CreditMemo, number
     requests.remember(session, key, f"{entity}.allocate", [source.id], {"source": source.id, "allocations": allocations},
                       actor=actor, at=at)
     audit.record(session, actor=actor, action=f"{entity}.allocate", entity=entity, ids=[source.id], at=at,
-                 detail={"number": number, "allocations": {str(k): str(from_cents(v)) for k, v in allocations.items()}})
+                 detail={"number": number, "allocations": by_number(session, allocations)})
     return source

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -15,6 +16,7 @@ from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.inputs import search_text
 from core.models import AuditChange, AuditRecord
+from core.money import format_money
 
 
 def record(session: Session, *, actor: str, action: str, entity: str, ids: Iterable[int] = (),
@@ -44,6 +46,53 @@ def require_actor(actor: str) -> str:
     return actor[:120]
 
 
+_MONEY_KEYS = frozenset({"amount", "total", "unapplied", "reversed", "applied", "allocations"})
+_FIRST = ("party", "invoice", "target", "before", "after", "amount", "total")
+_LABELS = {"reversed_invoices": "Invoices reversed", "source_batch": "Resent from batch", "include_paid":
+           "Paid invoices included", "reassigned_to": "Reassigned to", "group_id": "Group", "sha256": "File SHA-256"}
+
+
+def _plain(value, money: bool = False) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "none"
+    if money and isinstance(value, str):
+        try:
+            return format_money(Decimal(value))
+        except (ArithmeticError, ValueError):
+            pass
+    if isinstance(value, list):
+        return ", ".join(_plain(v, money) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v, money)}" for k, v in value.items())
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def describe(action: str, detail: dict) -> str:
+    """An audit record's details in a manager's words: labels, numbers and amounts, never raw Python values.
+
+    An update's details are pairs (before, after), shown as "before → after"; empty values are left out.
+    """
+    parts: list[str] = []
+    # The number names the record (AuditEntry.record); the list of fields changed repeats the changes.
+    detail = {k: v for k, v in detail.items() if k not in ("number", "version", "changed")}
+    for key, value in sorted(detail.items(), key=lambda kv: _FIRST.index(kv[0]) if kv[0] in _FIRST else len(_FIRST)):
+        if value in (None, "", [], {}):
+            continue
+        if key == "changes" and isinstance(value, dict):
+            parts.extend(f"{_label(k)}: {_plain(old)} → {_plain(new)}" for k, (old, new) in value.items())
+        elif action.endswith(".update") and isinstance(value, list) and len(value) == 2:
+            parts.append(f"{_label(key)}: {_plain(value[0])} → {_plain(value[1])}")
+        else:
+            parts.append(f"{_label(key)}: {_plain(value, money=key in _MONEY_KEYS)}")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     id: int
@@ -53,6 +102,20 @@ class AuditEntry:
     entity: str
     record_ids: str
     detail: dict
+
+    @property
+    def record(self) -> str:
+        """Which record, as a manager names it: "receipt RCT-000012", "batch 130", "party ACME01"."""
+        what = self.entity.replace("party_group", "group").replace("_", " ")
+        number = self.detail.get("number") or self.detail.get("account_code") or self.detail.get("name")
+        if number is None and "version" in self.detail:
+            number = f"version {self.detail['version']}"
+        return f"{what} {number}" if number not in (None, "") and not isinstance(number, list) else what
+
+    @property
+    def details(self) -> str:
+        """The details in words (see `describe`)."""
+        return describe(self.action, self.detail)
 
 
 @guarded

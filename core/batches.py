@@ -334,8 +334,12 @@ def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | 
     if wanted is not None:
         found = set(session.execute(sa.select(inv.c.id).where(*chosen)).scalars())
         if wanted - found:
-            missing = ", ".join(str(i) for i in sorted(wanted - found, key=str))
-            raise InvoiceDeskError(f"Batch {source.number} does not contain invoice id(s) {missing}.")
+            absent = sorted(wanted - found, key=str)
+            named = dict(session.execute(sa.select(inv.c.id, inv.c.number).where(inv.c.id.in_(absent))).all())
+            if unknown := [str(i) for i in absent if i not in named]:
+                raise NotFoundError(f"There is no invoice with id(s) {', '.join(unknown)}.")
+            raise InvoiceDeskError(f"Batch {source.number} does not contain invoice "
+                                   f"{', '.join(named[i] for i in absent)}; rebatch it from its own batch.")
     at = as_of or clock.now()
     batch = _resend(session, source, chosen, include_paid=include_paid, note=note, actor=actor, at=at)
     if batch is None:

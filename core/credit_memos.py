@@ -47,6 +47,7 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
     reason = free_text(reason, "reason", 1000)
     if not reason:
         raise InvoiceDeskError("A reason is required for a credit memo (it is printed on it).")
+    target = None
     if action == CreditAction.REASSIGN:
         if reassign_to_party_id is None:
             raise InvoiceDeskError("Choose the bill-to party the encounters are reassigned to.")
@@ -79,7 +80,9 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
     for encounter_id in wanted:
         line = lines.get(encounter_id)
         if line is None:
-            raise InvoiceDeskError(f"Encounter id {encounter_id} is not on invoice {invoice.number}.")
+            known = session.execute(sa.select(col(Encounter.number)).where(col(Encounter.id) == encounter_id)).scalar()
+            raise InvoiceDeskError(f"Encounter {known} is not on invoice {invoice.number}." if known
+                                   else f"There is no encounter with id {encounter_id}.")
         if encounter_id in credited or not line.live:
             raise InvoiceDeskError(f"Encounter {line.number} was already credited on "
                                    f"{credit_memo_number(credited[encounter_id]) if encounter_id in credited else 'a credit memo'}.")
@@ -115,9 +118,9 @@ def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: l
     requests.remember(session, key, "credit_memo.create", [memo.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="credit_memo.create", entity="credit_memo", ids=[memo.id], at=at,
                  detail={"number": credit_memo_number(number), "invoice": invoice.number, "action": action,
-                         "reason": reason, "encounters": wanted, "amount": str(from_cents(amount)),
-                         "unapplied": str(from_cents(amount - applied)),
-                         "reassigned_to": reassign_to_party_id})
+                         "reason": reason, "encounters": [lines[e].number for e in wanted],
+                         "amount": str(from_cents(amount)), "unapplied": str(from_cents(amount - applied)),
+                         "reassigned_to": target.account_code if target is not None else None})
     return memo
 
 

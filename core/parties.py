@@ -128,6 +128,10 @@ def update_party(session: Session, *, party_id: int, actor: str, account_code: s
         setattr(party, key, new)
     session.add(party)
     session.flush()
+    if "group_id" in changed:  # the audit log names groups, not their ids
+        names = dict(session.execute(sa.select(col(Group.id), col(Group.name))
+                                     .where(col(Group.id).in_([g for g in changed["group_id"] if g]))).all())
+        changed["group"] = [names.get(g) for g in changed.pop("group_id")]
     if changed:
         audit.record(session, actor=actor, action="party.update", entity="party", ids=[party.id], detail=changed)
     return party

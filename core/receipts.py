@@ -71,7 +71,7 @@ def post_receipt(session: Session, *, party_id: int, amount: MoneyInput, receive
     requests.remember(session, key, "receipt.post", [receipt.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="receipt.post", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(number), "party": party.account_code, "amount": str(receipt.amount),
-                         "allocations": {str(k): str(from_cents(v)) for k, v in parsed.items()}})
+                         "allocations": ledger.by_number(session, parsed)})
     return receipt
 
 
@@ -119,8 +119,8 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
     requests.remember(session, key, "receipt.void", [receipt.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="receipt.void", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(receipt.number), "reason": reason,
-                         "reversed_invoices": sorted({i for i, _ in reversed_}),
-                         "applied": [str(from_cents(sum(c for _, c in reversed_))), "0.00"]})
+                         "reversed_invoices": sorted(ledger.by_number(session, {i: 0 for i, _ in reversed_})),
+                         "reversed": str(from_cents(sum(c for _, c in reversed_)))})
     return receipt
 
 

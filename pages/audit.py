@@ -5,6 +5,7 @@ import streamlit as st
 from app.state import local_time, reading, require_router
 from app.ui import PAGE_SIZE, newer_older, paginator, table
 from core import audit_actions, audit_actors, audit_change_count, audit_changes, audit_log
+from core.audit import describe
 
 require_router()
 st.title("Audit log")
@@ -32,8 +33,8 @@ offset = st.session_state.get("audit_offset", 0)
 entries = _entries(who, what, since, until, offset)
 more = len(entries) > PAGE_SIZE
 entries = entries[:PAGE_SIZE]
-table([{"When": local_time(e.at), "Who": e.actor, "What": e.action, "Record": e.entity,
-        "Ids": e.record_ids, "Details": ", ".join(f"{k}: {v}" for k, v in e.detail.items())} for e in entries],
+table([{"When": local_time(e.at), "Who": e.actor, "What": e.action, "Record": e.record,
+        "Details": e.details} for e in entries],
       csv_name="audit-log")
 if not entries:
     st.caption("No audit records match these filters.")
@@ -57,8 +58,8 @@ if imports:
     total, _ = _changes(chosen, 0)
     start = paginator(total, key=f"audit_changes_{chosen}")
     _, rows = _changes(chosen, start)
-    table([{"Row": c.line, "Record": f"{c.entity} {c.key}", "Id": c.record_id, "Action": c.action,
-            "Changes": "; ".join(f"{field}: {old} → {new}" for field, (old, new) in c.changes.items())}
+    table([{"Row": c.line, "Record": f"{c.entity} {c.key}", "Action": c.action,
+            "Changes": describe("import.update", c.changes)}
            for c in rows], csv_name="import-changes")
     if not total:
         st.caption("This import left every row as it was.")

@@ -111,15 +111,21 @@ def test_receipt_post_allocate_and_void_records(session, time_machine):
     assert (row.party_id, row.amount_cents, row.created_by, row.voided_by) == (party.id, 9000, "ann", "cy")
     posted = _only(session, "receipt.post")
     assert _who_when_what(posted) == ("ann", MOMENT, "receipt.post") and _ids(posted) == [receipt.id]
-    assert (posted.detail["amount"], posted.detail["allocations"]) == ("90.00", {str(first): "60.00"})
+    one, two = session.get(Invoice, first).number, session.get(Invoice, second).number
+    # Invoices are named by their numbers, as the manager knows them; the log reads as words.
+    assert (posted.detail["amount"], posted.detail["allocations"]) == ("90.00", {one: "60.00"})
+    assert posted.record == f"receipt {posted.detail['number']}"
+    assert posted.details == f"Party: {party.account_code}; Amount: $90.00; Allocations: {one} $60.00"
     allocated = _only(session, "receipt.allocate")
     assert _who_when_what(allocated) == ("bob", MOMENT, "receipt.allocate") and _ids(allocated) == [receipt.id]
-    assert allocated.detail["allocations"] == {str(second): "30.00"}
+    assert allocated.detail["allocations"] == {two: "30.00"}
     voided = _only(session, "receipt.void")
     assert _who_when_what(voided) == ("cy", MOMENT, "receipt.void") and _ids(voided) == [receipt.id]
     assert voided.detail["reason"] == "Check returned NSF"
-    assert sorted(voided.detail["reversed_invoices"]) == sorted([first, second])
-    assert voided.detail["applied"] == ["90.00", "0.00"]  # before and after the void
+    assert voided.detail["reversed_invoices"] == sorted([one, two])
+    assert voided.detail["reversed"] == "90.00"
+    assert f"Invoices reversed: {', '.join(sorted([one, two]))}" in voided.details
+    assert voided.details.startswith("Reason: Check returned NSF; ") and "Reversed: $90.00" in voided.details
 
 
 def test_credit_memo_and_its_allocation_records(session, time_machine):
@@ -145,11 +151,13 @@ def test_credit_memo_and_its_allocation_records(session, time_machine):
     invoice_number = session.get(Invoice, item.invoice_id).number
     assert (created.detail["invoice"], created.detail["encounters"], created.detail["action"],
             created.detail["reassigned_to"], created.detail["amount"], created.detail["unapplied"]) == (
-        invoice_number, [wrong.id], "reassign", elsewhere.id, "80.00", "80.00")
+        invoice_number, [wrong.number], "reassign", elsewhere.account_code, "80.00", "80.00")
+    assert f"Encounters: {wrong.number}; " in created.details and f"Reassigned to: {elsewhere.account_code}" in \
+        created.details
     assert session.get(Encounter, wrong.id).party_id == elsewhere.id
     allocated = _only(session, "credit_memo.allocate")
     assert _who_when_what(allocated) == ("eve", MOMENT, "credit_memo.allocate") and _ids(allocated) == [memo.id]
-    assert allocated.detail["allocations"] == {str(later): "45.00"}
+    assert allocated.detail["allocations"] == {session.get(Invoice, later).number: "45.00"}
     live = session.execute(sa.select(Allocation.invoice_id, Allocation.amount_cents).where(
         Allocation.credit_memo_id == memo.id)).all()
     assert live == [(later, 4500)]
@@ -182,6 +190,8 @@ def test_settings_changes_record_before_and_after(session, time_machine):
     assert changes["footer"] == [session.get(InvoiceProfile, first.id).footer, "Thank you"]
     assert changes["logo_mime"] == ["", "image/png"]
     assert "logo" in changes and "remit_to_name" not in changes  # only what really changed
+    assert "Terms days: 30 → 45" in profiles[0].details and "Logo: none → 100 bytes" in profiles[0].details
+    assert billing[0].details == "Before: on; After: off"
 
 
 def test_parties_and_groups_records_name_them_and_what_changed(session, time_machine):
@@ -192,16 +202,22 @@ def test_parties_and_groups_records_name_them_and_what_changed(session, time_mac
     update_party(session, party_id=party.id, actor="bob", city="Portland", billable=False, name="Harbor Freight Yard")
     update_group(session, group_id=group.id, actor="cy", name="Harbor Group", active=False)
     session.commit()
+    other = create_group(session, name="Salem Yards", actor="ann")
+    update_party(session, party_id=party.id, actor="dee", group_id=other.id)
+    session.commit()
 
-    g = _only(session, "group.create")
+    g = audit_log(session, action="group.create")[-1]
     assert _who_when_what(g) == ("ann", MOMENT, "group.create") and _ids(g) == [group.id]
     assert session.get(Group, group.id).name == "Harbor Group" and g.detail["name"] == "Harbor Holdings"
     p = _only(session, "party.create")
     assert _who_when_what(p) == ("ann", MOMENT, "party.create") and _ids(p) == [party.id]
     assert (p.detail["account_code"], p.detail["name"]) == ("HRB01", "Harbor Freight Yard")
-    pu = _only(session, "party.update")
+    regrouped, pu = audit_log(session, action="party.update")
     assert _who_when_what(pu) == ("bob", MOMENT, "party.update") and _ids(pu) == [party.id]
     assert pu.detail == {"city": ["Salem", "Portland"], "billable": [True, False]}
+    assert pu.details == "Billable: yes → no; City: Salem → Portland"
+    # A group is named, not numbered.
+    assert regrouped.details == "Group: Harbor Group → Salem Yards"
     stored = session.get(Party, party.id)
     assert (stored.city, stored.billable) == ("Portland", False)
     gu = _only(session, "group.update")

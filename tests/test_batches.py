@@ -175,7 +175,7 @@ def test_rebatch_skips_paid_unless_asked_and_subset(session):
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id,
                                                       invoice_ids=[paid_invoice], actor=ACTOR), match="are paid")
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=batch.id, invoice_ids=[999999],
-                                                      actor=ACTOR), match="does not contain")
+                                                      actor=ACTOR), match="There is no invoice with id")
     refusal = assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=424242, actor=ACTOR),
                                        match="no batch")
     assert isinstance(refusal, NotFoundError)
@@ -313,7 +313,15 @@ def test_rebatch_refusals_say_exactly_what_is_wrong(session):
     other = item.invoice_id + 100
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id,
                                                       invoice_ids=[other + 900, item.invoice_id, other], actor=ACTOR),
-                             match=rf"^Batch {first.number} does not contain invoice id\(s\) {other + 900}, {other}.$")
+                             match=rf"^There is no invoice with id\(s\) {other + 900}, {other}.$")
+    # An invoice of another batch is named by its number, never by its id.
+    stranger = make_party(session)
+    make_encounter(session, stranger, amounts=("5.00",))
+    (elsewhere,) = create_on_demand_batch(session, party_id=stranger.id, actor=ACTOR).items
+    assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id,
+                                                      invoice_ids=[elsewhere.invoice_id], actor=ACTOR),
+                             match=rf"^Batch {first.number} does not contain invoice {elsewhere.invoice_number}; "
+                                   "rebatch it from its own batch.$")
     note = "n" * 2001
     assert_refused_unchanged(session, lambda: rebatch(session, source_batch_id=first.id, internal_note=note,
                                                       actor=ACTOR),

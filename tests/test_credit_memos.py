@@ -47,7 +47,7 @@ def test_credit_memo_on_a_paid_invoice_leaves_unapplied_credit_that_pays_another
     assert (audit.actor, audit.entity, audit.record_ids) == ("ann", "credit_memo", str(memo.id))
     detail = json.loads(audit.detail)
     assert (detail["number"], detail["invoice"], detail["action"]) == ("CM-000001", first.invoice_number, "void")
-    assert (detail["encounters"], detail["amount"], detail["unapplied"]) == ([e1.id], "60.00", "60.00")
+    assert (detail["encounters"], detail["amount"], detail["unapplied"]) == ([e1.number], "60.00", "60.00")
     assert detail["reason"].startswith("Billed in error")
     assert memo.number == 1 and memo.amount == D("60.00") and memo.unapplied == D("60.00")
     assert invoice_totals(session, first.invoice_id).status == "Paid"
@@ -149,7 +149,8 @@ def test_credit_memo_refusals_in_the_managers_words(session):
     refused(r"^A party to reassign to is only for the 'reassign' action, not 'void'.$", reassign_to_party_id=other.id)
     refused(r"^Select at least one encounter to credit.$", encounter_ids=[])
     # A $0 encounter is never invoiced (the batch leaves it out), so it is not on the invoice either.
-    refused(rf"^Encounter id {free.id} is not on invoice {item.invoice_number}.$", encounter_ids=[free.id])
+    refused(rf"^Encounter {free.number} is not on invoice {item.invoice_number}.$", encounter_ids=[free.id])
+    refused(rf"^There is no encounter with id {free.id + 1000}.$", encounter_ids=[free.id + 1000])
     refused(r"^Action 'refund' is not one of ", action="refund")
     refused(r"^Batch item id 'x' is not a whole number.$", batch_item_id="x")
     memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[paid.id, paid.id], action="void",

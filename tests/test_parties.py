@@ -144,7 +144,7 @@ def test_an_update_records_only_what_changed_and_keeps_the_code_unique(session):
     assert audit_log(session, action="party.update") == []
     update_party(session, party_id=a.id, name="Alpha Works", group_id=group.id, account_code="A1", actor=ACTOR)
     entry = audit_log(session, action="party.update")[0]
-    assert entry.detail == {"name": ["Alpha", "Alpha Works"], "group_id": [None, group.id]}
+    assert entry.detail == {"name": ["Alpha", "Alpha Works"], "group": [None, group.name]}
     assert get_party(session, a.id).group_id == group.id
     assert_refused_unchanged(session, lambda: update_party(session, party_id=a.id, account_code="B1", actor=ACTOR),
                              match="^Account code B1 is already in use.$")

@@ -224,7 +224,7 @@ def test_suggestions_explain_themselves_and_prefer_the_oldest_exact_match(sessio
     allocate_receipt(session, receipt_id=receipt.id, allocations={items[0].invoice_id: "5.00"}, actor="ann", as_of=at)
     entry = audit_log(session, action="receipt.allocate")[0]
     assert (entry.actor, entry.record_ids, entry.detail) == (
-        "ann", str(receipt.id), {"number": f"RCT-{receipt.number:06d}", "allocations": {str(items[0].invoice_id): "5.00"}})
+        "ann", str(receipt.id), {"number": f"RCT-{receipt.number:06d}", "allocations": {items[0].invoice_number: "5.00"}})
     assert entry.at.replace(tzinfo=UTC) == at
     # Items[2] paid in full, then credited: its 10.00 credit is left to use on another invoice.
     post_receipt(session, party_id=party.id, amount="10.00", received_date=clock.today(), method="check",
@@ -236,7 +236,7 @@ def test_suggestions_explain_themselves_and_prefer_the_oldest_exact_match(sessio
     allocate_credit(session, credit_memo_id=memo.id, allocations={items[1].invoice_id: "5.00"}, actor="bob", as_of=at)
     entry = audit_log(session, action="credit_memo.allocate")[0]
     assert (entry.actor, entry.record_ids, entry.detail["number"], entry.detail["allocations"]) == (
-        "bob", str(memo.id), f"CM-{memo.number:06d}", {str(items[1].invoice_id): "5.00"})
+        "bob", str(memo.id), f"CM-{memo.number:06d}", {items[1].invoice_number: "5.00"})
     assert entry.at.replace(tzinfo=UTC) == at
 
 
@@ -275,7 +275,7 @@ def test_a_void_reverses_only_its_own_allocations_and_records_when(session):
     session.commit()
     entry = audit_log(session, action="receipt.void")[0]
     assert (entry.entity, entry.record_ids) == ("receipt", str(bounced.id))
-    assert (entry.detail["reversed_invoices"], entry.detail["applied"]) == ([first.invoice_id], ["30.00", "0.00"])
+    assert (entry.detail["reversed_invoices"], entry.detail["reversed"]) == ([first.invoice_number], "30.00")
     rows = session.execute(sa.select(Allocation.receipt_id, Allocation.live, Allocation.reversed_at)
                            .order_by(Allocation.id)).all()
     assert [(r.receipt_id, r.live) for r in rows] == [(kept.id, True), (bounced.id, False)]

@@ -233,7 +233,7 @@ BATCH_CASES = [
     ("batch: note too long", None, _batch(internal_note="n" * 2001), "Internal note is 2,001 characters long; shorten it to at most 2,000"),
     ("rebatch: billing switched off", _billing_off, _rebatch(), "Settings > Invoice billing"),
     ("rebatch: another batch's invoice", None, _rebatch(invoice_ids=lambda p: [p.t.invoice_id]),
-     "does not contain invoice id"),
+     "does not contain invoice INV-"),
     ("rebatch: no invoices chosen", None, _rebatch(invoice_ids=[]), "at least one invoice"),
     ("rebatch: only paid invoices", None, _rebatch(source_batch_id=lambda p: p.b.batch_id), "are paid"),
     ("rebatch: note too long", None, _rebatch(internal_note="n" * 2001), "Internal note is 2,001 characters long; shorten it to at most 2,000"),
