@@ -1,8 +1,8 @@
 """Statement/Invoice Management Dashboard: headline figures, charts, recent batches, Create On-Demand Batch."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from app.figures import aging_figure, invoices_by_month_figure
 from app.state import actor, local_time, reading, require_router, writing
 from app.ui import attempt, group_picker, md, money, party_picker, request_key, shortcut, table
 from core import (
@@ -39,22 +39,10 @@ st.caption(f"Batches: {figures.batches_last_24_hours} in the last 24 hours, {fig
 chart_left, chart_right = st.columns([3, 2])
 with chart_left:
     st.subheader("Invoices by month first sent")
-    labels = [f"{m.month:%b %Y}" for m in months]
-    fig = go.Figure([
-        go.Bar(name="Paid or credited", x=labels, y=[m.paid_or_credited for m in months], marker_color="#3e8e7e",
-               hovertemplate="%{x}: $%{y:,.2f}<extra>Paid or credited</extra>"),
-        go.Bar(name="Open", x=labels, y=[m.open for m in months], marker_color="#e0a030",
-               hovertemplate="%{x}: $%{y:,.2f}<extra>Open</extra>"),
-    ])
-    fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickprefix="$",
-                      legend=dict(orientation="h", y=1.1))
-    st.plotly_chart(fig, width="stretch", key="dash_months")
+    st.plotly_chart(invoices_by_month_figure(months), width="stretch", key="dash_months")
 with chart_right:
     st.subheader("Open balance by age")
-    fig = go.Figure(go.Bar(x=[f"{k} days" for k in aging], y=list(aging.values()), marker_color="#0b4f6c",
-                           hovertemplate="%{x}: $%{y:,.2f}<extra></extra>"))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickprefix="$")
-    st.plotly_chart(fig, width="stretch", key="dash_aging")
+    st.plotly_chart(aging_figure(aging), width="stretch", key="dash_aging")
 
 st.subheader("Recent batches")
 if recent:

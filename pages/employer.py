@@ -2,9 +2,9 @@
 
 from decimal import Decimal
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from app.figures import aging_figure, invoices_by_month_figure
 from app.state import actor, reading, require_router, writing
 from app.ui import (
     PAGE_SIZE,
@@ -67,19 +67,11 @@ c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if accou
 
 left, right = st.columns(2)
 with left:
-    fig = go.Figure(go.Bar(x=[f"{k} days" for k in account.aging], y=list(account.aging.values()),
-                           marker_color="#0b4f6c", hovertemplate="%{x}: $%{y:,.2f}<extra></extra>"))
-    fig.update_layout(title="Aging of the open balance", height=260, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis_tickprefix="$")
-    st.plotly_chart(fig, width="stretch", key="emp_aging")
+    st.plotly_chart(aging_figure(account.aging, height=260, title="Aging of the open balance"), width="stretch",
+                    key="emp_aging")
 with right:
-    labels = [f"{m.month:%b %y}" for m in months]
-    fig = go.Figure([go.Bar(name="Paid or credited", x=labels, y=[m.paid_or_credited for m in months],
-                            marker_color="#3e8e7e"),
-                     go.Bar(name="Open", x=labels, y=[m.open for m in months], marker_color="#e0a030")])
-    fig.update_layout(title="Invoiced by month", barmode="stack", height=260, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis_tickprefix="$", legend=dict(orientation="h", y=-0.25))
-    st.plotly_chart(fig, width="stretch", key="emp_months")
+    st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month", short=True),
+                    width="stretch", key="emp_months")
 
 
 def _statement(pid=party_id):

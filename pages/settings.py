@@ -31,14 +31,27 @@ with tab_billing:
         enabled = invoice_billing_enabled(s)
     st.write("While invoice billing is off, batches and invoice payments are refused.")
     wanted = st.toggle("Invoice billing", value=enabled, key="set_billing")
-    if wanted != enabled:
-        def _switch():
-            with writing() as s:
-                set_invoice_billing(s, enabled=wanted, actor=actor())
-            return True
 
+    def _switch():
+        with writing() as s:
+            set_invoice_billing(s, enabled=wanted, actor=actor())
+        return True
+
+    def _keep_on():
+        st.session_state["set_billing"] = True
+
+    if wanted and not enabled:
         if attempt(_switch):
             st.rerun()
+    elif enabled and not wanted:
+        # Switching off stops the whole office's batches and payments: it takes a second, deliberate click.
+        st.warning("Switch invoice billing **off**? Until it is switched on again, nobody can create or resend a "
+                   "batch, post a receipt or allocate money.", icon=":material/warning:")
+        c1, c2, _ = st.columns([1.2, 1, 3])
+        if c1.button("Switch billing off", type="primary", key="set_billing_off"):
+            if attempt(_switch):
+                st.rerun()
+        c2.button("Keep it on", key="set_billing_keep", on_click=_keep_on)
 
     st.subheader("Time zone")
     with reading() as s:

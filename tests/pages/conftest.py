@@ -189,6 +189,13 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: plain_text(m.value) for m in at.metric}
 
 
+def charts(at: AppTest) -> list[dict]:
+    """The plotly figures a page drew, as the browser receives them (data and layout)."""
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
 def banner_count(at: AppTest) -> int:
     return sum(BANNER in t for t in plain(at.warning))
 

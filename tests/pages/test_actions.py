@@ -285,7 +285,17 @@ def test_employer_statement_and_selected_invoices_download_as_pdfs(demo_db, down
 def test_billing_switch_turns_invoice_billing_off_and_on(demo_db):
     at = app("pages/settings.py")
     assert at.toggle(key="set_billing").value is True and banner_count(at) == 0
+    # One click on the switch only asks: billing stays on until the manager confirms, or keeps it on.
     at.toggle(key="set_billing").set_value(False).run()
+    assert not at.exception and any("Switch invoice billing **off**?" in t for t in plain(at.warning))
+    with db(demo_db) as s:
+        assert s.get(Setting, INVOICE_BILLING).value == "on"
+    button(at, "Keep it on").click().run()
+    assert at.toggle(key="set_billing").value is True and not any("Switch invoice billing" in t for t in plain(at.warning))
+    with db(demo_db) as s:
+        assert s.get(Setting, INVOICE_BILLING).value == "on"
+    at.toggle(key="set_billing").set_value(False).run()
+    button(at, "Switch billing off").click().run()
     assert not at.exception
     with db(demo_db) as s:
         assert s.get(Setting, INVOICE_BILLING).value == "off"

@@ -18,6 +18,7 @@ from tests.pages.conftest import (
     PAGES,
     app,
     banner_count,
+    charts,
     db,
     dollars,
     ledger,
@@ -73,6 +74,15 @@ def test_dashboard_headline_figures_are_sums_over_the_raw_rows(demo_any, demo_ne
         "Unapplied money": dollars(unapplied),
         "Last batch": f"stb {last.number}",
     }
+    # The aging chart's bars add up to the open balance; every money axis starts at $0 and hovers in dollars.
+    months, aging = charts(at)
+    assert round(sum(aging["data"][0]["y"]) * 100) == sum(x.balance for x in books)
+    shown = dict(zip(months["data"][1]["x"], months["data"][1]["y"], strict=True))
+    assert shown and all(round(y * 100) == sum(x.balance for x in books if f"{x.first_sent:%b %Y}" == label)
+                         for label, y in shown.items())
+    for chart in (months, aging):
+        assert chart["layout"]["yaxis"]["rangemode"] == "tozero" and chart["layout"]["yaxis"]["tickprefix"] == "$"
+        assert all("$%{y:,.2f}" in trace["hovertemplate"] for trace in chart["data"])
     overdue_metric = next(m for m in at.metric if m.label == "Overdue")
     assert overdue_metric.proto.help == f"{len(overdue):,} invoices past due"
     day = sum(_aware(b.created_at) >= now - timedelta(hours=24) for b in batches)
@@ -262,6 +272,11 @@ def test_every_page_on_an_empty_database_says_what_to_do_first(empty_db):
     at.switch_page("pages/dashboard.py").run()
     assert metrics(at) == {"Open invoices": "0", "Open balance": "$0.00", "Overdue": "$0.00",
                            "Paid, last 30 days": "$0.00", "Unapplied money": "$0.00", "Last batch": "none"}
+    # Empty charts say why, with no axes drawn around nothing (they were at $-1 to $1).
+    empty = charts(at)
+    assert [c["layout"]["annotations"][0]["text"] for c in empty] == ["No invoices sent in these months yet",
+                                                                      "Nothing is open: no balance to age"]
+    assert all(not c["data"] and c["layout"]["yaxis"]["visible"] is False for c in empty)
 
 
 def test_billing_off_banner_on_every_page_and_on_none_while_on(demo_db):
