@@ -86,7 +86,9 @@ def describe(action: str, detail: dict) -> str:
             continue
         if key == "changes" and isinstance(value, dict):
             parts.extend(f"{_label(k)}: {_plain(old)} → {_plain(new)}" for k, (old, new) in value.items())
-        elif action.endswith(".update") and isinstance(value, list) and len(value) == 2:
+        elif action.endswith(".created") and isinstance(value, list) and len(value) == 2:
+            parts.append(f"{_label(key)}: {_plain(value[1])}")  # a record made: its values, no "before"
+        elif action.endswith((".update", ".updated")) and isinstance(value, list) and len(value) == 2:
             parts.append(f"{_label(key)}: {_plain(value[0])} → {_plain(value[1])}")
         else:
             parts.append(f"{_label(key)}: {_plain(value, money=key in _MONEY_KEYS)}")

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from core import clock
 from core.batches import create_on_demand_batch, rebatch
 from core.credit_memos import create_credit_memo
 from core.db import guarded
 from core.errors import InvoiceDeskError
-from core.models import BatchItem, ChargeLine, Encounter, Group, Invoice, InvoiceLine, Party, Patient
+from core.models import (
+    AuditRecord,
+    BatchItem,
+    ChargeLine,
+    Encounter,
+    Group,
+    Invoice,
+    InvoiceLine,
+    Party,
+    Patient,
+    Setting,
+)
 from core.money import from_cents
 from core.receipts import post_receipt, void_receipt
 from core.settings import save_invoice_profile, set_invoice_billing
 
-# The demo is written as of a fixed day, so the same seed gives the same rows on any day.
+# The demo is written as of a day, today by default (the same seed and day give the same rows); tests that
+# compare figures with a fixed calendar pass this one.
 DEMO_AS_OF = date(2026, 11, 20)
+DEMO_DAY = "demo_day"  # the setting that says which day the demo was written for
 DEMO_ACTOR = "demo loader"
 GROUPS = ["Apex Logistics", "Bayside Health Partners", "Cedar Construction", "Delta Foods", "Evergreen Schools"]
 SITES = ["North", "South", "East", "West", "Downtown", "Airport", "Harbor"]
@@ -39,15 +54,33 @@ LAST = ["Adams", "Brooks", "Castro", "Diaz", "Evans", "Fischer", "García", "Hug
         "Lopez", "Müller-Øberg", "Nakamura", "O'Neil", "Peña", "Quade", "Reyes", "Singh", "Tran", "Usman", "Volkov"]
 
 
+_ZONE: list[tzinfo] = [UTC]
+
+
 def _at(day: date, hour: int = 10) -> datetime:
-    return datetime.combine(day, time(hour, 0), tzinfo=UTC)
+    """A moment on the practice's wall clock (so a demo written today never has a moment after now)."""
+    return datetime.combine(day, time(hour, 0), tzinfo=_ZONE[0]).astimezone(UTC)
+
+
+STEPS = ("parties and patients", "a year of encounters", "month-end batches", "receipts", "corrections",
+         "this week's batches and second notices")
 
 
 @guarded
-def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF) -> None:
-    """Fill an empty database with the demo practice; refuses a database that already has parties."""
+def load_demo_data(session: Session, *, seed: int = 7, as_of: date | None = None,
+                   progress: Callable[[int, str], None] | None = None) -> None:
+    """Fill an empty database with the demo practice, written as of `as_of` (the practice's today by default).
+
+    The same seed and day give the same rows. Open balances spread over the aging buckets as in a real
+    practice (recent invoices mostly open, old ones mostly paid), with batches in the last week. `progress`
+    hears each of the STEPS as it starts (its index and name). Refuses a database that already has parties.
+    """
     if session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one():
         raise InvoiceDeskError("The database already has bill-to parties; demo data goes into an empty one.")
+    as_of = as_of or clock.today(session)
+    _ZONE[0] = clock.zone(session)
+    step = progress or (lambda n, name: None)
+    step(0, STEPS[0])
     rng = random.Random(seed)
     set_invoice_billing(session, enabled=True, actor=DEMO_ACTOR)
     save_invoice_profile(session, actor=DEMO_ACTOR, remit_to_name="Riverbend Occupational Health",
@@ -90,6 +123,7 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
     patient_ids = [row[0] for row in session.execute(sa.insert(pt).returning(pt.c.id, sort_by_parameter_order=True),
                                                      patients)]
 
+    step(1, STEPS[1])
     start = as_of - timedelta(days=365)
     weights = [rng.uniform(0.3, 3.0) for _ in parties]
     encounters: list[dict] = []
@@ -118,6 +152,7 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
     session.execute(sa.insert(ChargeLine.__table__), lines)
 
     # Month-end on-demand batches for each group and the independents, then resends of unpaid ones.
+    step(2, STEPS[2])
     batches = []
     month = date(start.year, start.month, 1)
     while True:
@@ -141,8 +176,22 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
                                                           internal_note="Requested by employer HR"))
                 except InvoiceDeskError:
                     pass
+    step(3, STEPS[3])
     _receipts(session, rng, as_of)
+    step(4, STEPS[4])
     _corrections(session, as_of)
+    step(5, STEPS[5])
+    # Employers who asked for an invoice this week (the on-demand case), one a day on most days.
+    independents = parties[len(groups) * 5:]
+    for back in range(6, 0, -1):
+        if rng.random() < 0.75:
+            party = rng.choice(independents)
+            try:
+                create_on_demand_batch(session, party_id=party.id, dos_to=as_of - timedelta(days=back),
+                                       actor="sam.accounts", as_of=_at(as_of - timedelta(days=back), 11 + back % 5),
+                                       internal_note="Requested by employer HR")
+            except InvoiceDeskError:
+                pass
     # Second notices, written after every receipt and correction so each snapshot shows them: the
     # batches holding partly paid invoices first (the article's case), then a few recent ones.
     inv, bi = Invoice.__table__, BatchItem.__table__
@@ -157,37 +206,56 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date = DEMO_AS_OF)
                     as_of=_at(as_of - timedelta(days=1), 16 + n % 3))
         except InvoiceDeskError:
             pass  # all paid by then
+    session.add(Setting(key=DEMO_DAY, value=as_of.isoformat(), updated_by=DEMO_ACTOR, updated_at=clock.now()))
     session.flush()
 
 
+def demo_day(session: Session) -> date | None:
+    """The day the demo practice in this database was written for, or None if it holds no demo."""
+    setting = session.get(Setting, DEMO_DAY)
+    return date.fromisoformat(setting.value) if setting is not None else None
+
+
+# (age in days below which, chance of being still open): most of the last month's invoices, few old ones.
+_OPEN_BY_AGE = ((15, 0.9), (31, 0.6), (61, 0.3), (91, 0.16), (121, 0.1), (10**6, 0.04))
+
+
 def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
-    """Most invoices paid within weeks, some partly, some not; one check bounces."""
+    """Most invoices paid within weeks, some partly, some not (the older, the fewer); one check bounces."""
     inv = Invoice.__table__
     rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.first_sent_on, inv.c.balance_cents)
                            .order_by(inv.c.first_sent_on, inv.c.id)).all()
     posted = []
     for invoice_id, party_id, sent_on, balance in rows:
-        if sent_on > as_of - timedelta(days=25):
-            continue
-        roll = rng.random()
-        if roll < 0.25:
-            continue
-        amount = balance if roll < 0.88 else (balance * rng.randint(20, 80) // 100)
+        # How likely an invoice of this age still is open: a real practice's spread over the aging buckets.
+        age = (as_of - sent_on).days
+        still_open = next(p for limit, p in _OPEN_BY_AGE if age < limit)
+        if age <= 8 or rng.random() < still_open:
+            if age > 30 and rng.random() < 0.3:
+                paid_days = rng.randint(8, min(55, age - 1))
+                amount = balance * rng.randint(20, 80) // 100  # a short payment: the rest stays open
+            else:
+                continue
+        else:
+            paid_days = rng.randint(8, min(55, age - 1))
+            amount = balance
         if amount <= 0:
             continue
-        received = min(as_of - timedelta(days=1), sent_on + timedelta(days=rng.randint(8, 55)))
+        received = min(as_of - timedelta(days=1), sent_on + timedelta(days=paid_days))
         method = rng.choice(["check", "check", "check", "ACH", "card"])
         reference = f"{'CHK' if method == 'check' else method.upper()} {rng.randint(1000, 99999)}"
         money = from_cents(amount)
         posted.append(post_receipt(session, party_id=party_id, amount=money, received_date=received, method=method,
                                    reference=reference, allocations={invoice_id: money}, actor="sam.accounts",
                                    as_of=_at(received, 15)))
-    if posted:
-        bounced = posted[len(posted) // 2]
+    settled = [r for r in posted if r.received_date <= as_of - timedelta(days=8)]  # the bank's answer came since
+    if settled:
+        bounced = settled[len(settled) // 2]
         void_receipt(session, receipt_id=bounced.id, reason="Check returned NSF by the bank", actor="maria.billing",
                      as_of=_at(bounced.received_date + timedelta(days=6), 9))
-    # One employer sends a check larger than what it owes: the rest waits unapplied.
-    party_id = rows[0][1] if rows else None
+    # One employer sends a check before its invoice is due: it waits unapplied until a manager allocates it.
+    party_id = session.execute(sa.select(inv.c.party_id).where(inv.c.balance_cents > 25000)
+                               .order_by(inv.c.first_sent_on, inv.c.id).limit(1)).scalar()
     if party_id is not None:
         post_receipt(session, party_id=party_id, amount=Decimal("250.00"), received_date=as_of - timedelta(days=3),
                      method="check", reference="CHK 77120", note="Prepayment for next month's screens",
@@ -217,3 +285,75 @@ def _corrections(session: Session, as_of: date) -> None:
                            reassign_to_party_id=target, actor="maria.billing", as_of=_at(as_of - timedelta(days=5)),
                            reason="Injury happened at another employer's site" if action == "reassign"
                            else "Billed in error: the patient's own pre-employment screen")
+
+
+DEMO_ACTORS = frozenset({DEMO_ACTOR, "maria.billing", "sam.accounts"})
+
+
+def prepare(url: str, *, fresh: bool = False, say: Callable[[str], None] = print) -> None:
+    """`./desk start`'s first step: the demo database written for today, before the server starts.
+
+    An empty database gets the demo. A demo written for an earlier day is written again for today (on SQLite,
+    as a new file; the old one is kept as *.previous), unless a manager has worked in it: then it is kept and
+    `--fresh` writes a new one. Prints each step, so a first start is never silent.
+    """
+    import time as _time
+    from pathlib import Path
+
+    from core.db import open_engine, read_session, transaction
+    from core.parties import party_count
+
+    def status(engine) -> tuple[int, date | None, bool]:
+        with read_session(engine) as s:
+            parties = party_count(s)
+            worked = s.execute(sa.select(sa.func.count()).select_from(AuditRecord)
+                               .where(col(AuditRecord.actor).not_in(DEMO_ACTORS))).scalar_one() > 0
+            return parties, demo_day(s), worked
+
+    engine = open_engine(url)
+    parties, written, worked = status(engine)
+    with read_session(engine) as s:
+        today = clock.today(s)
+    path = Path(engine.url.database or "") if engine.url.get_backend_name() == "sqlite" else None
+    stale = written is not None and written != today
+    if parties and (fresh or (stale and not worked)):
+        if path is None or not path.exists():
+            say(f"desk: {engine.url.render_as_string()} already has data; a new demo goes only into an empty database.")
+            engine.dispose()
+            return
+        engine.dispose()
+        kept = path.with_name(path.name + ".previous")
+        path.replace(kept)
+        say(f"desk: the demo in {path.name} was written for {written or 'another day'}; kept it as {kept.name} "
+            f"and writing a new one for today.")
+        engine = open_engine(url)
+        parties = 0
+    elif parties:
+        if written == today:
+            say(f"desk: {path.name if path else 'the database'} holds the demo practice written for today.")
+        elif stale:
+            say(f"desk: {path.name if path else 'the database'} holds the demo written for {written:%b %-d, %Y} and "
+                "your changes; kept as it is (`./desk start --fresh` writes a new demo for today).")
+        engine.dispose()
+        return
+    started = _time.perf_counter()
+    say(f"desk: writing the demo practice for {today:%A, %B %-d, %Y}...")
+
+    def step(n: int, name: str) -> None:
+        say(f"desk:   {n + 1}/{len(STEPS)} {name} ({_time.perf_counter() - started:.1f} s)")
+
+    with transaction(engine) as s:
+        load_demo_data(s, as_of=today, progress=step)
+    say(f"desk: the demo practice is ready ({_time.perf_counter() - started:.1f} s).")
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`./desk start` calls this: `python -c "from core.demo import main; main()" URL [--fresh]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the demo practice for today into a database.")
+    parser.add_argument("url", help="the database URL (sqlite:///demo.db)")
+    parser.add_argument("--fresh", action="store_true", help="write a new demo even if this one holds changes")
+    args = parser.parse_args(argv)
+    prepare(args.url, fresh=args.fresh, say=lambda text: print(text, flush=True))

@@ -90,7 +90,8 @@ def insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligib
               .select_from(Encounter)
               .join(Party, col(Party.id) == col(Encounter.party_id))
               .join(inv, sa.and_(inv.c.party_id == col(Encounter.party_id), inv.c.batch_id == batch.id))
-              .where(eligible))
+              .where(eligible)
+              .order_by(inv.c.id, col(Encounter.id)))  # line ids in one order on every database
     session.execute(sa.insert(lines).from_select(["invoice_id", "encounter_id", "amount_cents", "live"], source))
     billed = sa.select(sa.func.coalesce(sa.func.sum(lines.c.amount_cents), 0)).where(
         lines.c.invoice_id == inv.c.id).scalar_subquery()

@@ -59,7 +59,7 @@ if imports:
     start = paginator(total, key=f"audit_changes_{chosen}")
     _, rows = _changes(chosen, start)
     table([{"Row": c.line, "Record": f"{c.entity} {c.key}", "Action": c.action,
-            "Changes": describe("import.update", c.changes)}
+            "Changes": describe(f"import.{c.action}", c.changes)}
            for c in rows], csv_name="import-changes")
     if not total:
         st.caption("This import left every row as it was.")

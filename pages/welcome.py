@@ -5,6 +5,7 @@ import streamlit as st
 from app.state import actor, require_router, writing
 from app.ui import attempt
 from core import load_demo_data
+from core.demo import STEPS
 
 require_router()
 st.title("Welcome to Invoice Desk")
@@ -13,13 +14,13 @@ st.write("This database has no bill-to parties yet. Start with the demo practice
 left, right = st.columns(2)
 with left.container(border=True):
     st.subheader("Demo practice")
-    st.write("Five employer groups, forty parties, a year of encounters, batches, receipts, resends and "
-             "credit memos. Invoice billing is switched on.")
+    st.write("Five employer groups, forty parties, a year of encounters up to today, batches, receipts, resends "
+             "and credit memos. Invoice billing is switched on.")
     if st.button("Load the demo practice", type="primary", key="welcome_demo"):
-        with st.spinner("Loading the demo practice..."):
+        with st.status("Writing the demo practice for today...", expanded=True) as status:
             def load():
                 with writing() as s:
-                    load_demo_data(s)
+                    load_demo_data(s, progress=lambda n, name: status.write(f"{n + 1}/{len(STEPS)} {name}"))
                 return True
 
             if attempt(load):

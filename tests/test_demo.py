@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import InvoiceDeskError, current_profile, open_engine
-from core.demo import ATTORNEYS, DEMO_AS_OF, GROUPS, INDEPENDENT, PROCEDURES, load_demo_data
-from core.models import Batch, ChargeLine, CreditMemo, Encounter, Invoice, Party, Receipt
+from core import InvoiceDeskError, clock, current_profile, open_engine, set_invoice_billing
+from core.demo import (
+    ATTORNEYS,
+    DEMO_DAY,
+    GROUPS,
+    INDEPENDENT,
+    PROCEDURES,
+    STEPS,
+    demo_day,
+    load_demo_data,
+    prepare,
+)
+from core.models import Batch, ChargeLine, CreditMemo, Encounter, Invoice, Party, Receipt, Setting
 from tests.conftest import module_engine
 
-AS_OF = DEMO_AS_OF
+AS_OF = clock.today()  # the demo is written as of the practice's today
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -83,6 +93,11 @@ def test_a_year_of_encounters_with_charge_lines_that_add_up(demo):
     assert {line.units for line in lines} == {1, 2}
 
 
+def _wall(demo, moment: datetime) -> datetime:
+    """A stored moment on the practice's wall clock: the demo writes its moments in the practice's hours."""
+    return _utc(moment).astimezone(clock.zone(demo))
+
+
 def test_month_end_runs_requests_and_second_notices(demo):
     batches = demo.execute(sa.select(Batch).order_by(Batch.number)).scalars().all()
     month_end = [b for b in batches if b.internal_note.startswith("Month-end run for ")]
@@ -92,15 +107,24 @@ def test_month_end_runs_requests_and_second_notices(demo):
     assert len(month_end) + len(requested) + len(notices) == len(batches)
     for b in month_end:
         assert b.created_by == "maria.billing" and b.group_id is not None and b.kind == "on-demand"
-        assert (_utc(b.created_at).day, _utc(b.created_at).hour) == (3, 10)
-        assert b.dos_to == _utc(b.created_at).date().replace(day=1) - timedelta(days=1)
+        assert (_wall(demo, b.created_at).day, _wall(demo, b.created_at).hour) == (3, 10)
+        assert b.dos_to == _wall(demo, b.created_at).date().replace(day=1) - timedelta(days=1)
     assert {b.internal_note.removeprefix("Month-end run for ") for b in month_end} == set(GROUPS)
+    # Employers ask for invoices at month end and during the last week (the on-demand case), never today.
+    this_week = [b for b in requested if _wall(demo, b.created_at).date() >= AS_OF - timedelta(days=6)]
+    assert len(this_week) >= 2
     for b in requested:
-        assert b.created_by == "sam.accounts" and b.party_id is not None and _utc(b.created_at).hour == 14
+        assert b.created_by == "sam.accounts" and b.party_id is not None
+        assert _wall(demo, b.created_at).hour == 14 or b in this_week
+    for b in this_week:
+        assert AS_OF - timedelta(days=6) <= b.dos_to == _wall(demo, b.created_at).date() < AS_OF
     for b in notices:
         assert (b.internal_note, b.created_by) == ("Second notice", "maria.billing")
-        assert _utc(b.created_at).date() == AS_OF - timedelta(days=1) and _utc(b.created_at).hour in (16, 17, 18)
-    assert {_utc(b.created_at).hour for b in notices} == {16, 17, 18}
+        assert _wall(demo, b.created_at).date() == AS_OF - timedelta(days=1)
+        assert _wall(demo, b.created_at).hour in (16, 17, 18)
+    assert {_wall(demo, b.created_at).hour for b in notices} == {16, 17, 18}
+    # Nothing in the demo happened after the moment it was written.
+    assert all(_utc(b.created_at) <= clock.now() for b in batches)
     # The article's case: an invoice paid in part, resent with its -2 suffix and what is still owed.
     assert demo.execute(sa.text(
         "SELECT count(*) FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id "
@@ -181,6 +205,93 @@ def test_a_different_seed_is_a_different_practice(tmp_path, demo):
     mine = demo.execute(sa.select(Encounter.total_cents).order_by(Encounter.id)).scalars().all()
     assert len(other) == len(mine) and other != mine
     assert sum(mine) > 0 and Decimal(sum(mine)) / len(mine) > 50_00  # a visit averages more than $50
+
+
+def test_the_demo_is_written_for_today_with_open_balances_of_every_age(demo):
+    """On any day the demo looks like a live practice: recent invoices open, few old ones, batches this week."""
+    assert demo_day(demo) == AS_OF
+    today = clock.today(demo)
+    rows = demo.execute(sa.text("SELECT first_sent_on, due_on, balance_cents FROM invoice WHERE balance_cents > 0")).all()
+    buckets = [0] * 5
+    for sent, _, balance in rows:
+        age = (today - day(sent)).days
+        buckets[0 if age <= 30 else 1 if age <= 60 else 2 if age <= 90 else 3 if age <= 120 else 4] += balance
+    assert all(buckets), f"an empty aging bucket: {buckets}"
+    assert buckets[0] == max(buckets) and sum(buckets[:2]) > sum(buckets) / 2, buckets
+    not_due = [r for r in rows if day(r.due_on) >= today]
+    assert len(not_due) >= len(rows) / 5, "most open invoices are not overdue yet"
+    created = [_utc(m) for m in demo.execute(sa.select(Batch.created_at)).scalars()]
+    assert sum(m >= clock.now() - timedelta(days=7) for m in created) >= 3, "batches in the last week"
+    assert max(created) <= clock.now()
+
+
+def test_a_demo_written_for_another_day_is_dated_from_that_day(tmp_path):
+    """The demo moves with the calendar: written for a day 40 days ago, it ends the day before that one."""
+    day_then = clock.today() - timedelta(days=40)
+    engine = open_engine(f"sqlite:///{tmp_path / 'then.db'}")
+    with Session(engine) as s:
+        load_demo_data(s, as_of=day_then)
+        s.commit()
+        assert demo_day(s) == day_then
+        last_visit = s.execute(sa.select(sa.func.max(Encounter.date_of_service))).scalar_one()
+        last_batch = max(_wall(s, m) for m in s.execute(sa.select(Batch.created_at)).scalars())
+        received = s.execute(sa.select(sa.func.max(Receipt.received_date))).scalar_one()
+    engine.dispose()
+    assert day_then - timedelta(days=7) < last_visit < day_then
+    assert last_batch.date() == day_then - timedelta(days=1) and received < day_then
+
+
+def _prepare(url: str, **kwargs) -> list[str]:
+    said: list[str] = []
+    prepare(url, say=said.append, **kwargs)
+    return said
+
+
+def _written_for(url: str) -> date | None:
+    engine = open_engine(url)
+    with Session(engine) as s:
+        day_written = demo_day(s)
+    engine.dispose()
+    return day_written
+
+
+def test_desk_start_writes_the_demo_for_today_with_progress_and_keeps_it(engine):
+    """`./desk start`'s first step on an empty database (SQLite or a team's PostgreSQL), then on the next start."""
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    said = _prepare(url)
+    assert said[0] == f"desk: writing the demo practice for {clock.today():%A, %B %-d, %Y}..."
+    assert [line.split(" (")[0] for line in said[1:-1]] == [f"desk:   {n}/6 {name}" for n, name in
+                                                             enumerate(STEPS, start=1)]
+    assert said[-1].startswith("desk: the demo practice is ready (") and _written_for(url) == clock.today()
+    again = _prepare(url)
+    assert len(again) == 1 and again[0].endswith("holds the demo practice written for today.")
+
+
+def test_a_demo_from_an_earlier_day_is_written_again_unless_a_manager_worked_in_it(tmp_path):
+    path = tmp_path / "demo.db"
+    url = f"sqlite:///{path}"
+    engine = open_engine(url)
+    with Session(engine) as s:
+        load_demo_data(s, as_of=clock.today() - timedelta(days=3))
+        s.commit()
+    engine.dispose()
+    said = _prepare(url)
+    assert "kept it as demo.db.previous and writing a new one for today" in said[0]
+    assert _written_for(url) == clock.today() and _written_for(f"sqlite:///{path}.previous") == clock.today() - \
+        timedelta(days=3)
+    # A manager's own work in an older demo is never thrown away unasked...
+    engine = open_engine(url)
+    with Session(engine) as s:
+        s.get(Setting, DEMO_DAY).value = (clock.today() - timedelta(days=1)).isoformat()
+        set_invoice_billing(s, enabled=True, actor="ana.manager")
+        s.commit()
+    engine.dispose()
+    said = _prepare(url)
+    assert len(said) == 1 and "and your changes; kept as it is (`./desk start --fresh`" in said[0]
+    assert _written_for(url) == clock.today() - timedelta(days=1)
+    # ...and --fresh writes a new one all the same.
+    assert "writing a new one for today" in _prepare(url, fresh=True)[0] and _written_for(url) == clock.today()
 
 
 _DIGESTS: dict[str, list] = {}

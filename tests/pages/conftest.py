@@ -22,6 +22,7 @@ from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from core import clock, load_demo_data, open_engine
+from core.demo import DEMO_AS_OF
 from core.models import Allocation, Batch, BatchItem, Invoice, InvoiceLine, InvoiceProfile, Party
 from tests.support.fingerprint import fingerprint
 
@@ -65,7 +66,7 @@ def demo_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     engine = open_engine(f"sqlite:///{path}")
     with Session(engine) as s:
-        load_demo_data(s)
+        load_demo_data(s, as_of=DEMO_AS_OF)
         s.commit()
     engine.dispose()
     return path
@@ -85,7 +86,7 @@ def pg_demo_template(pg_cluster) -> str:
     name = "invoice_desk_demo_pages"
     engine = open_engine(pg_cluster.create_database(name))
     with Session(engine) as s:
-        load_demo_data(s)
+        load_demo_data(s, as_of=DEMO_AS_OF)
         s.commit()
     engine.dispose()
     return name

@@ -310,7 +310,7 @@ def test_csv_import_of_parties(empty_db):
     assert "What an import changed" in [h.value for h in audit.subheader]
     changes = audit.dataframe[-1].value
     assert changes[["Row", "Record", "Action"]].values.tolist() == [[2, "party NEW1", "created"]]
-    assert "name: None → New Employer" in changes["Changes"][0]
+    assert "Name: New Employer; " in changes["Changes"][0] and "None" not in changes["Changes"][0]
 
 
 def test_party_form_refuses_a_duplicate_code(demo_db):
