@@ -23,7 +23,7 @@ def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figu
         margin=dict(l=8, r=8, t=48 if title else 28, b=8),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
         yaxis=dict(tickprefix="$", tickformat=",.0f", rangemode="tozero", automargin=True, fixedrange=True),
-        xaxis=dict(automargin=True, fixedrange=True, tickangle=0),
+        xaxis=dict(automargin=True, fixedrange=True),  # plotly turns crowded labels on a narrow screen
         separators=".,",
     )
     return fig
@@ -42,15 +42,17 @@ def _money(values: Sequence[Decimal]) -> list[float]:
     return [float(v) for v in values]
 
 
-def invoices_by_month_figure(months: Sequence, *, height: int = 300, title: str | None = None,
-                             short: bool = False) -> go.Figure:
+def invoices_by_month_figure(months: Sequence, *, height: int = 300, title: str | None = None) -> go.Figure:
     """Stacked bars per month first sent: paid or credited, and open (core.invoices_by_month rows)."""
-    labels = [f"{m.month:%b %y}" if short else f"{m.month:%b %Y}" for m in months]
+    # "Dec / 2025", "Jan / 2026", "Feb", ...: the year under the first month and under each January, so twelve
+    # labels fit side by side without turning.
+    labels = [f"{m.month:%b}<br>{m.month:%Y}" if n == 0 or m.month.month == 1 else f"{m.month:%b}"
+              for n, m in enumerate(months)]
     fig = _layout(go.Figure([
         go.Bar(name="Paid or credited", x=labels, y=_money([m.paid_or_credited for m in months]), marker_color=PAID,
-               hovertemplate="$%{y:,.2f}"),
+               customdata=[f"{m.month:%B %Y}" for m in months], hovertemplate="%{customdata}: $%{y:,.2f}"),
         go.Bar(name="Open", x=labels, y=_money([m.open for m in months]), marker_color=OPEN,
-               hovertemplate="$%{y:,.2f}"),
+               customdata=[f"{m.month:%B %Y}" for m in months], hovertemplate="%{customdata}: $%{y:,.2f}"),
     ]), height=height, title=title)
     if not any(m.paid_or_credited or m.open for m in months):
         return _empty(fig, "No invoices sent in these months yet")
@@ -59,9 +61,10 @@ def invoices_by_month_figure(months: Sequence, *, height: int = 300, title: str 
 
 def aging_figure(aging: Mapping[str, Decimal], *, height: int = 300, title: str | None = None) -> go.Figure:
     """One bar per aging bucket of the open balance (core.open_aging or a party account's aging)."""
-    fig = _layout(go.Figure(go.Bar(x=[f"{k} days" for k in aging], y=_money(list(aging.values())),
-                                   marker_color=AGING, hovertemplate="%{x}: $%{y:,.2f}<extra></extra>")),
+    fig = _layout(go.Figure(go.Bar(x=list(aging), y=_money(list(aging.values())), marker_color=AGING,
+                                   hovertemplate="%{x} days: $%{y:,.2f}<extra></extra>")),
                   height=height, title=title)
+    fig.update_xaxes(title=dict(text="days since first sent", font=dict(size=11)))
     if not any(aging.values()):
         return _empty(fig, "Nothing is open: no balance to age")
     return fig

@@ -49,6 +49,12 @@ def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: 
         config[name] = st.column_config.NumberColumn(name, format="dollar", help=(column_help or {}).get(name))
     for name in date_columns:
         config[name] = st.column_config.DateColumn(name, format="YYYY-MM-DD")
+    if rows:
+        # The first column names the row (a batch, an invoice, a receipt): pinned, so on a phone it stays in
+        # view while the rest scrolls sideways. Pages put the columns a manager looks for next.
+        first = next(iter(rows[0]))
+        config[first] = config.get(first) or st.column_config.Column(first)
+        config[first]["pinned"] = True
     kwargs: dict = {}
     if selection:
         # A callback runs only when the selection changes, so a row ticked earlier does not act again on
@@ -59,6 +65,16 @@ def table(rows: list[dict], *, money_columns: Sequence[str] = (), date_columns: 
         st.download_button("Download CSV", data=csv_bytes(rows), file_name=f"{csv_name}.csv", mime="text/csv",
                            icon=":material/table_view:", key=f"csv_{csv_name}_{key or ''}", on_click="ignore")
     return shown
+
+
+def clear_fields(defaults: dict[str, object]) -> None:
+    """Put a form's fields back to their defaults after a write, in the browser too (call before they are drawn).
+
+    Assigning a widget's key makes Streamlit send the value to the page; deleting the key would leave what the
+    manager typed on screen, ready to be sent again (issue 11 #2, seen only in a real browser).
+    """
+    for key, value in defaults.items():
+        st.session_state[key] = value
 
 
 def totals_line(label_values: list[tuple[str, Decimal]]) -> None:
@@ -148,7 +164,9 @@ def attempt(action: Callable[[], object], *, where=None, once: str | None = None
 def newer_older(*, key: str, has_more: bool, page_size: int = PAGE_SIZE) -> int:
     """Newer/Older buttons for lists read newest first; returns the offset to read from."""
     offset = st.session_state.get(key, 0)
-    newer, older, _ = st.columns([1, 1, 6])
+    # A horizontal container keeps the two buttons side by side on a phone too (columns would stack them).
+    row = st.container(horizontal=True)
+    newer, older = row, row
     if newer.button("Newer", disabled=offset == 0, key=f"{key}_newer"):
         st.session_state[key] = max(0, offset - page_size)
         st.rerun()

@@ -203,7 +203,7 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date | None = None
     for n, source_id in enumerate(sources):
         try:
             rebatch(session, source_batch_id=source_id, internal_note="Second notice", actor="maria.billing",
-                    as_of=_at(as_of - timedelta(days=1), 16 + n % 3))
+                    as_of=_at(as_of - timedelta(days=1), 16) + timedelta(minutes=20 * n))  # in number order
         except InvoiceDeskError:
             pass  # all paid by then
     session.add(Setting(key=DEMO_DAY, value=as_of.isoformat(), updated_by=DEMO_ACTOR, updated_at=clock.now()))

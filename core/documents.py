@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -138,13 +139,33 @@ def _render(job: _Job) -> bytes:
 
 # ---------- gathering what a document shows ----------
 
-def _profile_context(profile: InvoiceProfile, document_number: str) -> dict:
+def _profile_context(profile: InvoiceProfile, document_number: str, document: str = "invoice") -> dict:
     return {
         "remit_to_name": profile.remit_to_name,
         "remit_to_lines": [line for line in profile.remit_to_address.splitlines() if line.strip()],
-        "footer": profile.footer, "footer_message": profile.footer, "has_logo": bool(profile.logo),
+        "footer": _footer(profile.footer, document), "has_logo": bool(profile.logo),
         "document_number": document_number,
     }
+
+
+_THIS_INVOICE = re.compile(r"\b(this|your)(\s+)(invoice)\b", re.IGNORECASE)
+
+
+def _footer(footer: str, document: str) -> str:
+    """The profile's footer (printed once, at the foot of every page), said of the document it is on.
+
+    The footer is written for invoices: "Questions about this invoice? Call billing at ..." reads "... this credit
+    memo? ..." on a credit memo and "... this statement? ..." on a statement, with the same contact details.
+    """
+    if document == "invoice":
+        return footer
+
+    def said_of(match: re.Match[str]) -> str:
+        word = match.group(3)
+        name = document.upper() if word.isupper() else document.title() if word.istitle() else document
+        return match.group(1) + match.group(2) + name
+
+    return _THIS_INVOICE.sub(said_of, footer)
 
 
 def _party_lines(party: Party) -> list[str]:
@@ -195,8 +216,21 @@ def _groups(encounters: list[dict], total_by: str, show_codes: bool) -> list[dic
             g["rows"].append({"dos": _short_day(e["dos"]), "encounter": e["number"], "services": services,
                               "amount": _money(e["cents"])})
             g["cents"] += e["cents"]
-    return [{"title": g["title"], "rows": g["rows"], "subtotal": _money(g["cents"])}
+    return [{"title": g["title"], "rows": g["rows"], "subtotal": _money(g["cents"]),
+             "keep": _short(g["rows"][0]), "keep_last": _short(g["rows"][-1])}
             for g in sorted(groups.values(), key=lambda g: g["title"].lower())]
+
+
+# A group's heading is drawn in one piece with its first line, so a page never ends on a patient's (or procedure's)
+# name with their lines on the next (issue 11), and its subtotal in one piece with its last line. A piece goes to the
+# next page whole, which is only sound while it is well under a page tall: a line that might wrap to more lines than
+# this (an encounter with dozens of charges) is drawn as a row of its own, cut where the page ends. Counted at 40
+# characters a line, fewer than fit.
+_KEEP_LINES = 30
+
+
+def _short(row: dict) -> bool:
+    return all(len(textwrap.wrap(str(value), 40)) <= _KEEP_LINES for value in row.values())
 
 
 def _allocations_as_of(session: Session, invoice_id: int, moment: datetime) -> tuple[list[dict], list[dict]]:
@@ -362,7 +396,7 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
               CreditAction.VOID: "These visits were billed in error."}
     unapplied = memo.amount_cents - applied
     context = {
-        **_profile_context(profile, number), "number": number, "issued_on": _day(memo.created_at),
+        **_profile_context(profile, number, "credit memo"), "number": number, "issued_on": _day(memo.created_at),
         "invoice_number": invoice.number, "bill_to": _bill_to(session, item), "reason": memo.reason,
         "action_label": labels[memo.action], "rows": rows, "amount": _money(memo.amount_cents),
         "applied": _money(applied), "unapplied": _money(unapplied),
@@ -399,7 +433,7 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
                                                             r.c.received_date >= since)
                                          .order_by(r.c.received_date.desc(), r.c.id.desc()))]
     context = {
-        **_profile_context(profile, f"Statement {party.account_code}"), "account_code": party.account_code,
+        **_profile_context(profile, f"Statement {party.account_code}", "statement"), "account_code": party.account_code,
         "as_of": _day(as_of), "bill_to": _party_lines(party), "open_balance": format_money(account.open_balance),
         "unapplied": format_money(account.unapplied),
         "aging": [{"name": k, "amount": format_money(v)} for k, v in account.aging.items()],

@@ -8,6 +8,7 @@ from app.state import actor, local_time, reading, require_router, writing
 from app.ui import (
     PAGE_SIZE,
     attempt,
+    clear_fields,
     md,
     money,
     newer_older,
@@ -85,11 +86,10 @@ def _open_picked() -> None:
 
 
 st.session_state["stb_listed"] = [b.number for b in rows]
-table([{"Batch": b.number, "Kind": b.kind, "Target": b.target,
+table([{"Batch": b.number, "Target": b.target, "Total": b.total, "Invoices": b.invoice_count,
+        "Created": local_time(b.created_at), "Kind": b.kind,
         "Source": f"stb {b.source_batch_number}" if b.source_batch_number else "",
-        "Created by": b.created_by, "Created": local_time(b.created_at),
-        "Invoices": b.invoice_count, "Encounters": b.encounter_count, "Total": b.total,
-        "Internal note": b.internal_note} for b in rows],
+        "Encounters": b.encounter_count, "Created by": b.created_by, "Internal note": b.internal_note} for b in rows],
       money_columns=["Total"], key="stb_table", selection="single-row", height=320, csv_name="batches",
       on_select=_open_ticked_row)
 newer_older(key="stb_offset", has_more=has_more)
@@ -122,10 +122,10 @@ st.markdown(f"**{batch.kind}** batch for **{md(batch.target)}**, made by {md(bat
 if batch.internal_note:
     st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")
 # What was sent (its balance, as printed), then where each invoice stands now: payments and credits to date.
-table([{"Invoice": i.invoice_number, "Party": i.party_name, "Times batched": i.times_batched,
-        "Encounters": len(i.encounters), "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
-        "Payments to date": i.now.payments, "Credits to date": i.now.credits, "Balance now": i.now.balance_due,
-        "Status now": i.now.status}
+table([{"Invoice": i.invoice_number, "Balance now": i.now.balance_due, "Status now": i.now.status,
+        "Party": i.party_name, "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
+        "Payments to date": i.now.payments, "Credits to date": i.now.credits, "Times batched": i.times_batched,
+        "Encounters": len(i.encounters)}
        for i in items], money_columns=["Billed", "Balance when sent", "Payments to date", "Credits to date",
                                        "Balance now"],
       column_help={"Balance when sent": "The balance printed on the invoice this batch sent.",
@@ -143,8 +143,8 @@ by_number = {i.invoice_number: i for i in items}
 with tab_items:
     chosen = st.selectbox("Invoice", list(by_number), key="stb_item")
     item = by_number[chosen]
-    table([{"DOS": e.date_of_service, "Patient": e.patient, "Encounter": e.number, "Amount": e.amount,
-            "Credited": "yes" if e.credited else ""} for e in item.encounters],
+    table([{"DOS": e.date_of_service, "Patient": e.patient, "Amount": e.amount,
+            "Credited": "yes" if e.credited else "", "Encounter": e.number} for e in item.encounters],
           money_columns=["Amount"], date_columns=["DOS"])
     d1, d2 = st.columns([1, 3])
 
@@ -192,6 +192,9 @@ with tab_rebatch:
 
 with tab_memo:
     st.caption("Correct encounters invoiced in error. A credit memo cannot be undone.")
+    if st.session_state.pop("stb_memo_clear", False):  # a memo was just issued: the form starts empty
+        clear_fields({"stb_memo_encounters": [], "stb_memo_reason": "", "stb_memo_confirm": False,
+                      "stb_memo_target": None})
     memo_invoice = st.selectbox("Invoice", list(by_number), key="stb_memo_invoice")
     memo_item = by_number[memo_invoice]
     open_encounters = {e.encounter_id: e for e in memo_item.encounters if not e.credited}
@@ -222,8 +225,7 @@ with tab_memo:
                 # The memo is announced on this batch only, the form starts empty, and the figures above are read
                 # again (issue 11 #7: the items table showed Credits $0.00 after a memo).
                 st.session_state["stb_memo_made"] = (batch.number, *made)
-                for key in ("stb_memo_encounters", "stb_memo_reason", "stb_memo_confirm", "stb_memo_target"):
-                    st.session_state.pop(key, None)
+                st.session_state["stb_memo_clear"] = True
                 st.rerun()
     made = st.session_state.get("stb_memo_made")
     if made and made[0] == batch.number:

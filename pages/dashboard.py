@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.figures import aging_figure, invoices_by_month_figure
 from app.state import actor, local_time, reading, require_router, writing
-from app.ui import attempt, group_picker, md, money, party_picker, request_key, shortcut, table
+from app.ui import attempt, clear_fields, group_picker, md, money, party_picker, request_key, shortcut, table
 from core import (
     create_on_demand_batch,
     headline,
@@ -46,8 +46,8 @@ with chart_right:
 
 st.subheader("Recent batches")
 if recent:
-    table([{"Batch": b.number, "Kind": b.kind, "Target": b.target, "Created by": b.created_by,
-            "Created": local_time(b.created_at), "Invoices": b.invoice_count, "Total": b.total} for b in recent],
+    table([{"Batch": b.number, "Target": b.target, "Total": b.total, "Invoices": b.invoice_count,
+            "Created": local_time(b.created_at), "Kind": b.kind, "Created by": b.created_by} for b in recent],
           money_columns=["Total"], date_columns=["Created"])
     st.page_link("pages/batches.py", label="All batches in Batch History", icon=":material/inventory_2:")
 else:
@@ -59,9 +59,8 @@ st.subheader("Create On-Demand Batch")
 # second F2 asks for a new target instead of repeating the first.
 created = st.session_state.pop("dash_created", None)
 if created:
-    for key in ("dash_party", "dash_group", "dash_dos_from", "dash_dos_to", "dash_post_from", "dash_post_to",
-                "dash_note"):
-        st.session_state.pop(key, None)
+    clear_fields({"dash_party": None, "dash_group": None, "dash_dos_from": None, "dash_dos_to": None,
+                  "dash_post_from": None, "dash_post_to": None, "dash_note": ""})
 target_kind = st.radio("Bill to", ["Employer", "Employer group"], horizontal=True, key="dash_target_kind")
 with st.form("dash_batch_form"):
     st.selectbox("Batch", ["Invoices"], key="dash_batch_type", help="On-demand batches send invoices.")

@@ -70,7 +70,7 @@ with left:
     st.plotly_chart(aging_figure(account.aging, height=260, title="Aging of the open balance"), width="stretch",
                     key="emp_aging")
 with right:
-    st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month", short=True),
+    st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month"),
                     width="stretch", key="emp_months")
 
 
@@ -126,10 +126,9 @@ def _tick_rows() -> None:
 
 
 st.session_state["emp_listed"] = [r.invoice_number for r in rows]
-table([{"Invoice": r.invoice_number, "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
-        "Sent": r.sent_on, "Encounters": r.encounter_count, "Billed": r.billed,
-        "Payments": r.payments, "Credits": r.credits, "Balance": r.balance_due, "Status": r.status,
-        "Flags": ", ".join(r.flags)} for r in rows],
+table([{"Invoice": r.invoice_number, "Balance": r.balance_due, "Status": r.status, "Sent": r.sent_on,
+        "Billed": r.billed, "Payments": r.payments, "Credits": r.credits, "Flags": ", ".join(r.flags),
+        "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind, "Encounters": r.encounter_count} for r in rows],
       money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
       key=table_key, selection="multi-row", csv_name=f"invoice-history-{party.account_code}",
       on_select=_tick_rows)

@@ -8,6 +8,7 @@ from app.state import actor, reading, require_router, today, writing
 from app.ui import (
     PAGE_SIZE,
     attempt,
+    clear_fields,
     md,
     money,
     newer_older,
@@ -58,17 +59,14 @@ def _memos(pid):
 def _allocation_inputs(invoices, *, prefix: str) -> dict[int, str]:
     """One amount box per open invoice, oldest first; blank means nothing applied."""
     entered = {}
-    header = st.columns([2, 1.3, 1.3, 1.3, 1.5])
-    for col, label in zip(header, ["Invoice", "Sent", "Due", "Balance", "Apply"], strict=True):
-        col.markdown(f"**{label}**")
+    # One line per invoice saying what it is, its box beside it; on a phone the box goes right under its own
+    # line (a grid of columns there stacked into unlabelled boxes, issue 11 #11).
     for inv in invoices[:MAX_ROWS]:
-        c = st.columns([2, 1.3, 1.3, 1.3, 1.5])
-        c[0].write(inv.number)
-        c[1].write(str(inv.first_sent_on))
-        c[2].write(str(inv.due_on))
-        c[3].write(money(inv.balance_due))
-        entered[inv.invoice_id] = c[4].text_input("Apply", key=f"{prefix}_{inv.invoice_id}",
-                                                  label_visibility="collapsed", placeholder="0.00")
+        left, right = st.columns([3, 1.2], vertical_alignment="center")
+        left.markdown(f"**{md(inv.number)}** · balance **{money(inv.balance_due)}**  \n"
+                      f"sent {inv.first_sent_on} · due {inv.due_on}")
+        entered[inv.invoice_id] = right.text_input(f"Apply to {inv.number}", key=f"{prefix}_{inv.invoice_id}",
+                                                   label_visibility="collapsed", placeholder="0.00")
     if len(invoices) > MAX_ROWS:
         st.caption(f"{len(invoices) - MAX_ROWS} newer open invoices are not listed; allocate to them afterwards.")
     return {invoice_id: text for invoice_id, text in entered.items() if text.strip()}
@@ -79,9 +77,9 @@ if party_id is None:
     st.info("Choose the party that paid to post a receipt, allocate its unapplied money or void a receipt.")
     everyone = _receipts(None, False)
     st.subheader("Recent receipts, all parties")
-    table([{"Receipt": r.number, "Party": r.party_name, "Received": r.received_date, "Method": r.method,
-            "Reference": r.reference, "Amount": r.amount, "Unapplied": r.unapplied,
-            "Status": "voided" if r.voided else "posted"} for r in everyone],
+    table([{"Receipt": r.number, "Amount": r.amount, "Party": r.party_name, "Received": r.received_date,
+            "Unapplied": r.unapplied, "Status": "voided" if r.voided else "posted", "Method": r.method,
+            "Reference": r.reference} for r in everyone],
           money_columns=["Amount", "Unapplied"], date_columns=["Received"], height=420)
     waiting = [r for r in everyone if r.unapplied > 0]
     if waiting:
@@ -92,15 +90,13 @@ if party_id is None:
 practice_today = today()
 tab_new, tab_list, tab_apply, tab_void = st.tabs(["New receipt", "Receipts", "Allocate unapplied money", "Void"])
 
-_RECEIPT_FIELDS = ("pay_amount", "pay_reference", "pay_note", "pay_duplicate_ok")
-
 with tab_new:
     # After a receipt is posted the form starts empty and the balances are read again, so one more click posts
     # nothing (issue 11 #2); the message says what was posted.
     posted_message = st.session_state.pop("pay_posted", None)
     if posted_message:
-        for key in [k for k in st.session_state if k in _RECEIPT_FIELDS or str(k).startswith("pay_apply_")]:
-            del st.session_state[key]
+        clear_fields({"pay_amount": "", "pay_reference": "", "pay_note": "", "pay_duplicate_ok": False,
+                      **{k: "" for k in st.session_state if str(k).startswith("pay_apply_")}})
         st.success(posted_message, icon=":material/check_circle:")
     c1, c2, c3 = st.columns(3)
     amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
@@ -167,9 +163,9 @@ with tab_list:
     receipts = _receipts(party_id, only_unapplied, offset, PAGE_SIZE + 1)
     more = len(receipts) > PAGE_SIZE
     receipts = receipts[:PAGE_SIZE]
-    table([{"Receipt": r.number, "Received": r.received_date, "Method": r.method, "Reference": r.reference,
-            "Amount": r.amount, "Applied": r.applied, "Unapplied": r.unapplied,
-            "Status": f"voided: {r.void_reason}" if r.voided else "posted"} for r in receipts],
+    table([{"Receipt": r.number, "Amount": r.amount, "Unapplied": r.unapplied, "Received": r.received_date,
+            "Status": f"voided: {r.void_reason}" if r.voided else "posted", "Applied": r.applied,
+            "Method": r.method, "Reference": r.reference} for r in receipts],
           money_columns=["Amount", "Applied", "Unapplied"], date_columns=["Received"], csv_name="receipts")
     live = [r for r in receipts if not r.voided]
     totals_line([("Received", sum((r.amount for r in live), start=Decimal("0.00"))),

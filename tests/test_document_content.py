@@ -36,10 +36,10 @@ from core import (
     verify_document,
     void_receipt,
 )
-from core.models import Document, InvoiceLine, Patient
+from core.models import Document, Encounter, InvoiceLine, Patient
 from tests.factories import ACTOR, billing_on, make_encounter, make_party
 from tests.support.fingerprint import assert_refused_unchanged
-from tests.support.pdf_text import page_images, pdf_pages, pdf_text
+from tests.support.pdf_text import page_images, pdf_pages, pdf_runs, pdf_text
 
 TERMS = 30
 FIRST = date(2026, 1, 30)          # first sending: +30 days crosses the end of February
@@ -580,3 +580,92 @@ def test_the_longest_footer_allowed_prints_at_its_normal_size(session):
     assert sizes and min(sizes) >= 7.0, sizes
     with pytest.raises(InvoiceDeskError, match=r"^The footer is 201 characters; at most 200 fit"):
         save_invoice_profile(session, actor=ACTOR, footer=footer + "!")
+
+
+# ---------- issue 11, documents: page breaks, one footer a page, each document's own footer, the memo's figure ----------
+
+# Patients named so that their lines sort in this order; every third one came twice (two lines and a subtotal).
+# Drawn with every line a row of its own (before issue 11), page 1 of each of these ended on Worker 024's heading
+# (at 25 the last patient: its line and the totals alone on page 2); from 53 on page 2 ended on Worker 052's too (two
+# lines and a subtotal); and at 37 and 78 a page started on a subtotal. Checked when the test was written.
+MANY_PATIENTS = [25, 37, 53, 78]
+
+
+@pytest.mark.parametrize("patients", MANY_PATIENTS)
+def test_a_page_never_ends_on_a_patients_heading_nor_starts_on_a_subtotal(session, patients):
+    billing_on(session)
+    party = make_party(session, name="Many Patients Co")
+    for i in range(patients):
+        first = make_encounter(session, party, dos=date(2026, 3, 2), amounts=("10.00",))
+        session.get(Patient, first.patient_id).name = f"Worker {i:03d}"
+        if i % 3 == 1:
+            again = make_encounter(session, party, dos=date(2026, 3, 9), amounts=("20.00",))
+            session.execute(sa.update(Encounter).where(Encounter.id == again.id).values(patient_id=first.patient_id))
+    session.flush()
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR).items[0]
+    pages = pdf_pages(render_batch_item_pdf(session, batch_item_id=item.id))
+    assert len(pages) >= 2
+    seen = []
+    for page in pages:
+        # A heading is a name not after "Subtotal"; what a reader meets under it, on the same page, is a line's date.
+        headings = re.findall(r"(?<!Subtotal )(Worker \d{3})( \d\d/\d\d/2026)?", page)
+        assert [name for name, line in headings if not line] == [], page[-200:]
+        seen += [name for name, _line in headings]
+        # Nor does a page start on a subtotal, its lines left on the page before.
+        assert "Amount Subtotal" not in page, page[:300]
+    assert seen == [f"Worker {i:03d}" for i in range(patients)]  # every patient once, in order
+    twice = (patients + 1) // 3
+    assert f"Balance due {usd(D('10.00') * patients + D('20.00') * twice)}" in pages[-1]
+
+
+def _one_of_each(session: Session, footer: str) -> dict[str, bytes]:
+    """A one-page invoice, credit memo and statement of one party under a profile with this footer."""
+    billing_on(session)
+    save_invoice_profile(session, actor=ACTOR, remit_to_name="Riverbend Occupational Health", footer=footer)
+    party = make_party(session, name="Dockside Foods")
+    make_encounter(session, party, dos=date(2026, 2, 3), amounts=("50.00",))  # stays on the invoice
+    credited = [make_encounter(session, party, dos=date(2026, 2, d), amounts=(a,)) for d, a in ((2, "20.00"),
+                                                                                                (9, "30.00"))]
+    item = create_on_demand_batch(session, party_id=party.id, actor=ACTOR, as_of=noon(session, date(2026, 2, 10))).items[0]
+    # 90.00 of the 100.00 is paid: a 50.00 credit covers the 10.00 still owed and leaves 40.00 on account.
+    post_receipt(session, party_id=party.id, amount="90.00", received_date=date(2026, 2, 11), method="check",
+                 allocations={item.invoice_id: "90.00"}, actor=ACTOR, as_of=noon(session, date(2026, 2, 11)))
+    memo = create_credit_memo(session, batch_item_id=item.id, encounter_ids=[e.id for e in credited], action="void",
+                              reason="Billed in error", actor=ACTOR, as_of=noon(session, date(2026, 2, 12)))
+    session.commit()
+    return {"invoice": render_batch_item_pdf(session, batch_item_id=item.id),
+            "credit memo": render_credit_memo_pdf(session, credit_memo_id=memo.id),
+            "statement": render_statement_pdf(session, party_id=party.id, as_of=date(2026, 2, 20))}
+
+
+def test_each_page_prints_the_footer_once_on_an_invoice_a_credit_memo_and_a_statement(session):
+    contact = "Call billing at (541) 555-0142."
+    for kind, pdf in _one_of_each(session, footer=contact).items():
+        pages = pdf_pages(pdf)
+        assert len(pages) == 1, kind
+        assert pages[0].count(contact) == 1, (kind, pages[0])
+        assert pages[0].count("Page 1 of 1") == 1, kind
+
+
+def test_a_credit_memo_and_a_statement_have_footers_of_their_own(session):
+    footer = "Questions about this invoice? Call billing at (541) 555-0142."
+    pdfs = _one_of_each(session, footer=footer)
+    text = {kind: pdf_text(pdf) for kind, pdf in pdfs.items()}
+    assert text["invoice"].count(footer) == 1
+    for kind in ("credit memo", "statement"):
+        assert "this invoice" not in text[kind].lower(), kind
+        assert text[kind].count(f"Questions about this {kind}? Call billing at (541) 555-0142.") == 1, text[kind]
+
+
+def test_a_credit_memo_leads_with_the_amount_credited(session):
+    """The memo's large figures are the 50.00 credited; what was applied (10.00) and left on account (40.00) are lines."""
+    runs = [run for page in pdf_runs(_one_of_each(session, footer="")["credit memo"]) for run in page]
+    body = max(size for text, size in runs if text == "Billed in error")  # the reason, in body type
+    large = [(text, size) for text, size in runs if "$" in text and size > body]
+    assert {text for text, _size in large} == {"$50.00"} and len(large) >= 2, large
+    largest = max(size for text, size in runs if "$" in text)
+    assert ("$50.00", largest) in runs
+    for figure in ("$10.00", "$40.00"):
+        assert [size for text, size in runs if text == figure] == [body], (figure, runs)
+    assert re.search(r"Total credit \$50\.00 Applied to invoice \S+ \$10\.00 Credit on account \$40\.00",
+                     " ".join(text for text, _size in runs))

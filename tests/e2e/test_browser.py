@@ -30,57 +30,10 @@ from core import (
     transaction,
     update_party,
 )
-from core.models import Document, Party
-from tests.support.browser import CHROMIUM_ARGS, chromium, free_port, start_app
+from core.models import Document, Invoice, Party, Receipt
+from tests.e2e.conftest import SEARCH, require_chromium, routed_without_page_not_found, settled
+from tests.support.browser import free_port, start_app
 from tests.support.pdf_text import pdf_pages
-
-WAIT = 90_000
-SEARCH = "stb, stb 42, INV-000123, a party name"
-
-
-def _require_chromium() -> str:
-    path = chromium()
-    if not path:
-        if os.environ.get("INVOICE_DESK_REQUIRE_CHROMIUM") == "1":
-            pytest.fail("Chromium is required here (INVOICE_DESK_REQUIRE_CHROMIUM=1)")
-        pytest.skip("Debian's chromium is not installed")
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    _require_chromium()
-    database = tmp_path_factory.mktemp("e2e") / "demo.db"
-    engine = open_engine(f"sqlite:///{database}")
-    with transaction(engine) as s:
-        load_demo_data(s)
-    engine.dispose()
-    port = free_port()
-    proc = start_app(database, port, demo=False)
-    yield f"http://127.0.0.1:{port}", f"sqlite:///{database}"
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = _require_chromium()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(WAIT)
-    expect.set_options(timeout=WAIT)
-    yield page
-    context.close()
 
 
 def _party(url: str, code: str) -> Party:
@@ -91,19 +44,6 @@ def _party(url: str, code: str) -> Party:
     return party
 
 
-def _settled(page) -> None:
-    """The app finished its run: Streamlit marks its root notRunning (a rerun marks it running again)."""
-    expect(page.locator('[data-testid="stApp"]')).to_have_attribute("data-test-script-state", "notRunning")
-
-
-def _routed_without_page_not_found(page) -> None:
-    """The router ran (its search box is there) and, once the app is idle, no "Page not found" dialog."""
-    expect(page.get_by_placeholder(SEARCH)).to_be_visible()
-    _settled(page)
-    expect(page.get_by_text("Page not found")).to_have_count(0)
-    expect(page.get_by_role("dialog")).to_have_count(0)
-
-
 def test_a_cold_deep_link_opens_through_the_router(server, page):
     # The first visit after the server started, straight to a shared history link.
     base, url = server
@@ -111,15 +51,26 @@ def test_a_cold_deep_link_opens_through_the_router(server, page):
     page.goto(f"{base}/employer?party_id={party.id}&status=All")
     expect(page.get_by_text("Invoice History").first).to_be_visible()
     expect(page.get_by_role("button", name="Rebatch selected")).to_be_visible()
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     expect(page.get_by_text(f"{party.name} · EMP006").first).to_be_visible()
     expect(page).to_have_url(re.compile(rf"[?&]party_id={party.id}(&|$)"))
     expect(page).to_have_url(re.compile(r"[?&]status=All(&|$)"))
 
 
+def _busiest_party(url: str) -> Party:
+    """The party with the most open invoices in the demo (the demo is written for today, so it varies)."""
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        party_id = s.execute(sa.select(Invoice.party_id).where(Invoice.paid == sa.false())
+                             .group_by(Invoice.party_id).order_by(sa.func.count().desc(), Invoice.party_id)).scalar()
+        party = s.get_one(Party, party_id)
+    engine.dispose()
+    return party
+
+
 def test_suggested_allocation_fills_the_amount_boxes_and_posts(server, page):
     base, url = server
-    party = _party(url, "EMP006")
+    party = _busiest_party(url)
     engine = open_engine(url)
     with read_session(engine) as s:
         before = open_invoices(s, party_id=party.id)
@@ -127,10 +78,10 @@ def test_suggested_allocation_fills_the_amount_boxes_and_posts(server, page):
     amount = before[0].balance_due + before[1].balance_due
     page.goto(f"{base}/payments?party_id={party.id}")
     expect(page.get_by_role("button", name="Post receipt")).to_be_visible()
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     page.get_by_label("Amount", exact=True).fill(f"{amount:.2f}")
     page.get_by_label("Amount", exact=True).press("Enter")
-    _settled(page)
+    settled(page)
     page.get_by_role("button", name="Suggest allocation").click()
     expect(page.get_by_text("Suggested (exact match)")).to_be_visible()
     boxes = page.get_by_placeholder("0.00", exact=True)
@@ -143,22 +94,32 @@ def test_suggested_allocation_fills_the_amount_boxes_and_posts(server, page):
     expect(page.get_by_text("posted for")).to_be_visible()
     with read_session(engine) as s:
         after = {i.invoice_id for i in open_invoices(s, party_id=party.id)}
-    engine.dispose()
+        receipts = s.execute(sa.select(sa.func.count()).select_from(Receipt)).scalar_one()
     assert before[0].invoice_id not in after and before[1].invoice_id not in after
     assert {i.invoice_id for i in before[2:]} <= after
+    # Issue 11 #2: the form is empty again and lists only what is still open, so a second click posts nothing.
+    settled(page)
+    expect(page.get_by_label("Amount", exact=True)).to_have_value("")
+    expect(boxes).to_have_count(len(before) - 2)
+    page.get_by_role("button", name="Post receipt").click()
+    settled(page)
+    expect(page.get_by_text("posted for")).to_have_count(0)
+    with read_session(engine) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Receipt)).scalar_one() == receipts
+    engine.dispose()
 
 
 def test_navigation_search_opens_a_batch(server, page):
     base, _ = server
     page.goto(f"{base}/")  # the dashboard is the default page
     expect(page.get_by_text("Create On-Demand Batch").first).to_be_visible()
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     search = page.get_by_placeholder(SEARCH)
     search.fill("stb 12")
     search.press("Enter")
     expect(page.get_by_text("Invoice Batch Items: stb 12")).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]batch=12(&|$)"))
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
 
 
 # ---------- Make batch PDF: the worker processes inside `streamlit run`, on SQLite and PostgreSQL ----------
@@ -193,7 +154,7 @@ def _big_batch(url: str) -> tuple[int, int, list[int], list[str]]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def batch_server(request, tmp_path):
     """The app on its own database (SQLite file or a fresh PostgreSQL one) holding a batch of 13 invoices."""
-    _require_chromium()
+    require_chromium()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'demo.db'}"
     else:
@@ -252,7 +213,7 @@ def test_make_batch_pdf_draws_a_big_batch_in_workers(batch_server, page):
     assert not _fingerprinted(app.url, app.item_ids), "no invoice of the new batch was printed yet"
     page.goto(f"{app.base}/batches?batch={app.number}")
     expect(page.get_by_text(f"Invoice Batch Items: stb {app.number}")).to_be_visible()
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     page.get_by_role("tab", name="Batch PDF").click()
     expect(page.get_by_text(f"All {len(app.item_ids)} invoices of stb {app.number} in one PDF")).to_be_visible()
 
@@ -263,7 +224,7 @@ def test_make_batch_pdf_draws_a_big_batch_in_workers(batch_server, page):
         download_button = page.get_by_role("button", name="Download batch PDF")
         # The download button, or a failure shown instead (then the checks below say what it was).
         expect(download_button.or_(page.locator(ERRORS)).first).to_be_visible(timeout=BATCH_PDF_WAIT)
-        _settled(page)
+        settled(page)
     finally:
         workers = watch.stop()
     shot = Path(f"/tmp/e2e_batch_pdf_{app.db}.png")
@@ -301,7 +262,7 @@ def test_every_page_opens_by_its_own_address(server, page, path):
     """Issue 11 #9: every page's address opens it, the first page's (/dashboard) included."""
     base, _ = server
     page.goto(f"{base}/{path}")
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     expect(page.get_by_role("heading", level=1).first).to_be_visible()
 
 
@@ -318,7 +279,7 @@ def test_the_first_page_opens_by_its_address_on_a_cold_server(tmp_path, page, pa
     proc = start_app(database, port, demo=False)
     try:
         page.goto(f"http://127.0.0.1:{port}/{path}")
-        _routed_without_page_not_found(page)
+        routed_without_page_not_found(page)
         title = "Welcome" if empty else "Statement/Invoice Management"
         expect(page.get_by_role("heading", level=1).first).to_contain_text(title.split("/")[0])
     finally:
@@ -331,7 +292,7 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
     base, url = server
     party = _party(url, "EMP006")
     page.goto(f"{base}/employer?party_id={party.id}&status=Open")
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     rebatch = page.get_by_role("button", name="Rebatch selected")
     expect(rebatch).to_be_disabled()
     grid = page.locator('[data-testid="stDataFrame"]').last
@@ -339,7 +300,7 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
     box = grid.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's tick box, under the header
-    _settled(page)
+    settled(page)
     expect(rebatch).to_be_enabled()
     engine = open_engine(url)
     with read_session(engine) as s:
@@ -347,7 +308,7 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
     engine.dispose()
     expect(page.locator('[data-testid="stMultiSelect"]').get_by_text(first.invoice_number)).to_be_visible()
     rebatch.click()
-    _settled(page)
+    settled(page)
     expect(page.get_by_text("Resent in batch stb").first).to_be_visible()
     # The table is read again with the new sending, and nothing stays ticked or selected.
     expect(rebatch).to_be_disabled()
@@ -392,7 +353,7 @@ def test_f2_creates_the_batch_while_typing_in_the_note_and_in_the_picker(server,
     party = _with_new_visits(url, "EMP003")
     before = _batches_for(url, party.id)
     page.goto(f"{base}/dashboard")
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     picker = page.get_by_label("Employer or attorney")
     picker.click()
     page.keyboard.type(party.account_code)
@@ -403,7 +364,7 @@ def test_f2_creates_the_batch_while_typing_in_the_note_and_in_the_picker(server,
     next_number = _newest_number(url) + 1
     note.press("F2")  # the cursor is still in the note
     expect(page.get_by_text(f"Batch {next_number} created").first).to_be_visible()
-    _settled(page)
+    settled(page)
     made = _batches_for(url, party.id)[len(before):]
     assert [n for _, n in made] == ["Typed, then F2"], made
 
@@ -418,8 +379,27 @@ def test_f2_creates_the_batch_while_typing_in_the_note_and_in_the_picker(server,
     next_number = _newest_number(url) + 1
     page.keyboard.press("F2")
     expect(page.get_by_text(f"Batch {next_number} created").first).to_be_visible()
-    _settled(page)
+    settled(page)
     assert len(_batches_for(url, other.id)) == len(before_other) + 1
+
+    # Issue 11 #7: the form is empty again; a second F2 asks for a target and the last success is gone with it.
+    expect(page.get_by_role("textbox", name="Internal note")).to_have_value("")
+    expect(page.get_by_text(other.name).locator("visible=true")).to_have_count(0)
+    newest = _newest_number(url)
+    page.keyboard.press("F2")
+    expect(page.get_by_text("Choose exactly one target").first).to_be_visible()
+    settled(page)
+    expect(page.get_by_text(f"Batch {next_number} created")).to_have_count(0)
+    assert _newest_number(url) == newest
+    # A preview of another employer after a batch: the batch's message does not stay up beside it.
+    third = _with_new_visits(url, "EMP002")
+    picker.click()
+    page.keyboard.type(third.account_code)
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_text("This batch would send").first).to_be_visible()
+    settled(page)
+    expect(page.get_by_text("created:")).to_have_count(0)
 
 
 def _heading_batch(page, number: int) -> None:
@@ -433,7 +413,7 @@ def test_batch_history_shows_the_batch_asked_for_by_search_link_row_and_picker(s
     newest = _newest_number(url)
     a, b, c = newest, newest - 1, newest - 2
     page.goto(f"{base}/batches?batch={a}")
-    _routed_without_page_not_found(page)
+    routed_without_page_not_found(page)
     _heading_batch(page, a)
     search = page.get_by_placeholder(SEARCH)
     search.fill(f"stb {b}")

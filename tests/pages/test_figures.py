@@ -77,12 +77,13 @@ def test_dashboard_headline_figures_are_sums_over_the_raw_rows(demo_any, demo_ne
     # The aging chart's bars add up to the open balance; every money axis starts at $0 and hovers in dollars.
     months, aging = charts(at)
     assert round(sum(aging["data"][0]["y"]) * 100) == sum(x.balance for x in books)
-    shown = dict(zip(months["data"][1]["x"], months["data"][1]["y"], strict=True))
-    assert shown and all(round(y * 100) == sum(x.balance for x in books if f"{x.first_sent:%b %Y}" == label)
-                         for label, y in shown.items())
+    shown = dict(zip(months["data"][1]["customdata"], months["data"][1]["y"], strict=True))
+    assert shown and all(round(y * 100) == sum(x.balance for x in books if f"{x.first_sent:%B %Y}" == month)
+                         for month, y in shown.items())
     for chart in (months, aging):
         assert chart["layout"]["yaxis"]["rangemode"] == "tozero" and chart["layout"]["yaxis"]["tickprefix"] == "$"
         assert all("$%{y:,.2f}" in trace["hovertemplate"] for trace in chart["data"])
+    assert aging["data"][0]["x"] == ["0-30", "31-60", "61-90", "91-120", "over 120"]
     overdue_metric = next(m for m in at.metric if m.label == "Overdue")
     assert overdue_metric.proto.help == f"{len(overdue):,} invoices past due"
     day = sum(_aware(b.created_at) >= now - timedelta(hours=24) for b in batches)

@@ -54,3 +54,53 @@ def start_app(database: Path | str, port: int, *, demo: bool = True, log: Path |
             time.sleep(0.5)
     proc.kill()
     raise RuntimeError("the app did not start" + (f":\n{log.read_text(errors='replace')[-3000:]}" if log else ""))
+
+
+def tour(url: str) -> list[tuple[str, str, str]]:
+    """Every page to look at, with ids read from the database: (name, path, a text the loaded page shows).
+
+    Batch History opens the newest resend; the Employer Dashboard and Payments open the party with the most
+    open invoices, so the tables, the charts and the allocation boxes all have rows.
+    """
+    import sqlalchemy as sa
+
+    from core import open_engine, read_session
+    from core.models import Batch, Invoice
+
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        batch = s.execute(sa.select(sa.func.max(Batch.number)).where(Batch.kind == "rebatch")).scalar()
+        party = s.execute(sa.select(Invoice.party_id).where(Invoice.paid == sa.false()).group_by(Invoice.party_id)
+                          .order_by(sa.func.count().desc(), Invoice.party_id).limit(1)).scalar()
+    engine.dispose()
+    return [("dashboard", "dashboard", "Statement/Invoice Management Dashboard"),
+            ("batches", f"batches?batch={batch}", "Invoice Batch Items"),
+            ("employer", f"employer?party_id={party}&status=All", "Invoice History"),
+            ("payments", f"payments?party_id={party}", "Post receipt"),
+            ("settings", "settings", "Invoice billing"),
+            ("audit", "audit", "Audit log")]
+
+
+def whole_height(page) -> int:
+    """The height of the page's content (Streamlit's main block scrolls inside a frame the window's size)."""
+    return int(page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+        return Math.min(12000, Math.max(844, (main ? main.scrollHeight : document.body.scrollHeight) + 120));
+    }"""))
+
+
+def open_page(page, base: str, path: str, text: str, width: int) -> None:
+    """Open a page at a window `width` wide, wait until `text` shows and the page has settled."""
+    page.set_viewport_size({"width": width, "height": 900 if width > 800 else 844})
+    page.goto(f"{base}/{path}", timeout=120_000)
+    page.get_by_text(text).locator("visible=true").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
+
+
+def shoot_whole(page, target: Path, width: int) -> Path:
+    """A screenshot of the whole page at this width (the window grown to the content's height)."""
+    page.set_viewport_size({"width": width, "height": whole_height(page)})
+    page.wait_for_timeout(800)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    return target

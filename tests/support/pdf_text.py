@@ -30,3 +30,18 @@ def page_images(pdf: bytes) -> list[list[tuple[int, int]]]:
                 images.append((int(obj["/Width"]), int(obj["/Height"])))
         found.append(images)
     return found
+
+
+def pdf_runs(pdf: bytes) -> list[list[tuple[str, float]]]:
+    """Per page, each run of text as drawn, with the size it is printed at in points (rounded to 0.1)."""
+    found: list[list[tuple[str, float]]] = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        runs: list[tuple[str, float]] = []
+
+        def visit(text, cm, tm, _font, size, runs=runs):
+            if text.strip():
+                runs.append((text.strip(), round(size * (tm[0] or 1) * (cm[0] or 1), 1)))
+
+        page.extract_text(visitor_text=visit)
+        found.append(runs)
+    return found
