@@ -32,6 +32,7 @@ from core import (
 )
 from core.models import Document, Invoice, Party, Receipt
 from tests.e2e.conftest import SEARCH, require_chromium, routed_without_page_not_found, settled
+from tests.factories import make_encounter
 from tests.support.browser import free_port, start_app
 from tests.support.pdf_text import pdf_pages
 
@@ -131,7 +132,7 @@ PDF_FAILURES = re.compile(r"process pool|terminated abruptly|Traceback|PDF worke
 
 
 def _big_batch(url: str) -> tuple[int, int, list[int], list[str]]:
-    """The demo practice plus one group batch of every party outside the demo's groups (13 invoices).
+    """The demo practice plus one group batch of every party outside the demo's groups, each with a new visit.
 
     The demo's own batches hold at most 5 invoices; the workers start at 8 (core.documents._PARALLEL_FROM).
     Returns the batch's id and number, its item ids and its invoice numbers.
@@ -142,7 +143,8 @@ def _big_batch(url: str) -> tuple[int, int, list[int], list[str]]:
         group = create_group(s, name="E2E batch PDF", actor="e2e test")
         loose = s.execute(sa.select(Party.id).where(Party.group_id.is_(None)).order_by(Party.id)).scalars().all()
         for party_id in loose:
-            update_party(s, party_id=party_id, group_id=group.id, actor="e2e test")
+            party = update_party(s, party_id=party_id, group_id=group.id, actor="e2e test")
+            make_encounter(s, party, amounts=("85.00",))  # a visit to invoice, whatever day the demo was written
         batch = create_on_demand_batch(s, group_id=group.id, internal_note="E2E batch PDF", actor="e2e test")
         batch_id, number = batch.id, batch.number
     with read_session(engine) as s:
@@ -318,7 +320,6 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
 
 def _with_new_visits(url: str, code: str, count: int = 2) -> Party:
     """A demo party given visits no batch has invoiced yet."""
-    from tests.factories import make_encounter
 
     engine = open_engine(url)
     with transaction(engine) as s:

@@ -19,7 +19,7 @@ REFUSAL_PATTERNS = {
     "range reversed": r"is after",
     "nothing eligible": r"Nothing to invoice",
     "empty subset": r"at least one invoice to rebatch",
-    "not in source batch": r"does not contain invoice",
+    "not in source batch": r"does not contain invoice|There is no invoice with id",
     "all chosen paid": r"are paid, so nothing",
     "no such invoice": r"no invoice with id",
     "amount not above zero": r"above zero",
@@ -296,8 +296,9 @@ class LedgerModel:
 
     def allocate_receipt(self, *, receipt_id: int, allocations: dict[int, int]) -> set[str]:
         r = self.receipts[receipt_id]
-        if r.voided:
-            return {"receipt voided"}
+        if r.voided:  # core reads the amounts before the receipt: a zero amount may be named first
+            return {"receipt voided"} | ({"amount not above zero"} if any(c <= 0 for c in allocations.values())
+                                         else set())
         if not allocations:
             return {"no allocations"}
         return self.allocation_problems(party=r.party, available=r.cents - r.applied, allocations=allocations)
