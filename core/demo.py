@@ -220,17 +220,23 @@ def demo_day(session: Session) -> date | None:
 _OPEN_BY_AGE = ((15, 0.9), (31, 0.6), (61, 0.3), (91, 0.16), (121, 0.1), (10**6, 0.04))
 
 
+def _bucket(age: int) -> int:
+    return next(n for n, limit in enumerate((31, 61, 91, 121, 10**6)) if age < limit)
+
+
 def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
     """Most invoices paid within weeks, some partly, some not (the older, the fewer); one check bounces."""
     inv = Invoice.__table__
     rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.first_sent_on, inv.c.balance_cents)
                            .order_by(inv.c.first_sent_on, inv.c.id)).all()
     posted = []
+    # The newest invoice of each aging bucket stays open, so every bucket that has invoices shows a balance.
+    newest = {_bucket((as_of - sent_on).days): invoice_id for invoice_id, _, sent_on, _ in rows}
     for invoice_id, party_id, sent_on, balance in rows:
         # How likely an invoice of this age still is open: a real practice's spread over the aging buckets.
         age = (as_of - sent_on).days
         still_open = next(p for limit, p in _OPEN_BY_AGE if age < limit)
-        if age <= 8 or rng.random() < still_open:
+        if age <= 8 or invoice_id in newest.values() or rng.random() < still_open:
             if age > 30 and rng.random() < 0.3:
                 paid_days = rng.randint(8, min(55, age - 1))
                 amount = balance * rng.randint(20, 80) // 100  # a short payment: the rest stays open
