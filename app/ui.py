@@ -166,11 +166,10 @@ def newer_older(*, key: str, has_more: bool, page_size: int = PAGE_SIZE) -> int:
     offset = st.session_state.get(key, 0)
     # A horizontal container keeps the two buttons side by side on a phone too (columns would stack them).
     row = st.container(horizontal=True)
-    newer, older = row, row
-    if newer.button("Newer", disabled=offset == 0, key=f"{key}_newer"):
+    if row.button("Newer", disabled=offset == 0, key=f"{key}_newer"):
         st.session_state[key] = max(0, offset - page_size)
         st.rerun()
-    if older.button("Older", disabled=not has_more, key=f"{key}_older"):
+    if row.button("Older", disabled=not has_more, key=f"{key}_older"):
         st.session_state[key] = offset + page_size
         st.rerun()
     return offset

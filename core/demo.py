@@ -54,12 +54,11 @@ LAST = ["Adams", "Brooks", "Castro", "Diaz", "Evans", "Fischer", "García", "Hug
         "Lopez", "Müller-Øberg", "Nakamura", "O'Neil", "Peña", "Quade", "Reyes", "Singh", "Tran", "Usman", "Volkov"]
 
 
-_ZONE: list[tzinfo] = [UTC]
-
-
-def _at(day: date, hour: int = 10) -> datetime:
-    """A moment on the practice's wall clock (so a demo written today never has a moment after now)."""
-    return datetime.combine(day, time(hour, 0), tzinfo=_ZONE[0]).astimezone(UTC)
+def _wall_clock(zone: tzinfo) -> Callable[..., datetime]:
+    """`at(day, hour)`: a moment on the practice's wall clock (so a demo written today has no moment after now)."""
+    def at(day: date, hour: int = 10) -> datetime:
+        return datetime.combine(day, time(hour, 0), tzinfo=zone).astimezone(UTC)
+    return at
 
 
 STEPS = ("parties and patients", "a year of encounters", "month-end batches", "receipts", "corrections",
@@ -78,7 +77,7 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date | None = None
     if session.execute(sa.select(sa.func.count()).select_from(Party)).scalar_one():
         raise InvoiceDeskError("The database already has bill-to parties; demo data goes into an empty one.")
     as_of = as_of or clock.today(session)
-    _ZONE[0] = clock.zone(session)
+    _at = _wall_clock(clock.zone(session))
     step = progress or (lambda n, name: None)
     step(0, STEPS[0])
     rng = random.Random(seed)
@@ -177,9 +176,9 @@ def load_demo_data(session: Session, *, seed: int = 7, as_of: date | None = None
                 except InvoiceDeskError:
                     pass
     step(3, STEPS[3])
-    _receipts(session, rng, as_of)
+    _receipts(session, rng, as_of, _at)
     step(4, STEPS[4])
-    _corrections(session, as_of)
+    _corrections(session, as_of, _at)
     step(5, STEPS[5])
     # Employers who asked for an invoice this week (the on-demand case), one a day on most days.
     independents = parties[len(groups) * 5:]
@@ -224,7 +223,7 @@ def _bucket(age: int) -> int:
     return next(n for n, limit in enumerate((31, 61, 91, 121, 10**6)) if age < limit)
 
 
-def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
+def _receipts(session: Session, rng: random.Random, as_of: date, _at: Callable[..., datetime]) -> None:
     """Most invoices paid within weeks, some partly, some not (the older, the fewer); one check bounces."""
     inv = Invoice.__table__
     rows = session.execute(sa.select(inv.c.id, inv.c.party_id, inv.c.first_sent_on, inv.c.balance_cents)
@@ -268,7 +267,7 @@ def _receipts(session: Session, rng: random.Random, as_of: date) -> None:
                      actor="sam.accounts", as_of=_at(as_of - timedelta(days=3), 15))
 
 
-def _corrections(session: Session, as_of: date) -> None:
+def _corrections(session: Session, as_of: date, _at: Callable[..., datetime]) -> None:
     """A visit billed to the wrong employer is reassigned; one billed in error is voided after payment."""
     bi, il = BatchItem.__table__, InvoiceLine.__table__
     inv = Invoice.__table__
@@ -309,17 +308,11 @@ def prepare(url: str, *, fresh: bool = False, say: Callable[[str], None] = print
     from core.db import open_engine, read_session, transaction
     from core.parties import party_count
 
-    def status(engine) -> tuple[int, date | None, bool]:
-        with read_session(engine) as s:
-            parties = party_count(s)
-            worked = s.execute(sa.select(sa.func.count()).select_from(AuditRecord)
-                               .where(col(AuditRecord.actor).not_in(DEMO_ACTORS))).scalar_one() > 0
-            return parties, demo_day(s), worked
-
     engine = open_engine(url)
-    parties, written, worked = status(engine)
     with read_session(engine) as s:
-        today = clock.today(s)
+        parties, written, today = party_count(s), demo_day(s), clock.today(s)
+        worked = s.execute(sa.select(sa.func.count()).select_from(AuditRecord)
+                           .where(col(AuditRecord.actor).not_in(DEMO_ACTORS))).scalar_one() > 0
     path = Path(engine.url.database or "") if engine.url.get_backend_name() == "sqlite" else None
     stale = written is not None and written != today
     if parties and (fresh or (stale and not worked)):

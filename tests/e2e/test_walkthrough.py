@@ -60,6 +60,16 @@ def _download(page, button) -> bytes:
         return f.read()
 
 
+def _rebatch_open_batch(page, number: int, due: str) -> None:
+    """On Batch History with batch `number` open: its Rebatch tab resends it; the message says what is due."""
+    expect(page.get_by_role("heading", name=f"Invoice Batch Items: stb {number}")).to_be_visible()
+    settled(page)
+    page.get_by_role("tab", name="Rebatch").click()
+    page.get_by_role("button", name="Rebatch").click()
+    expect(page.get_by_text(re.compile(rf"Batch \d+ made: 1 invoice\(s\) resent, {re.escape(due)} due")).first).to_be_visible()
+    settled(page)
+
+
 def test_batch_resend_partial_payment_resend_history_link_and_reprint(server, page, browser):
     base, url = server
     party_id, code, name = _new_employer(url)
@@ -79,12 +89,7 @@ def test_batch_resend_partial_payment_resend_history_link_and_reprint(server, pa
 
     # 2. Batch History: open the batch by its link and resend it: the -2 item, still $500.00.
     page.get_by_role("link", name=f"Open batch {first_batch}'s Invoice Batch Items").click()
-    expect(page.get_by_role("heading", name=f"Invoice Batch Items: stb {first_batch}")).to_be_visible()
-    settled(page)
-    page.get_by_role("tab", name="Rebatch").click()
-    page.get_by_role("button", name="Rebatch").click()
-    expect(page.get_by_text(re.compile(r"Batch \d+ made: 1 invoice\(s\) resent, \$500\.00 due")).first).to_be_visible()
-    settled(page)
+    _rebatch_open_batch(page, first_batch, "$500.00")
     second_batch, second_number, second_sent = _items(url, party_id)[-1]
     assert (second_number, second_sent) == (f"{invoice}-2", 50000)
 
@@ -100,12 +105,7 @@ def test_batch_resend_partial_payment_resend_history_link_and_reprint(server, pa
 
     # 4. Batch History: resend the -2 batch; the -3 item carries the balance after the payment.
     page.goto(f"{base}/batches?batch={second_batch}")
-    expect(page.get_by_role("heading", name=f"Invoice Batch Items: stb {second_batch}")).to_be_visible()
-    settled(page)
-    page.get_by_role("tab", name="Rebatch").click()
-    page.get_by_role("button", name="Rebatch").click()
-    expect(page.get_by_text(re.compile(r"Batch \d+ made: 1 invoice\(s\) resent, \$300\.00 due")).first).to_be_visible()
-    settled(page)
+    _rebatch_open_batch(page, second_batch, "$300.00")
     third_batch, third_number, third_sent = _items(url, party_id)[-1]
     assert (third_number, third_sent) == (f"{invoice}-3", 30000)
 
