@@ -1,7 +1,7 @@
 """Invoice Desk core: the billing domain, with no user interface; pages, notebooks and scripts use these names."""
 
 from core import clock
-from core.accounts import AccountSummary, party_account
+from core.accounts import AccountSummary, aging_basis, party_account
 from core.audit import (
     AuditChangeRow,
     AuditEntry,
@@ -22,6 +22,18 @@ from core.batches import (
     preview_on_demand_batch,
     rebatch,
     rebatch_invoices,
+)
+from core.corrections import (
+    AllocationRow,
+    RefundRow,
+    WriteOffRow,
+    list_allocations,
+    list_refunds,
+    list_write_offs,
+    refund,
+    unapply_allocation,
+    write_off,
+    write_off_needs_confirmation,
 )
 from core.credit_memos import CreditMemoRow, allocate_credit, create_credit_memo, list_credit_memos
 from core.db import open_engine, read_session, transaction
@@ -44,6 +56,7 @@ from core.models import (
     BATCH_KINDS,
     CREDIT_ACTIONS,
     RECEIPT_METHODS,
+    WRITE_OFF_REASONS,
     AuditRecord,
     Batch,
     BatchItem,
@@ -56,6 +69,8 @@ from core.models import (
     Party,
     Patient,
     Receipt,
+    Refund,
+    WriteOff,
 )
 from core.money import format_money, parse_money
 from core.navigation import Destination, navigate
@@ -70,8 +85,10 @@ from core.parties import (
     update_group,
     update_party,
 )
+from core.party_ledger import LedgerRow, party_ledger
 from core.payments import AllocationSuggestion, open_invoices, suggest_allocation
 from core.receipts import ReceiptRow, allocate_receipt, list_receipts, post_receipt, void_receipt
+from core.reconcile import Reconciliation, reconcile
 from core.reports import Headline, MonthFigures, headline, invoices_by_month, open_aging
 from core.settings import (
     current_profile,
@@ -84,6 +101,9 @@ from core.settings import (
 
 __all__ = [
     "clock",
+    "AllocationRow", "LedgerRow", "Reconciliation", "Refund", "RefundRow", "WRITE_OFF_REASONS", "WriteOff",
+    "WriteOffRow", "aging_basis", "list_allocations", "list_refunds", "list_write_offs", "party_ledger", "reconcile",
+    "refund", "unapply_allocation", "write_off", "write_off_needs_confirmation",
     "csv_bytes", "defuse",
     "BATCH_KINDS", "CREDIT_ACTIONS", "RECEIPT_METHODS",
     "audit_actions", "audit_actors", "AuditChangeRow", "audit_change_count", "audit_changes",

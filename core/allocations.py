@@ -1,18 +1,22 @@
 """The ledger's one owner: the only code that writes Allocation rows and the stored totals that follow from them.
 
-Money reaches an invoice only as an allocation, from a receipt (a payment) or a credit memo (a credit).
-Applying, reversing and recomputing both sides happen here, after the caller has taken the party locks
+Money reaches an invoice only as an allocation, from a receipt (a payment), a credit memo (a credit) or a
+write-off. Applying, reversing (a void, an un-apply) and recomputing both sides happen here, after the caller has taken the party locks
 (core.locking), so the sums below are read in statements that see every committed allocation:
 
-- an invoice's payments, credits, balance and paid flag are the sums of its live allocations;
-- a receipt's or a credit memo's applied amount is the sum of its live allocations;
+- an invoice's payments, credits, write-offs, balance and paid flag are the sums of its live allocations;
+- a receipt's or a credit memo's applied amount is the sum of its live allocations, and its refunded amount
+  the sum of its refunds;
 - what is *unapplied* is one expression per source (`unapplied(...)`), used by every report and list.
+
+Each allocation carries the practice's day it counts from (`applied_on`) and, once reversed, the day it
+stopped (`reversed_on`): figures "as of a day" (core.as_of) read those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -20,18 +24,21 @@ from sqlmodel import Session
 from core import audit, clock, locking, requests
 from core.db import expire_loaded, get_record
 from core.errors import InvoiceDeskError, NotFoundError
-from core.models import Allocation, CreditMemo, Invoice, Receipt
+from core.models import Allocation, CreditMemo, Invoice, Receipt, Refund, WriteOff
 from core.money import format_money, from_cents, parse_money, to_cents
 
 _alloc = Allocation.__table__
 _inv = Invoice.__table__
 _receipt = Receipt.__table__
 _memo = CreditMemo.__table__
+_refund = Refund.__table__
+
+Source = Receipt | CreditMemo | WriteOff
 
 
 def unapplied(table: sa.Table = _receipt) -> sa.ColumnElement[int]:
-    """Cents of a receipt or credit memo not allocated to any invoice; a voided receipt has none."""
-    left = table.c.amount_cents - table.c.applied_cents
+    """Cents of a receipt or credit memo neither allocated nor refunded; a voided receipt has none."""
+    left = table.c.amount_cents - table.c.applied_cents - table.c.refunded_cents
     if "voided" in table.c:
         return sa.case((table.c.voided == sa.true(), 0), else_=left)
     return left
@@ -90,43 +97,61 @@ def check(session: Session, *, party_id: int, available: int, allocations: dict[
                                f"{format_money(from_cents(available))} available.")
 
 
-def apply(session: Session, *, source: Receipt | CreditMemo, allocations: dict[int, int], actor: str,
-          at: datetime, checked: bool = False) -> int:
-    """Allocate a receipt's or credit memo's money to open invoices of its party; returns the cents applied.
+def apply(session: Session, *, source: Source, allocations: dict[int, int], actor: str,
+          at: datetime, checked: bool = False, on: date | None = None) -> int:
+    """Allocate a receipt's, credit memo's or write-off's money to open invoices of its party; returns the cents.
 
     The caller holds the party lock. `checked=True` when `check` already ran in this transaction (a new
     receipt checks before its first write); the amounts available are then the source's whole amount.
+    `on` is the practice's day the money counts from (default: the day of `at`).
     """
     if not allocations:
         return 0
     if not checked:
         check(session, party_id=source.party_id, available=_available(session, source), allocations=allocations)
-    is_receipt = isinstance(source, Receipt)
+    kind = {Receipt: "receipt_id", CreditMemo: "credit_memo_id", WriteOff: "write_off_id"}[type(source)]
+    on = on or clock.day_of(at, session)
+    # Money cannot reach an invoice before it was first sent: a check received earlier pays it from that day.
+    sent = dict(session.execute(sa.select(_inv.c.id, _inv.c.first_sent_on).where(_inv.c.id.in_(list(allocations)))).all())
     session.execute(sa.insert(_alloc), [
-        {"invoice_id": i, "receipt_id": source.id if is_receipt else None,
-         "credit_memo_id": None if is_receipt else source.id, "amount_cents": c, "live": True,
-         "created_by": actor, "created_at": at} for i, c in allocations.items()])
-    recompute(session, invoice_ids=allocations, receipt_ids=[source.id] if is_receipt else (),
-              credit_memo_ids=() if is_receipt else [source.id])
+        {"invoice_id": i, "receipt_id": None, "credit_memo_id": None, "write_off_id": None, kind: source.id,
+         "amount_cents": c, "live": True, "applied_on": max(on, sent.get(i, on)), "created_by": actor,
+         "created_at": at}
+        for i, c in allocations.items()])
+    recompute(session, invoice_ids=allocations, receipt_ids=[source.id] if kind == "receipt_id" else (),
+              credit_memo_ids=[source.id] if kind == "credit_memo_id" else ())
     return sum(allocations.values())
 
 
-def _available(session: Session, source: Receipt | CreditMemo) -> int:
+def _available(session: Session, source: Source) -> int:
+    if isinstance(source, WriteOff):
+        return source.amount_cents
     table = _receipt if isinstance(source, Receipt) else _memo
     return int(session.execute(sa.select(unapplied(table)).where(table.c.id == source.id)).scalar_one())
 
 
-def reverse_receipt(session: Session, *, receipt_id: int, at: datetime) -> list[tuple[int, int]]:
+def reverse_receipt(session: Session, *, receipt_id: int, at: datetime, actor: str = "") -> list[tuple[int, int]]:
     """Take back every live allocation of a receipt (a void); returns (invoice id, cents) of what was reversed."""
     live = [(r.invoice_id, r.amount_cents) for r in session.execute(
         sa.select(_alloc.c.invoice_id, _alloc.c.amount_cents)
         .where(_alloc.c.receipt_id == receipt_id, _alloc.c.live == sa.true()).order_by(_alloc.c.id))]
     lock_invoices(session, [i for i, _ in live])
     session.execute(sa.update(_alloc).where(_alloc.c.receipt_id == receipt_id, _alloc.c.live == sa.true())
-                    .values(live=False, reversed_at=at))
+                    .values(live=False, reversed_at=at, reversed_on=clock.day_of(at, session), reversed_by=actor))
     expire_loaded(session, Allocation)
     recompute(session, invoice_ids=[i for i, _ in live], receipt_ids=[receipt_id])
     return live
+
+
+def reverse_one(session: Session, *, allocation_id: int, reason: str, actor: str, at: datetime) -> None:
+    """Take back one live allocation (an un-apply); its money returns to its source's unapplied."""
+    row = session.execute(sa.select(_alloc).where(_alloc.c.id == allocation_id)).one()
+    lock_invoices(session, [row.invoice_id])
+    session.execute(sa.update(_alloc).where(_alloc.c.id == allocation_id, _alloc.c.live == sa.true()).values(
+        live=False, reversed_at=at, reversed_on=clock.day_of(at, session), reversed_by=actor, reverse_reason=reason))
+    expire_loaded(session, Allocation, [allocation_id])
+    recompute(session, invoice_ids=[row.invoice_id], receipt_ids=[row.receipt_id] if row.receipt_id else (),
+              credit_memo_ids=[row.credit_memo_id] if row.credit_memo_id else ())
 
 
 def _live_sum(column: sa.ColumnElement[bool], source_column: sa.Column | None = None) -> sa.ScalarSelect:
@@ -145,12 +170,15 @@ def recompute(session: Session, *, invoice_ids: Iterable[int] = (), receipt_ids:
     invoice_ids = sorted(set(invoice_ids))
     if invoice_ids:
         refresh_invoices(session, invoice_ids)
-    for table, column, ids, model in ((_receipt, _alloc.c.receipt_id, receipt_ids, Receipt),
-                                      (_memo, _alloc.c.credit_memo_id, credit_memo_ids, CreditMemo)):
+    for table, column, refund_column, ids, model in (
+            (_receipt, _alloc.c.receipt_id, _refund.c.receipt_id, receipt_ids, Receipt),
+            (_memo, _alloc.c.credit_memo_id, _refund.c.credit_memo_id, credit_memo_ids, CreditMemo)):
         ids = sorted(set(ids))
         if ids:
+            refunded = sa.select(sa.func.coalesce(sa.func.sum(_refund.c.amount_cents), 0)).where(
+                refund_column == table.c.id).scalar_subquery()
             session.execute(sa.update(table).where(table.c.id.in_(ids)).values(
-                applied_cents=_live_sum(column == table.c.id)))
+                applied_cents=_live_sum(column == table.c.id), refunded_cents=refunded))
             expire_loaded(session, model, ids)
 
 
@@ -158,12 +186,13 @@ def refresh_invoices(session: Session, invoice_ids: Iterable[int] | sa.ColumnEle
     """Recompute the stored live totals of invoices from their live allocations, set-based."""
     payments = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.receipt_id)
     credits = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.credit_memo_id)
-    balance = _inv.c.billed_cents - payments - credits
+    writeoffs = _live_sum(_alloc.c.invoice_id == _inv.c.id, _alloc.c.write_off_id)
+    balance = _inv.c.billed_cents - payments - credits - writeoffs
     ids = None if isinstance(invoice_ids, sa.ColumnElement) else list(invoice_ids)
     where = _inv.c.id.in_(ids) if ids is not None else invoice_ids
     assert isinstance(where, sa.ColumnElement)
     session.execute(sa.update(_inv).where(where).values(
-        payments_cents=payments, credits_cents=credits, balance_cents=balance,
+        payments_cents=payments, credits_cents=credits, writeoffs_cents=writeoffs, balance_cents=balance,
         paid=sa.case((balance == 0, sa.true()), else_=sa.false()),
     ))
     expire_loaded(session, Invoice, ids)

@@ -290,11 +290,11 @@ def _insert_items(session: Session, batch: Batch) -> None:
                + party.c.address_line2 + newline + city_line)
     source = (sa.select(sa.literal(batch.id), inv.c.id, inv.c.party_id, inv.c.times_batched, printed,
                         sa.literal(batch.sent_on, sa.Date), inv.c.billed_cents, inv.c.payments_cents,
-                        inv.c.credits_cents, inv.c.balance_cents, bill_to)
+                        inv.c.credits_cents, inv.c.writeoffs_cents, inv.c.balance_cents, bill_to)
               .join(party, party.c.id == inv.c.party_id).where(inv.c.last_batch_id == batch.id))
     session.execute(sa.insert(BatchItem.__table__).from_select(
         ["batch_id", "invoice_id", "party_id", "times_batched", "invoice_number", "sent_on", "billed_cents",
-         "payments_cents", "credits_cents", "balance_cents", "bill_to"], source))
+         "payments_cents", "credits_cents", "writeoffs_cents", "balance_cents", "bill_to"], source))
 
 
 @guarded
@@ -526,7 +526,7 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
     il, enc, pt = InvoiceLine.__table__, Encounter.__table__, Patient.__table__
     items = session.execute(
         sa.select(bi, inv.c.billed_cents.label("now_billed"), inv.c.payments_cents.label("now_payments"),
-                  inv.c.credits_cents.label("now_credits"), inv.c.due_on, p.c.name.label("party_name"))
+                  inv.c.credits_cents.label("now_credits"), inv.c.writeoffs_cents.label("now_writeoffs"), inv.c.due_on, p.c.name.label("party_name"))
         .join(inv, inv.c.id == bi.c.invoice_id).join(p, p.c.id == bi.c.party_id)
         .where(bi.c.batch_id == batch_id).order_by(bi.c.id)).all()
     encounters: dict[int, list[ItemEncounter]] = defaultdict(list)
@@ -540,6 +540,8 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
                                                       from_cents(r.amount_cents), not r.live))
     today = clock.today(session)
     return [ItemDetail(r.id, r.invoice_id, r.invoice_number, r.times_batched, r.party_id, r.party_name,
-                       sent=invoices.totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents),
-                       now=invoices.totals_from_cents(r.now_billed, r.now_payments, r.now_credits, r.due_on, today),
+                       sent=invoices.totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents,
+                                                       writeoffs=r.writeoffs_cents),
+                       now=invoices.totals_from_cents(r.now_billed, r.now_payments, r.now_credits, r.due_on, today,
+                                                      r.now_writeoffs),
                        encounters=encounters[r.invoice_id]) for r in items]

@@ -97,11 +97,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to a revision (head by default), once even if several servers start at once."""
     cfg = alembic_config(engine)
     try:
-        with _upgrade_lock, engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with _upgrade_lock, engine.connect() as conn:
+            # SQLite's way to change a table is to copy it and swap; with foreign keys on, dropping a table that
+            # others point at fails. They are off for the migration (it cannot change inside a transaction) and
+            # a migration that copies tables checks them itself (PRAGMA foreign_key_check) before it commits.
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+            finally:
+                if sqlite:
+                    conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
     except sa.exc.ProgrammingError as exc:
         if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise

@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from core import as_of as as_of_sql
 from core import clock
 from core.accounts import party_account
-from core.allocations import unapplied
 from core.db import READ_ONLY, get_record, guarded, transaction
 from core.errors import InvoiceDeskError, NotFoundError
 from core.models import (
@@ -46,9 +46,10 @@ from core.models import (
     Party,
     Patient,
     Receipt,
+    WriteOff,
 )
 from core.money import format_money, from_cents
-from core.numbering import credit_memo_number, receipt_number
+from core.numbering import credit_memo_number, receipt_number, write_off_number
 from core.pdf_worker import render_in_workers
 
 # Fixed creation date and document id: the same content gives the same bytes.
@@ -233,9 +234,11 @@ def _short(row: dict) -> bool:
     return all(len(textwrap.wrap(str(value), 40)) <= _KEEP_LINES for value in row.values())
 
 
-def _allocations_as_of(session: Session, invoice_id: int, moment: datetime) -> tuple[list[dict], list[dict]]:
-    """Payments and credits on an invoice as they stood at a moment (later voids do not rewrite the past)."""
-    a, r, cm = Allocation.__table__, Receipt.__table__, CreditMemo.__table__
+def _allocations_as_of(session: Session, invoice_id: int,
+                       moment: datetime) -> tuple[list[dict], list[dict], list[dict]]:
+    """Payments, credits and write-offs on an invoice as they stood at a moment (later voids and un-applies do not
+    rewrite the past)."""
+    a, r, cm, wo = Allocation.__table__, Receipt.__table__, CreditMemo.__table__, WriteOff.__table__
     live_then = sa.and_(a.c.invoice_id == invoice_id, a.c.created_at <= moment,
                         sa.or_(a.c.reversed_at.is_(None), a.c.reversed_at > moment))
     payments = [{"date": _day(x.received_date), "method": x.method, "reference": x.reference,
@@ -246,7 +249,11 @@ def _allocations_as_of(session: Session, invoice_id: int, moment: datetime) -> t
     credits = [{"number": credit_memo_number(x.number), "amount": _money(x.amount_cents)}
                for x in session.execute(sa.select(cm.c.number, a.c.amount_cents).join(cm, cm.c.id == a.c.credit_memo_id)
                                         .where(live_then).order_by(a.c.id))]
-    return payments, credits
+    writeoffs = [{"number": write_off_number(x.number), "date": _day(x.written_on), "reason": x.reason,
+                  "amount": _money(x.amount_cents)}
+                 for x in session.execute(sa.select(wo.c.number, wo.c.written_on, wo.c.reason, a.c.amount_cents)
+                                          .join(wo, wo.c.id == a.c.write_off_id).where(live_then).order_by(a.c.id))]
+    return payments, credits, writeoffs
 
 
 def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
@@ -256,7 +263,7 @@ def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
     batch = session.get_one(Batch, item.batch_id)
     invoice = session.get_one(Invoice, item.invoice_id)
     profile = session.get_one(InvoiceProfile, batch.profile_id)
-    payments, credits = _allocations_as_of(session, invoice.id, batch.created_at)
+    payments, credits, writeoffs = _allocations_as_of(session, invoice.id, batch.created_at)
     encounters = _encounter_rows(session, invoice.id)
     # One due date (domain rule 14): the invoice's, counted from its first sending; a resend after it says so.
     due_on = invoice.due_on or item.sent_on + timedelta(days=profile.terms_days)
@@ -271,6 +278,7 @@ def _item_job(session: Session, item_id: int) -> tuple[_Job, BatchItem]:
         "groups": _groups(encounters, profile.total_by, profile.show_procedure_codes),
         "encounter_count": len(encounters), "billed": _money(item.billed_cents),
         "payments": payments, "payments_total": _money(item.payments_cents), "credits": credits,
+        "writeoffs": writeoffs,
         "balance_due": _money(balance),
     }
     return _Job("invoice.html", context, profile.logo, profile.logo_mime), item
@@ -385,15 +393,19 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
     applied = session.execute(sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0)).where(
         a.c.credit_memo_id == memo.id, a.c.invoice_id == memo.invoice_id, a.c.created_at <= memo.created_at)
     ).scalar_one()
-    rows = [{"dos": _short_day(r.date_of_service), "patient": r.name, "encounter": r.number, "amount": _money(r.amount_cents)}
-            for r in session.execute(sa.select(enc.c.date_of_service, enc.c.number, pt.c.name, line.c.amount_cents)
+    # An adjustment (an amount on a visit that stays billed) says so beside the encounter.
+    rows = [{"dos": _short_day(r.date_of_service), "patient": r.name,
+             "encounter": r.number if r.whole else f"{r.number} (adjustment)", "amount": _money(r.amount_cents)}
+            for r in session.execute(sa.select(enc.c.date_of_service, enc.c.number, pt.c.name, line.c.amount_cents,
+                                               line.c.whole)
                                      .join(enc, enc.c.id == line.c.encounter_id).join(pt, pt.c.id == enc.c.patient_id)
                                      .where(line.c.credit_memo_id == memo.id)
                                      .order_by(enc.c.date_of_service, enc.c.number))]
     number = credit_memo_number(memo.number)
     labels = {CreditAction.SELF_PAY: "The patient pays these visits; they are no longer billed to you.",
               CreditAction.REASSIGN: "These visits are billed to another party instead.",
-              CreditAction.VOID: "These visits were billed in error."}
+              CreditAction.VOID: "These visits were billed in error.",
+              CreditAction.ADJUST: "An amount is taken off these visits; they stay billed to you."}
     unapplied = memo.amount_cents - applied
     context = {
         **_profile_context(profile, number, "credit memo"), "number": number, "issued_on": _day(memo.created_at),
@@ -419,25 +431,31 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
     as_of = as_of or clock.today(session)
     profile = current_profile(session) or InvoiceProfile(version=0, remit_to_name="Our Practice")
     account = party_account(session, party_id=party.id, as_of=as_of)
-    inv, r = Invoice.__table__, Receipt.__table__
+    # Everything as it stood at the end of the statement's day (core.as_of); what came later is listed apart.
+    balances = as_of_sql.invoice_balances(as_of, party_id=party.id).subquery()
     invoices = [{"number": x.number, "sent": _day(x.first_sent_on), "due": _day(x.due_on),
-                 "billed": _money(x.billed_cents), "payments": _money(x.payments_cents),
-                 "credits": _money(x.credits_cents), "balance": _money(x.balance_cents)}
-                for x in session.execute(sa.select(inv).where(inv.c.party_id == party.id, inv.c.paid == sa.false())
-                                         .order_by(inv.c.first_sent_on, inv.c.id))]
+                 "billed": _money(x.billed), "payments": _money(x.payments), "credits": _money(x.credits),
+                 "writeoffs": _money(x.writeoffs), "balance": _money(x.balance)}
+                for x in session.execute(sa.select(balances).where(balances.c.balance > 0)
+                                         .order_by(balances.c.first_sent_on, balances.c.id))]
     since = as_of - timedelta(days=365)
+    held = as_of_sql.receipts(as_of, party_id=party.id).subquery()
     receipts = [{"number": receipt_number(x.number), "date": _day(x.received_date), "method": x.method,
-                 "reference": x.reference, "amount": _money(x.amount_cents),
-                 "unapplied": _money(x.left)}
-                for x in session.execute(sa.select(r, unapplied(r).label("left")).where(r.c.party_id == party.id, r.c.voided == sa.false(),
-                                                            r.c.received_date >= since)
-                                         .order_by(r.c.received_date.desc(), r.c.id.desc()))]
+                 "reference": x.reference, "amount": _money(x.amount), "unapplied": _money(x.unapplied)}
+                for x in session.execute(sa.select(held).where(held.c.received_date >= since)
+                                         .order_by(held.c.received_date.desc(), held.c.id.desc()))]
+    r = Receipt.__table__
+    after = [{"number": receipt_number(x.number), "date": _day(x.received_date), "method": x.method,
+              "reference": x.reference, "amount": _money(x.amount_cents)}
+             for x in session.execute(sa.select(r).where(r.c.party_id == party.id, r.c.voided == sa.false(),
+                                                         r.c.received_date > as_of)
+                                      .order_by(r.c.received_date, r.c.id))]
     context = {
         **_profile_context(profile, f"Statement {party.account_code}", "statement"), "account_code": party.account_code,
         "as_of": _day(as_of), "bill_to": _party_lines(party), "open_balance": format_money(account.open_balance),
-        "unapplied": format_money(account.unapplied),
+        "unapplied": format_money(account.unapplied), "aging_label": account.aging_label,
         "aging": [{"name": k, "amount": format_money(v)} for k, v in account.aging.items()],
-        "invoices": invoices, "receipts": receipts,
+        "invoices": invoices, "receipts": receipts, "received_after": after,
     }
     return _render(_Job("statement.html", context, profile.logo, profile.logo_mime))
 

@@ -45,6 +45,7 @@ class HistoryRow:
     status: str
     flags: tuple[str, ...]
     balance_when_sent: Decimal
+    writeoffs: Decimal = Decimal("0.00")
 
 
 def _number_contains(session: Session, text: str) -> sa.ColumnElement[bool]:
@@ -79,7 +80,7 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
     q: sa.Select = (sa.select(col(BatchItem.id), col(BatchItem.invoice_id), col(BatchItem.invoice_number), col(BatchItem.times_batched),
                    col(BatchItem.party_id), col(BatchItem.sent_on), col(BatchItem.balance_cents).label("sent_balance"),
                    col(BatchItem.batch_id), col(Invoice.number), col(Invoice.due_on), col(Invoice.encounter_count), col(Invoice.billed_cents),
-                   col(Invoice.payments_cents), col(Invoice.credits_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
+                   col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.writeoffs_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
                    col(Party.name))
          .select_from(BatchItem)
          .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
@@ -90,14 +91,15 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
     rows = []
     today = clock.today(session)
     for r in session.execute(q):
-        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on, today)
+        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on, today,
+                                   r.writeoffs_cents)
         rows.append(HistoryRow(
             batch_item_id=r.id, invoice_id=r.invoice_id, invoice_number=r.invoice_number, base_number=r.number,
             times_batched=r.times_batched, party_id=r.party_id, party_name=r.name, batch_id=r.batch_id,
             batch_number=r.batch_number, batch_kind=r.kind, sent_on=r.sent_on, due_on=r.due_on,
             encounter_count=r.encounter_count, billed=totals.billed, payments=totals.payments,
             credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
-            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance)))
+            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance), writeoffs=totals.writeoffs))
     return rows
 
 

@@ -37,35 +37,42 @@ class Totals:
     partially_paid: bool = False
     credited: bool = False
     overdue: bool = False
+    writeoffs: Decimal = Decimal("0.00")
+
+    @property
+    def written_off(self) -> bool:
+        return self.writeoffs > 0
 
     @property
     def flags(self) -> list[str]:
         return [name for name, on in (("partially paid", self.partially_paid), ("credited", self.credited),
-                                      ("overdue", self.overdue)) if on]
+                                      ("written off", self.written_off), ("overdue", self.overdue)) if on]
 
 
 def totals_from_cents(billed: int, payments: int, credits: int, due_on: date | None = None,
-                      as_of: date | None = None) -> Totals:
+                      as_of: date | None = None, writeoffs: int = 0) -> Totals:
     """The one place cents become Totals, so pages, PDFs, charts and exports agree."""
-    balance = billed - payments - credits
+    balance = billed - payments - credits - writeoffs
     return Totals(
         billed=from_cents(billed), payments=from_cents(payments), credits=from_cents(credits),
         balance_due=from_cents(balance), status=status(balance),
         partially_paid=payments > 0 and balance > 0, credited=credits > 0,
         overdue=balance > 0 and due_on is not None and due_on < (as_of or clock.today()),
+        writeoffs=from_cents(writeoffs),
     )
 
 
 @guarded
 def invoice_totals(session: Session, invoice_id: int) -> Totals:
     inv = session.execute(
-        sa.select(col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.due_on))
+        sa.select(col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents),
+                  col(Invoice.writeoffs_cents), col(Invoice.due_on))
         .where(col(Invoice.id) == invoice_id)
     ).first()
     if inv is None:
         raise NotFoundError(f"There is no invoice with id {invoice_id}.")
     return totals_from_cents(inv.billed_cents, inv.payments_cents, inv.credits_cents, inv.due_on,
-                             clock.today(session))
+                             clock.today(session), inv.writeoffs_cents)
 
 
 def insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligible: sa.ColumnElement[bool]) -> None:
@@ -80,7 +87,7 @@ def insert_invoices(session: Session, batch: Batch, party_ids: list[int], eligib
     session.execute(sa.insert(inv), [
         {"seq": seq, "number": invoice_number(profile.number_prefix, seq), "party_id": pid, "batch_id": batch.id,
          "last_batch_id": batch.id, "first_sent_on": batch.sent_on, "due_on": due_on, "created_at": batch.created_at,
-         "times_batched": 1, "encounter_count": 0, "billed_cents": 0, "payments_cents": 0, "credits_cents": 0,
+         "times_batched": 1, "encounter_count": 0, "billed_cents": 0, "payments_cents": 0, "credits_cents": 0, "writeoffs_cents": 0,
          "balance_cents": 0, "paid": False}
         for seq, pid in zip(seqs, party_ids, strict=True)
     ])

@@ -46,6 +46,20 @@ class CreditAction(StrEnum):
     SELF_PAY = "self-pay"
     REASSIGN = "reassign"
     VOID = "void"
+    # An amount credited on an encounter that stays billed (a courtesy discount, a contract-rate correction).
+    ADJUST = "adjust"
+
+
+class WriteOffReason(StrEnum):
+    SMALL_BALANCE = "small balance"
+    SHORT_PAY = "short-pay"
+    BAD_DEBT = "bad debt"
+    OTHER = "other"
+
+
+class AgingBasis(StrEnum):
+    FIRST_SENT = "first sent"
+    DUE_DATE = "due date"
 
 
 class InvoiceStatus(StrEnum):
@@ -68,6 +82,7 @@ PARTY_KINDS = tuple(PartyKind)
 BATCH_KINDS = tuple(BatchKind)
 RECEIPT_METHODS = tuple(ReceiptMethod)
 CREDIT_ACTIONS = tuple(CreditAction)
+WRITE_OFF_REASONS = tuple(WriteOffReason)
 
 
 class Table(SQLModel):
@@ -178,6 +193,8 @@ class InvoiceProfile(Table, table=True):
     __table_args__ = (
         sa.CheckConstraint(one_of("total_by", TotalBy), name="total_by"),
         sa.CheckConstraint("terms_days >= 0", name="terms_not_negative"),
+        sa.CheckConstraint(one_of("aging_basis", AgingBasis), name="aging_basis"),
+        sa.CheckConstraint("write_off_confirm_cents >= 0", name="write_off_confirm_not_negative"),
     )
     id: int = Field(default=None, primary_key=True)
     version: int = Field(unique=True)
@@ -190,6 +207,11 @@ class InvoiceProfile(Table, table=True):
     show_procedure_codes: bool = True
     total_by: str = Field(default="patient", max_length=20)
     number_prefix: str = Field(default="INV-", max_length=12)
+    # Aging counts days from the date first sent or from the due date; every aging names which.
+    aging_basis: str = Field(default="first sent", max_length=20, sa_column_kwargs={"server_default": "first sent"})
+    # A write-off above this many cents asks for a second confirmation.
+    write_off_confirm_cents: int = Field(default=5000, sa_type=sa.BigInteger,
+                                         sa_column_kwargs={"server_default": "5000"})
     created_by: str = Field(default="", max_length=120)
     created_at: datetime | None = None
 
@@ -229,7 +251,8 @@ class Invoice(Table, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
         sa.CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
-        sa.CheckConstraint("balance_cents = billed_cents - payments_cents - credits_cents", name="balance_sum"),
+        sa.CheckConstraint("balance_cents = billed_cents - payments_cents - credits_cents - writeoffs_cents",
+                           name="balance_sum"),
         sa.Index("ix_invoice_party_paid", "party_id", "paid"),
         sa.Index("ix_invoice_paid", "paid"),
     )
@@ -244,6 +267,7 @@ class Invoice(Table, table=True):
     billed_cents: int = Field(default=0, sa_type=sa.BigInteger)
     payments_cents: int = Field(default=0, sa_type=sa.BigInteger)
     credits_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    writeoffs_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     balance_cents: int = Field(default=0, sa_type=sa.BigInteger)
     paid: bool = False
     times_batched: int = 1
@@ -293,6 +317,7 @@ class BatchItem(Table, table=True):
     billed_cents: int = Field(sa_type=sa.BigInteger)
     payments_cents: int = Field(sa_type=sa.BigInteger)
     credits_cents: int = Field(sa_type=sa.BigInteger)
+    writeoffs_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     balance_cents: int = Field(sa_type=sa.BigInteger)
 
     @property
@@ -308,6 +333,10 @@ class BatchItem(Table, table=True):
         return from_cents(self.credits_cents)
 
     @property
+    def writeoffs(self) -> Decimal:
+        return from_cents(self.writeoffs_cents)
+
+    @property
     def balance_due(self) -> Decimal:
         return from_cents(self.balance_cents)
 
@@ -319,6 +348,8 @@ class Receipt(Table, table=True):
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
         sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
+        sa.CheckConstraint("refunded_cents >= 0 AND applied_cents + refunded_cents <= amount_cents",
+                           name="refunded_within_amount"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -333,8 +364,12 @@ class Receipt(Table, table=True):
     void_reason: str = Field(default="", max_length=500)
     voided_by: str = Field(default="", max_length=120)
     voided_at: datetime | None = None
-    # Sum of live allocations, kept by core.payments in the same transaction as they change.
+    # The practice's day of the void, so figures "as of a day" before it still count the receipt.
+    voided_on: date | None = None
+    # Sum of live allocations, kept by core.allocations in the same transaction as they change.
     applied_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    # Sum of refunds paid back out of it (core.corrections).
+    refunded_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
     created_by: str = Field(max_length=120)
     created_at: datetime
 
@@ -343,8 +378,12 @@ class Receipt(Table, table=True):
         return from_cents(self.amount_cents)
 
     @property
+    def refunded(self) -> Decimal:
+        return from_cents(self.refunded_cents)
+
+    @property
     def unapplied(self) -> Decimal:
-        return from_cents(0 if self.voided else self.amount_cents - self.applied_cents)
+        return from_cents(0 if self.voided else self.amount_cents - self.applied_cents - self.refunded_cents)
 
 
 # A correction crediting selected encounters of one invoice; what exceeds the balance stays unapplied.
@@ -354,6 +393,8 @@ class CreditMemo(Table, table=True):
         sa.CheckConstraint(one_of("action", CreditAction), name="action"),
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
+        sa.CheckConstraint("refunded_cents >= 0 AND applied_cents + refunded_cents <= amount_cents",
+                           name="refunded_within_amount"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -366,6 +407,9 @@ class CreditMemo(Table, table=True):
     amount_cents: int = Field(sa_type=sa.BigInteger)
     # Applied to its own invoice or, later, to the party's other invoices; the rest is unapplied credit.
     applied_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    refunded_cents: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    # The practice's day it was issued (figures "as of a day" count it from then).
+    issued_on: date | None = None
     created_by: str = Field(max_length=120)
     created_at: datetime
 
@@ -374,27 +418,83 @@ class CreditMemo(Table, table=True):
         return from_cents(self.amount_cents)
 
     @property
+    def refunded(self) -> Decimal:
+        return from_cents(self.refunded_cents)
+
+    @property
     def unapplied(self) -> Decimal:
-        return from_cents(self.amount_cents - self.applied_cents)
+        return from_cents(self.amount_cents - self.applied_cents - self.refunded_cents)
 
 
-# One encounter credited by a credit memo, for the amount it was invoiced at.
+# One encounter credited by a credit memo: the whole of what is left of it (the encounter leaves the invoice), or
+# an amount on it (an adjustment; the encounter stays, and later credits take at most what is left).
 class CreditMemoLine(Table, table=True):
     __tablename__ = "credit_memo_line"
+    __table_args__ = (sa.Index("ix_credit_memo_line_invoice_line_id", "invoice_line_id"),)
     id: int = Field(default=None, primary_key=True)
     credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
-    invoice_line_id: int = Field(foreign_key="invoice_line.id", unique=True)
+    invoice_line_id: int = Field(foreign_key="invoice_line.id")
     encounter_id: int = Field(foreign_key="encounter.id")
     amount_cents: int = Field(sa_type=sa.BigInteger)
+    whole: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
-# Money applied to an invoice, from a receipt (a payment) or a credit memo (a credit).
+# A remaining balance or a short-pay closed without payment: reduces an open invoice like a credit (WO-000001).
+class WriteOff(Table, table=True):
+    __tablename__ = "write_off"
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint(one_of("reason", WriteOffReason), name="reason"),
+    )
+    id: int = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, sa_type=sa.BigInteger)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    party_id: int = Field(foreign_key="party.id", index=True)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    reason: str = Field(max_length=20)
+    note: str = Field(default="", max_length=1000)
+    written_on: date
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+
+    @property
+    def amount(self) -> Decimal:
+        return from_cents(self.amount_cents)
+
+
+# Money paid back to a party out of a receipt's or a credit memo's unapplied money (RF-000001).
+class Refund(Table, table=True):
+    __tablename__ = "refund"
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("(receipt_id IS NULL) <> (credit_memo_id IS NULL)", name="one_source"),
+        sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
+    )
+    id: int = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, sa_type=sa.BigInteger)
+    party_id: int = Field(foreign_key="party.id", index=True)
+    receipt_id: int | None = Field(default=None, foreign_key="receipt.id", index=True)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+    method: str = Field(max_length=20)
+    reference: str = Field(default="", max_length=120)
+    refunded_on: date
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+
+    @property
+    def amount(self) -> Decimal:
+        return from_cents(self.amount_cents)
+
+
+# Money applied to an invoice, from a receipt (a payment), a credit memo (a credit) or a write-off.
 class Allocation(Table, table=True):
     __tablename__ = "allocation"
     __table_args__ = (
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint(
-            "(receipt_id IS NULL) <> (credit_memo_id IS NULL)", name="one_source"
+            "(CASE WHEN receipt_id IS NULL THEN 0 ELSE 1 END) + (CASE WHEN credit_memo_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN write_off_id IS NULL THEN 0 ELSE 1 END) = 1", name="one_source"
         ),
         sa.Index("ix_allocation_invoice_live", "invoice_id", "live"),
     )
@@ -402,11 +502,19 @@ class Allocation(Table, table=True):
     invoice_id: int = Field(foreign_key="invoice.id")
     receipt_id: int | None = Field(default=None, foreign_key="receipt.id", index=True)
     credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
+    write_off_id: int | None = Field(default=None, foreign_key="write_off.id", index=True)
     amount_cents: int = Field(sa_type=sa.BigInteger)
     live: bool = True
+    # The practice's day the money counts on the invoice from: a receipt's received date when allocated as it
+    # was posted, else the day it was allocated. Figures "as of a day" read this and reversed_on.
+    applied_on: date | None = None
     created_by: str = Field(max_length=120)
     created_at: datetime
     reversed_at: datetime | None = None
+    reversed_on: date | None = None
+    reversed_by: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
+    # Why one allocation was un-applied (a void's reason stays on its receipt).
+    reverse_reason: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
 
 
 # What one submitted form made: the same request key twice returns the first result (core.requests).

@@ -1,4 +1,4 @@
-"""Numbers that are unique and never reused: batches, invoices, credit memos, receipts."""
+"""Numbers that are unique and never reused: batches, invoices, credit memos, receipts, write-offs, refunds."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core.db import guarded
-from core.models import Batch, CreditMemo, Invoice, NumberSequence, Receipt
+from core.models import Batch, CreditMemo, Invoice, NumberSequence, Receipt, Refund, WriteOff
 
 SERIES = {
     "batch": (Batch.__table__.c.number),
     "invoice": (Invoice.__table__.c.seq),
     "credit_memo": (CreditMemo.__table__.c.number),
     "receipt": (Receipt.__table__.c.number),
+    "write_off": (WriteOff.__table__.c.number),
+    "refund": (Refund.__table__.c.number),
 }
 
 
@@ -62,3 +64,11 @@ def credit_memo_number(number: int) -> str:
 
 def receipt_number(number: int) -> str:
     return f"RCT-{number:06d}"
+
+
+def write_off_number(number: int) -> str:
+    return f"WO-{number:06d}"
+
+
+def refund_number(number: int) -> str:
+    return f"RF-{number:06d}"

@@ -66,7 +66,8 @@ def post_receipt(session: Session, *, party_id: int, amount: MoneyInput, receive
                       created_by=actor, created_at=at)
     session.add(receipt)
     session.flush()
-    ledger.apply(session, source=receipt, allocations=parsed, actor=actor, at=at, checked=True)
+    # Allocated as it is posted, the money paid those invoices the day it was received.
+    ledger.apply(session, source=receipt, allocations=parsed, actor=actor, at=at, checked=True, on=received)
     session.refresh(receipt)
     requests.remember(session, key, "receipt.post", [receipt.id], asked, actor=actor, at=at)
     audit.record(session, actor=actor, action="receipt.post", entity="receipt", ids=[receipt.id], at=at,
@@ -111,8 +112,10 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
         raise InvoiceDeskError(f"Receipt {receipt_number(receipt.number)} was already voided on "
                                f"{receipt.voided_at:%Y-%m-%d}: {receipt.void_reason}")
     at = as_of or clock.now()
-    reversed_ = ledger.reverse_receipt(session, receipt_id=receipt.id, at=at)
+    reversed_ = ledger.reverse_receipt(session, receipt_id=receipt.id, at=at, actor=actor)
+    # What was refunded out of it went back to the party and stays refunded; only what was applied is reversed.
     receipt.voided, receipt.void_reason, receipt.voided_by, receipt.voided_at = True, reason, actor, at
+    receipt.voided_on = clock.day_of(at, session)
     session.add(receipt)
     session.flush()
     session.refresh(receipt)
@@ -120,7 +123,8 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
     audit.record(session, actor=actor, action="receipt.void", entity="receipt", ids=[receipt.id], at=at,
                  detail={"number": receipt_number(receipt.number), "reason": reason,
                          "reversed_invoices": sorted(ledger.by_number(session, {i: 0 for i, _ in reversed_})),
-                         "reversed": str(from_cents(sum(c for _, c in reversed_)))})
+                         "reversed": str(from_cents(sum(c for _, c in reversed_))),
+                         "refunded_before": str(receipt.refunded) if receipt.refunded_cents else None})
     return receipt
 
 
@@ -138,6 +142,7 @@ class ReceiptRow:
     reference: str
     voided: bool
     void_reason: str
+    refunded: Decimal = Decimal("0.00")
 
 
 @guarded
@@ -154,5 +159,6 @@ def list_receipts(session: Session, *, party_id: int | None = None, only_unappli
         q = q.where(r.c.voided == sa.false())
     return [ReceiptRow(x.id, receipt_number(x.number), x.party_id, x.party_name, from_cents(x.amount_cents),
                        from_cents(0 if x.voided else x.applied_cents),
-                       from_cents(0 if x.voided else x.amount_cents - x.applied_cents), x.received_date, x.method,
-                       x.reference, x.voided, x.void_reason) for x in session.execute(q)]
+                       from_cents(0 if x.voided else x.amount_cents - x.applied_cents - x.refunded_cents),
+                       x.received_date, x.method, x.reference, x.voided, x.void_reason, from_cents(x.refunded_cents))
+            for x in session.execute(q)]

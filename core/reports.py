@@ -9,8 +9,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core import as_of as as_of_sql
 from core import clock
-from core.accounts import AGING_BUCKETS, aging_bucket
+from core.accounts import aging_basis, aging_of
 from core.allocations import unapplied_total
 from core.dates import to_date
 from core.db import guarded
@@ -31,12 +32,17 @@ class Headline:
     last_batch_at: datetime | None
     batches_last_24_hours: int
     batches_last_7_days: int
+    as_of: date | None = None
 
 
 @guarded
-def headline(session: Session, *, now: datetime | None = None) -> Headline:
+def headline(session: Session, *, now: datetime | None = None, as_of: date | None = None) -> Headline:
+    """The dashboard's figures now, or as they stood at the end of a past day (`as_of`)."""
     if now is not None and now.tzinfo is None:
         raise InvoiceDeskError("The moment for the headline figures must carry its time zone (stored moments are UTC).")
+    day = to_date(as_of, "As of")
+    if day is not None:
+        return _headline_as_of(session, day)
     now = now or clock.now()
     today = clock.day_of(now, session)
     inv, r, b = Invoice.__table__, Receipt.__table__, Batch.__table__
@@ -53,7 +59,33 @@ def headline(session: Session, *, now: datetime | None = None) -> Headline:
     week = session.execute(sa.select(sa.func.count()).where(b.c.created_at >= now - timedelta(days=7))).scalar_one()
     return Headline(open_count, from_cents(open_cents), overdue_count, from_cents(overdue_cents), from_cents(paid),
                     from_cents(unapplied), last.number if last else None, last.created_at if last else None, day,
-                    week)
+                    week, as_of=today)
+
+
+def _headline_as_of(session: Session, day: date) -> Headline:
+    """The headline as of the end of a day, from the ledger's days (core.as_of); batches counted up to its end."""
+    balances = as_of_sql.invoice_balances(day).subquery()
+    open_ = balances.c.balance > 0
+    open_count, open_cents, overdue_count, overdue_cents = session.execute(sa.select(
+        sa.func.count().filter(open_), sa.func.coalesce(sa.func.sum(balances.c.balance).filter(open_), 0),
+        sa.func.count().filter(open_, balances.c.due_on < day),
+        sa.func.coalesce(sa.func.sum(balances.c.balance).filter(open_, balances.c.due_on < day), 0))).one()
+    receipts = as_of_sql.receipts(day).subquery()
+    memos = as_of_sql.credit_memos(day).subquery()
+    paid = session.execute(sa.select(sa.func.coalesce(sa.func.sum(receipts.c.amount), 0)).where(
+        receipts.c.received_date > day - timedelta(days=30))).scalar_one()
+    unapplied = (session.execute(sa.select(sa.func.coalesce(sa.func.sum(receipts.c.unapplied), 0))).scalar_one()
+                 + session.execute(sa.select(sa.func.coalesce(sa.func.sum(memos.c.unapplied), 0))).scalar_one())
+    b = Batch.__table__
+    end = clock.day_after_start(day, session)
+    last = session.execute(sa.select(b.c.number, b.c.created_at).where(b.c.created_at < end)
+                           .order_by(b.c.created_at.desc(), b.c.id.desc()).limit(1)).first()
+    counted = [session.execute(sa.select(sa.func.count()).where(b.c.created_at < end,
+                                                                b.c.created_at >= end - span)).scalar_one()
+               for span in (timedelta(hours=24), timedelta(days=7))]
+    return Headline(open_count, from_cents(open_cents), overdue_count, from_cents(overdue_cents), from_cents(paid),
+                    from_cents(unapplied), last.number if last else None, last.created_at if last else None,
+                    counted[0], counted[1], as_of=day)
 
 
 @dataclass(frozen=True)
@@ -68,18 +100,17 @@ class MonthFigures:
 @guarded
 def invoices_by_month(session: Session, *, months: int = 12, party_id: int | None = None,
                       today: date | None = None) -> list[MonthFigures]:
-    """Invoices by the month they were first sent: what was billed, what is settled, what is still open."""
+    """Invoices by the month they were first sent: what was billed, what is settled, what was still open at the end of
+    `today` (a past day gives the figures as they stood then)."""
     if not 1 <= months <= 120:
         raise InvoiceDeskError(f"Show from 1 to 120 months, not {months}.")
     today = to_date(today, "Today") or clock.today(session)
     start = date(today.year, today.month, 1)
     for _ in range(months - 1):
         start = (start - timedelta(days=1)).replace(day=1)
-    inv = Invoice.__table__
-    q = sa.select(inv.c.first_sent_on, inv.c.billed_cents, inv.c.balance_cents).where(
-        inv.c.first_sent_on >= start, inv.c.first_sent_on <= today)
-    if party_id is not None:
-        q = q.where(inv.c.party_id == party_id)
+    balances = as_of_sql.invoice_balances(today, party_id=party_id).subquery()
+    q = sa.select(balances.c.first_sent_on, balances.c.billed, balances.c.balance).where(
+        balances.c.first_sent_on >= start)
     buckets: dict[date, list[int]] = {}
     month = start
     while month <= today:
@@ -95,13 +126,12 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
 
 
 @guarded
-def open_aging(session: Session, *, party_id: int | None = None, today: date | None = None) -> dict[str, Decimal]:
-    today = today or clock.today(session)
-    inv = Invoice.__table__
-    q = sa.select(inv.c.first_sent_on, inv.c.balance_cents).where(inv.c.paid == sa.false())
-    if party_id is not None:
-        q = q.where(inv.c.party_id == party_id)
-    aging = dict.fromkeys(AGING_BUCKETS, Decimal("0.00"))
-    for sent, balance in session.execute(q):
-        aging[aging_bucket((today - sent).days)] += from_cents(balance)
-    return aging
+def open_aging(session: Session, *, party_id: int | None = None, today: date | None = None,
+               as_of: date | None = None) -> dict[str, Decimal]:
+    """The open balance by age as of a day (`as_of`, or `today` as the first release named it), in the buckets of
+    the profile's aging basis (core.aging_basis: by date first sent or by due date)."""
+    day = to_date(as_of, "As of") or to_date(today, "Today") or clock.today(session)
+    balances = as_of_sql.invoice_balances(day, party_id=party_id).subquery()
+    rows = session.execute(sa.select(balances.c.first_sent_on, balances.c.due_on, balances.c.balance)
+                           .where(balances.c.balance > 0)).all()
+    return aging_of(rows, day, aging_basis(session))

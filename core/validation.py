@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from core.errors import InvoiceDeskError
 from core.inputs import is_email, parse_id
-from core.models import PartyKind, TotalBy
+from core.models import AgingBasis, PartyKind, TotalBy
 
 # The words a CSV cell may use for yes and no; a call from Python passes True or False.
 YES, NO = frozenset({"yes", "y", "true", "1"}), frozenset({"no", "n", "false", "0"})
@@ -213,6 +213,8 @@ class ProfileFields(_Fields):
     show_procedure_codes: bool = True
     total_by: TotalBy = TotalBy.PATIENT
     number_prefix: str = "INV-"
+    aging_basis: AgingBasis = AgingBasis.FIRST_SENT
+    write_off_confirm_cents: int = 5000
 
     @field_validator(*_PROFILE_TEXT, mode="before")
     @classmethod
@@ -261,6 +263,21 @@ class ProfileFields(_Fields):
         if isinstance(value, str) and value in tuple(TotalBy):
             return TotalBy(value)
         raise ValueError(f"Total by must be 'patient' or 'procedure', not {shown(value)}.")
+
+    @field_validator("aging_basis", mode="before")
+    @classmethod
+    def _aging_basis(cls, value: object) -> AgingBasis:
+        if isinstance(value, str) and value in tuple(AgingBasis):
+            return AgingBasis(value)
+        raise ValueError(f"Aging counts from 'first sent' or 'due date', not {shown(value)}.")
+
+    @field_validator("write_off_confirm_cents", mode="before")
+    @classmethod
+    def _write_off_confirm(cls, value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000_000:
+            return value
+        raise ValueError("The write-off amount that asks for a second confirmation must be whole cents from 0 to "
+                         f"100,000,000 ($1,000,000.00), not {shown(value)}.")
 
     @field_validator("number_prefix", mode="before")
     @classmethod

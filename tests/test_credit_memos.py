@@ -147,7 +147,7 @@ def test_credit_memo_refusals_in_the_managers_words(session):
     refused(r"^Reassign to a different party than the one already billed.$", action="reassign",
             reassign_to_party_id=party.id)
     refused(r"^A party to reassign to is only for the 'reassign' action, not 'void'.$", reassign_to_party_id=other.id)
-    refused(r"^Select at least one encounter to credit.$", encounter_ids=[])
+    refused(r"^Select at least one encounter to credit, or enter an amount to credit on one.$", encounter_ids=[])
     # A $0 encounter is never invoiced (the batch leaves it out), so it is not on the invoice either.
     refused(rf"^Encounter {free.number} is not on invoice {item.invoice_number}.$", encounter_ids=[free.id])
     refused(rf"^There is no encounter with id {free.id + 1000}.$", encounter_ids=[free.id + 1000])

@@ -204,9 +204,13 @@ def test_credit_memo_and_statement_documents(invoiced):
     assert "CM-000001" in text and "Billed in error" in text and "Credit on account $80.00" in text
     assert NOTE not in text
     assert verify_document(s, kind="credit_memo", ref_id=memo.id).unchanged
-    statement = _text(render_statement_pdf(s, party_id=party.id, as_of=date(2026, 6, 10)))
+    statement = _text(render_statement_pdf(s, party_id=party.id))
     assert "Unapplied money on account: $80.00" in statement and "ACH 55" in statement
     assert "No open invoices." in statement
+    # As of June 10 the invoice (sent today) did not exist yet: the check received June 3 was all unapplied.
+    before = _text(render_statement_pdf(s, party_id=party.id, as_of=date(2026, 6, 10)))
+    assert "Unapplied money on account: $200.00" in before and "ACH 55" in before
+    assert "No open invoices." in before and batch.items[0].invoice_number not in before
 
 
 def test_profile_groups_by_procedure_and_can_hide_codes(sqlite_engine):

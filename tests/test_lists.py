@@ -76,14 +76,14 @@ def test_receipts_list_every_column_newest_received_first_with_filters_and_pagin
     by_id = {r.receipt_id: r for r in rows}
     assert tuple(vars(by_id[r_old.id]).values()) == (
         r_old.id, f"RCT-{r_old.number:06d}", s.alpha.id, "Alpha Works", D("60.00"), D("50.00"), D("10.00"),
-        s.today - timedelta(days=3), "check", "CHK 101", False, "")
+        s.today - timedelta(days=3), "check", "CHK 101", False, "", D("0.00"))
     assert tuple(vars(by_id[r_mid.id]).values()) == (
         r_mid.id, f"RCT-{r_mid.number:06d}", s.bravo.id, "Bravo Freight", D("70.00"), D("70.00"), D("0.00"),
-        s.today - timedelta(days=2), "ACH", "ACH 7", False, "")
+        s.today - timedelta(days=2), "ACH", "ACH 7", False, "", D("0.00"))
     # A voided receipt keeps its amount but nothing of it is applied or left to apply.
     assert tuple(vars(by_id[r_bounced.id]).values()) == (
         r_bounced.id, f"RCT-{r_bounced.number:06d}", s.alpha.id, "Alpha Works", D("30.00"), D("0.00"), D("0.00"),
-        s.today - timedelta(days=2), "check", "CHK 102", True, "Check bounced")
+        s.today - timedelta(days=2), "check", "CHK 102", True, "Check bounced", D("0.00"))
 
     assert [r.receipt_id for r in list_receipts(session, party_id=s.alpha.id)] == [r_bounced.id, r_old.id]
     assert [r.receipt_id for r in list_receipts(session, only_unapplied=True)] == [r_old.id, r_found.id]
@@ -191,10 +191,10 @@ def test_credit_memos_list_every_column_newest_first_with_filters(session, scene
     # The void credit paid part of Alpha's invoice (it owed 150.00, the credit is 50.00: all applied there).
     assert tuple(vars(rows[1]).values()) == (
         first.id, f"CM-{first.number:06d}", alpha_item.invoice_number, s.alpha.id, "Alpha Works", "void",
-        "Duplicate visit", D("50.00"), D("0.00"), s.today, "ann")
+        "Duplicate visit", D("50.00"), D("0.00"), s.today, "ann", D("0.00"))
     assert tuple(vars(rows[0]).values()) == (
         second.id, f"CM-{second.number:06d}", solo_item.invoice_number, s.solo.id, "Solo Diner", "reassign",
-        "Wrong employer", D("25.00"), D("0.00"), s.today, "bob")
+        "Wrong employer", D("25.00"), D("0.00"), s.today, "bob", D("0.00"))
     assert [r.credit_memo_id for r in list_credit_memos(session, party_id=s.solo.id)] == [second.id]
     assert [r.credit_memo_id for r in list_credit_memos(session, limit=1, offset=1)] == [first.id]
     assert list_credit_memos(session, only_unapplied=True) == []
