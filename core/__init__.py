@@ -44,6 +44,7 @@ from core.documents import (
     render_batch_pdf,
     render_credit_memo_pdf,
     render_items_pdf,
+    render_party_ledger_pdf,
     render_statement_pdf,
     verify_document,
 )
@@ -110,7 +111,7 @@ __all__ = [
     "BatchRow", "Destination", "Headline", "ItemDetail", "MonthFigures", "batch_items", "create_group", "create_party",
     "get_party", "headline", "invoices_by_month", "list_batches", "navigate", "open_aging", "party_count",
     "update_group", "update_party",
-    "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_items_pdf",
+    "DocumentCheck", "render_batch_item_pdf", "render_batch_pdf", "render_credit_memo_pdf", "render_items_pdf", "render_party_ledger_pdf",
     "render_statement_pdf",
     "verify_document",
     "AccountSummary", "AllocationSuggestion", "CreditMemo", "CreditMemoRow", "Receipt", "ReceiptRow",

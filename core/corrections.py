@@ -212,18 +212,20 @@ class AllocationRow:
 
 @guarded
 def list_allocations(session: Session, *, receipt_id: int | None = None, credit_memo_id: int | None = None,
-                     invoice_id: int | None = None, include_reversed: bool = True) -> list[AllocationRow]:
-    """Allocations of a receipt, of a credit memo or on an invoice, oldest first: what an un-apply picks from."""
+                     invoice_id: int | None = None, party_id: int | None = None,
+                     include_reversed: bool = True) -> list[AllocationRow]:
+    """Allocations of a receipt, of a credit memo, on an invoice or on a party's invoices, oldest first: what an
+    un-apply picks from."""
     a, inv, r, m, w = (Allocation.__table__, Invoice.__table__, Receipt.__table__, CreditMemo.__table__,
                        WriteOff.__table__)
     q = (sa.select(a, inv.c.number.label("invoice_number"), r.c.number.label("receipt_number"),
                    m.c.number.label("memo_number"), w.c.number.label("write_off_number"))
          .join(inv, inv.c.id == a.c.invoice_id).outerjoin(r, r.c.id == a.c.receipt_id)
          .outerjoin(m, m.c.id == a.c.credit_memo_id).outerjoin(w, w.c.id == a.c.write_off_id).order_by(a.c.id))
-    if receipt_id is None and credit_memo_id is None and invoice_id is None:
-        raise InvoiceDeskError("Choose a receipt, a credit memo or an invoice to list its allocations.")
+    if receipt_id is None and credit_memo_id is None and invoice_id is None and party_id is None:
+        raise InvoiceDeskError("Choose a receipt, a credit memo, an invoice or a party to list its allocations.")
     for column, value in ((a.c.receipt_id, receipt_id), (a.c.credit_memo_id, credit_memo_id),
-                          (a.c.invoice_id, invoice_id)):
+                          (a.c.invoice_id, invoice_id), (inv.c.party_id, party_id)):
         if value is not None:
             q = q.where(column == value)
     if not include_reversed:

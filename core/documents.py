@@ -461,6 +461,31 @@ def render_statement_pdf(session: Session, *, party_id: int, as_of: date | None 
 
 
 @guarded
+def render_party_ledger_pdf(session: Session, *, party_id: int, date_from: date | None = None,
+                            date_to: date | None = None) -> bytes:
+    """A party's ledger (core.party_ledger) as a PDF: every document by day with the running balance."""
+    from core.party_ledger import party_ledger
+    from core.settings import current_profile
+
+    party = get_record(session, Party, party_id)
+    if party is None:
+        raise NotFoundError(f"There is no bill-to party with id {party_id!r}.")
+    rows = party_ledger(session, party_id=party.id, date_from=date_from, date_to=date_to)
+    profile = current_profile(session) or InvoiceProfile(version=0, remit_to_name="Our Practice")
+    period = (f"{_day(date_from) if date_from else 'From the first entry'} to "
+              f"{_day(date_to) if date_to else 'today'}")
+    context = {
+        **_profile_context(profile, f"Ledger {party.account_code}", "statement"), "account_code": party.account_code,
+        "period": period, "bill_to": _party_lines(party),
+        "closing": format_money(rows[-1].running_balance if rows else from_cents(0)),
+        "rows": [{"on": _short_day(r.on), "kind": r.kind, "number": r.number, "description": r.description,
+                  "amount": format_money(r.amount) if r.amount else "", "balance": format_money(r.running_balance)}
+                 for r in rows],
+    }
+    return _render(_Job("ledger.html", context, profile.logo, profile.logo_mime))
+
+
+@guarded
 def render_items_pdf(session: Session, *, batch_item_ids: list[int]) -> bytes:
     """Several batch items (rows chosen in a history) in one PDF, in the order given."""
     from pypdf import PdfWriter

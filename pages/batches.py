@@ -124,10 +124,10 @@ if batch.internal_note:
 # What was sent (its balance, as printed), then where each invoice stands now: payments and credits to date.
 table([{"Invoice": i.invoice_number, "Balance now": i.now.balance_due, "Status now": i.now.status,
         "Party": i.party_name, "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
-        "Payments to date": i.now.payments, "Credits to date": i.now.credits, "Times batched": i.times_batched,
-        "Encounters": len(i.encounters)}
+        "Payments to date": i.now.payments, "Credits to date": i.now.credits,
+        "Written off to date": i.now.writeoffs, "Times batched": i.times_batched, "Encounters": len(i.encounters)}
        for i in items], money_columns=["Billed", "Balance when sent", "Payments to date", "Credits to date",
-                                       "Balance now"],
+                                       "Written off to date", "Balance now"],
       column_help={"Balance when sent": "The balance printed on the invoice this batch sent.",
                    "Payments to date": "Every payment applied to the invoice so far, before or after this batch.",
                    "Credits to date": "Every credit memo on the invoice so far."},
@@ -191,20 +191,34 @@ with tab_rebatch:
         st.page_link("pages/batches.py", label=f"Open stb {new_number}", query_params={"batch": str(new_number)})
 
 with tab_memo:
-    st.caption("Correct encounters invoiced in error. A credit memo cannot be undone.")
+    st.caption("Correct encounters invoiced in error, or take an amount off one. A credit memo cannot be undone.")
     if st.session_state.pop("stb_memo_clear", False):  # a memo was just issued: the form starts empty
         clear_fields({"stb_memo_encounters": [], "stb_memo_reason": "", "stb_memo_confirm": False,
-                      "stb_memo_target": None})
+                      "stb_memo_target": None,
+                      **{k: "" for k in st.session_state if str(k).startswith("stb_memo_adjust_")}})
     memo_invoice = st.selectbox("Invoice", list(by_number), key="stb_memo_invoice")
     memo_item = by_number[memo_invoice]
     open_encounters = {e.encounter_id: e for e in memo_item.encounters if not e.credited}
-    action = st.radio("Action", ["self-pay", "reassign", "void"], horizontal=True, key="stb_memo_action",
-                      captions=["The patient pays", "Bill another party", "Billed in error"])
+    action = st.radio("Action", ["self-pay", "reassign", "void", "adjust"], horizontal=True, key="stb_memo_action",
+                      captions=["The patient pays", "Bill another party", "Billed in error",
+                                "Take an amount off; the visit stays billed"])
     with st.form("stb_memo_form"):
-        encounter_ids = st.multiselect(
-            "Encounters", list(open_encounters), key="stb_memo_encounters",
-            format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
-                                  f"{open_encounters[e].patient} · {plain_money(open_encounters[e].amount)}")
+        amounts: dict[int, str] = {}
+        encounter_ids: list[int] = []
+        if action == "adjust":
+            # An amount on a visit (a courtesy discount, a contract-rate correction), never above what is left of it.
+            for e in open_encounters.values():
+                left, right = st.columns([3, 1.2], vertical_alignment="center")
+                left.markdown(f"**{md(e.number)}** · {e.date_of_service} · {md(e.patient)} · {money(e.amount)}")
+                typed = right.text_input(f"Amount off {e.number}", key=f"stb_memo_adjust_{e.encounter_id}",
+                                         label_visibility="collapsed", placeholder="0.00")
+                if typed.strip():
+                    amounts[e.encounter_id] = typed.strip()
+        else:
+            encounter_ids = st.multiselect(
+                "Encounters", list(open_encounters), key="stb_memo_encounters",
+                format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
+                                      f"{open_encounters[e].patient} · {plain_money(open_encounters[e].amount)}")
         target = party_picker("Reassign to", key="stb_memo_target") if action == "reassign" else None
         reason = st.text_area("Reason (printed on the credit memo)", key="stb_memo_reason", max_chars=1000)
         confirm = st.checkbox("I understand this cannot be undone", key="stb_memo_confirm")
@@ -217,7 +231,8 @@ with tab_memo:
                 with writing() as s:
                     memo = create_credit_memo(s, batch_item_id=memo_item.batch_item_id, encounter_ids=encounter_ids,
                                               action=action, reason=reason, reassign_to_party_id=target,
-                                              actor=actor(), request_key=request_key("credit_memo"))
+                                              line_amounts=amounts or None, actor=actor(),
+                                              request_key=request_key("credit_memo"))
                     return memo.id, memo.number, memo.amount, memo.unapplied
 
             made = attempt(_memo, once="credit_memo")

@@ -1,29 +1,52 @@
-"""Statement/Invoice Management Dashboard: headline figures, charts, recent batches, Create On-Demand Batch."""
+"""Statement/Invoice Management Dashboard: headline figures (now or as of a day), charts, the reconciliation, recent
+batches, Create On-Demand Batch."""
+
+from datetime import date
 
 import streamlit as st
 
 from app.figures import aging_figure, invoices_by_month_figure
-from app.state import actor, local_time, reading, require_router, writing
+from app.state import actor, local_time, reading, require_router, today, writing
 from app.ui import attempt, clear_fields, group_picker, md, money, party_picker, request_key, shortcut, table
 from core import (
+    aging_basis,
     create_on_demand_batch,
     headline,
     invoices_by_month,
     list_batches,
     open_aging,
     preview_on_demand_batch,
+    reconcile,
 )
+from core.as_of import basis_label
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _figures():
+def _figures(day: date | None):
     with reading() as s:
-        return headline(s), invoices_by_month(s, months=12), open_aging(s), list_batches(s, limit=8)
+        return (headline(s, as_of=day), invoices_by_month(s, months=12, today=day), open_aging(s, as_of=day),
+                list_batches(s, limit=8), aging_basis(s))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _reconciliation(day: date | None):
+    with reading() as s:
+        return reconcile(s, as_of=day)
 
 
 require_router()
-st.title("Statement/Invoice Management Dashboard")
-figures, months, aging, recent = _figures()
+practice_today = today()
+title, when = st.columns([3, 1], vertical_alignment="bottom")
+title.title("Statement/Invoice Management Dashboard")
+# Month-end figures: as they stood at the end of a past day (only what was sent, received, credited, written off or
+# refunded by then counts; ages count from that day).
+picked = when.date_input("As of", value=practice_today, max_value=practice_today, key="dash_as_of",
+                         format="YYYY-MM-DD") or practice_today
+as_of = None if picked >= practice_today else picked
+figures, months, aging, recent, basis = _figures(as_of)
+if as_of is not None:
+    st.info(f"Figures as of the end of {as_of}. Batches below are the latest, whatever the day.",
+            icon=":material/event:")
 
 top = st.columns(3)
 top[0].metric("Open invoices", f"{figures.open_invoices:,}")
@@ -42,7 +65,24 @@ with chart_left:
     st.plotly_chart(invoices_by_month_figure(months), width="stretch", key="dash_months")
 with chart_right:
     st.subheader("Open balance by age")
+    st.caption(f"Aging by {basis_label(basis)} (Settings > Invoice profile)")
     st.plotly_chart(aging_figure(aging), width="stretch", key="dash_aging")
+
+with st.expander("Reconciliation: do the books agree?", icon=":material/balance:"):
+    st.caption("Per party, the open balance from the invoices, from the ledger of documents and from the aging; "
+               "no encounter on two live invoices; no gap or duplicate in any number series; every receipt and "
+               "credit memo applied + unapplied + refunded = its amount.")
+    if st.button("Check now", key="dash_reconcile", icon=":material/fact_check:"):
+        _reconciliation.clear()
+        st.session_state["dash_reconciled"] = True
+    if st.session_state.get("dash_reconciled"):
+        result = _reconciliation(as_of)
+        (st.success if result.ok else st.error)(md(result.summary),
+                                                icon=":material/check_circle:" if result.ok else ":material/error:")
+        for problem in result.problems:
+            st.markdown(f"- {md(problem)}")
+        for note in result.notes:
+            st.caption(note)
 
 st.subheader("Recent batches")
 if recent:

@@ -1,14 +1,17 @@
-"""Employer Dashboard: one party's balance, aging and payment behaviour, and its Invoice History."""
+"""Employer Dashboard: one party's balance, aging and payment behaviour as of a day, its Invoice History, write-offs
+and its ledger."""
 
+from datetime import date
 from decimal import Decimal
 
 import streamlit as st
 
 from app.figures import aging_figure, invoices_by_month_figure
-from app.state import actor, reading, require_router, writing
+from app.state import actor, reading, require_router, today, writing
 from app.ui import (
     PAGE_SIZE,
     attempt,
+    clear_fields,
     md,
     money,
     paginator,
@@ -19,17 +22,25 @@ from app.ui import (
     url_number,
 )
 from core import (
+    WRITE_OFF_REASONS,
     InvoiceDeskError,
     get_party,
     invoice_history,
     invoice_history_count,
     invoices_by_month,
+    open_invoices,
+    parse_money,
     party_account,
+    party_ledger,
     rebatch_invoices,
     render_items_pdf,
+    render_party_ledger_pdf,
     render_statement_pdf,
+    write_off,
+    write_off_needs_confirmation,
 )
 from core.inputs import search_text
+from core.numbering import write_off_number
 
 require_router()
 st.title("Employer Dashboard")
@@ -45,15 +56,23 @@ if str(party_id) != wanted:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _account(pid: int):
+def _account(pid: int, day: date):
     with reading() as s:
         party = get_party(s, pid)
-        return party, party_account(s, party_id=pid), invoices_by_month(s, months=12, party_id=pid)
+        return (party, party_account(s, party_id=pid, as_of=day),
+                invoices_by_month(s, months=12, party_id=pid, today=day))
 
 
-party, account, months = _account(party_id)
-st.markdown(f"**{md(party.name)}** · {md(party.account_code)} · {party.kind}"
-            + ("" if party.billable else " · **not billable**") + ("" if party.active else " · **inactive**"))
+practice_today = today()
+head, when = st.columns([3, 1], vertical_alignment="bottom")
+# A month-end look: every figure below, the charts and the statement as they stood at the end of that day.
+as_of = when.date_input("As of", value=practice_today, max_value=practice_today, key="emp_as_of", format="YYYY-MM-DD",
+                        help="Figures, charts and the statement count only what was sent, received, credited, "
+                             "written off or refunded on or before this day.") or practice_today
+party, account, months = _account(party_id, as_of)
+head.markdown(f"**{md(party.name)}** · {md(party.account_code)} · {party.kind}"
+              + ("" if party.billable else " · **not billable**") + ("" if party.active else " · **inactive**")
+              + ("" if as_of == practice_today else f" · **as of {as_of}**"))
 
 c = st.columns(5)
 c[0].metric("Open balance", money(account.open_balance), help=f"{account.open_invoices} open invoices")
@@ -67,20 +86,21 @@ c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if accou
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(aging_figure(account.aging, height=260, title="Aging of the open balance"), width="stretch",
-                    key="emp_aging")
+    st.plotly_chart(aging_figure(account.aging, height=260, title=f"Aging of the open balance ({account.aging_label})"),
+                    width="stretch", key="emp_aging")
 with right:
     st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month"),
                     width="stretch", key="emp_months")
 
 
-def _statement(pid=party_id):
+def _statement(pid=party_id, day=as_of):
     with reading() as s:
-        return render_statement_pdf(s, party_id=pid)
+        return render_statement_pdf(s, party_id=pid, as_of=day)
 
 
 links = st.columns([1.6, 1, 3])
-links[0].download_button("Account statement PDF", data=_statement, file_name=f"statement-{party.account_code}.pdf",
+links[0].download_button("Account statement PDF", data=_statement,
+                         file_name=f"statement-{party.account_code}-{as_of}.pdf",
                          mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
 links[1].page_link("pages/payments.py", label="Post a receipt", icon=":material/payments:",
                    query_params={"party_id": str(party_id)})
@@ -127,9 +147,10 @@ def _tick_rows() -> None:
 
 st.session_state["emp_listed"] = [r.invoice_number for r in rows]
 table([{"Invoice": r.invoice_number, "Balance": r.balance_due, "Status": r.status, "Sent": r.sent_on,
-        "Billed": r.billed, "Payments": r.payments, "Credits": r.credits, "Flags": ", ".join(r.flags),
-        "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind, "Encounters": r.encounter_count} for r in rows],
-      money_columns=["Billed", "Payments", "Credits", "Balance"], date_columns=["Sent"],
+        "Billed": r.billed, "Payments": r.payments, "Credits": r.credits, "Written off": r.writeoffs,
+        "Flags": ", ".join(r.flags), "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
+        "Encounters": r.encounter_count} for r in rows],
+      money_columns=["Billed", "Payments", "Credits", "Written off", "Balance"], date_columns=["Sent"],
       key=table_key, selection="multi-row", csv_name=f"invoice-history-{party.account_code}",
       on_select=_tick_rows)
 if not rows:
@@ -170,3 +191,95 @@ if chosen:
     a2.download_button("Download PDFs", data=_pdfs, file_name=f"{party.account_code}-invoices.pdf",
                        mime="application/pdf", key="emp_pdfs", icon=":material/download:", on_click="ignore")
 
+
+
+# ---------- Write off ----------
+@st.cache_data(ttl=30, show_spinner=False)
+def _open(pid: int):
+    with reading() as s:
+        return open_invoices(s, party_id=pid)
+
+
+with st.expander("Write off a balance", icon=":material/money_off:"):
+    done = st.session_state.pop("emp_written_off", None)
+    if done:
+        clear_fields({"emp_wo_amount": "", "emp_wo_note": ""})
+        st.success(done, icon=":material/check_circle:")
+    open_now = {i.invoice_id: i for i in _open(party_id)}
+    if not open_now:
+        st.caption("This party has no open invoice to write off.")
+    else:
+        w1, w2 = st.columns([2, 1])
+        invoice_id = w1.selectbox("Invoice", list(open_now), key="emp_wo_invoice",
+                                  format_func=lambda i: f"{open_now[i].number} · balance "
+                                                        f"{open_now[i].balance_due:,.2f} · sent {open_now[i].first_sent_on}")
+        amount = w2.text_input("Amount", key="emp_wo_amount", placeholder=f"{open_now[invoice_id].balance_due:.2f}",
+                               help="Blank writes off the whole balance.") or f"{open_now[invoice_id].balance_due:.2f}"
+        reason = w1.selectbox("Reason", WRITE_OFF_REASONS, key="emp_wo_reason")
+        note = w2.text_input("Note", key="emp_wo_note", placeholder="required for 'other'")
+        asked = (invoice_id, amount.strip(), reason, note.strip())
+        pending = st.session_state.get("emp_wo_pending")
+
+        def _write_off(asked=asked):
+            with writing() as s:
+                wo = write_off(s, invoice_id=asked[0], amount=asked[1], reason=asked[2], note=asked[3], actor=actor(),
+                               request_key=request_key("emp_write_off"))
+                return write_off_number(wo.number), wo.amount
+
+        def _finish(made) -> None:
+            if made:
+                st.session_state.pop("emp_wo_pending", None)
+                st.session_state["emp_written_off"] = (f"{made[0]}: {money(made[1])} of {open_now[invoice_id].number} "
+                                                       "written off.")
+                _open.clear()
+                _account.clear()
+                _history.clear()
+                st.rerun()
+
+        if pending == asked:
+            # Above the profile's threshold a write-off asks a second time, naming what it will do.
+            st.warning(f"Write off {money(parse_money(amount))} of {open_now[invoice_id].number} ({reason})? This is above the "
+                       "amount that asks twice (Settings > Invoice profile).", icon=":material/warning:")
+            y, n = st.columns(2)
+            if y.button("Yes, write it off", type="primary", key="emp_wo_yes"):
+                _finish(attempt(_write_off, once="emp_write_off"))
+            if n.button("Cancel", key="emp_wo_no"):
+                st.session_state.pop("emp_wo_pending", None)
+                st.rerun()
+        elif st.button("Write off", key="emp_wo_go", icon=":material/money_off:"):
+            def _needs(amount=amount):
+                with reading() as s:
+                    return write_off_needs_confirmation(s, amount=amount)
+
+            needs = attempt(_needs)
+            if needs:
+                st.session_state["emp_wo_pending"] = asked
+                st.rerun()
+            elif needs is False:
+                _finish(attempt(_write_off, once="emp_write_off"))
+
+# ---------- Ledger ----------
+with st.expander("Ledger: every document with the running balance", icon=":material/receipt_long:"):
+    l1, l2 = st.columns(2)
+    start = l1.date_input("From", value=None, max_value=practice_today, key="emp_ledger_from", format="YYYY-MM-DD")
+    end = l2.date_input("To", value=None, max_value=practice_today, key="emp_ledger_to", format="YYYY-MM-DD")
+
+    def _ledger(pid=party_id, start=start, end=end):
+        with reading() as s:
+            return party_ledger(s, party_id=pid, date_from=start, date_to=end)
+
+    ledger = attempt(_ledger)
+    if ledger is not None:
+        table([{"Date": r.on, "Entry": r.kind, "Number": r.number, "Amount": r.amount, "Balance": r.running_balance,
+                "Details": r.description} for r in ledger],
+              money_columns=["Amount", "Balance"], date_columns=["Date"], height=360,
+              csv_name=f"ledger-{party.account_code}")
+        if not ledger:
+            st.caption("Nothing in this period.")
+
+        def _ledger_pdf(pid=party_id, start=start, end=end):
+            with reading() as s:
+                return render_party_ledger_pdf(s, party_id=pid, date_from=start, date_to=end)
+
+        st.download_button("Ledger PDF", data=_ledger_pdf, file_name=f"ledger-{party.account_code}.pdf",
+                           mime="application/pdf", icon=":material/download:", key="emp_ledger_pdf", on_click="ignore")

@@ -1,4 +1,5 @@
-"""Payments: post a receipt with a suggested allocation, allocate unapplied money, void a receipt."""
+"""Payments: post a receipt with a suggested allocation, allocate unapplied money, un-apply one allocation, refund
+unapplied money, void a receipt."""
 
 from decimal import Decimal
 
@@ -23,14 +24,18 @@ from core import (
     RECEIPT_METHODS,
     allocate_credit,
     allocate_receipt,
+    list_allocations,
     list_credit_memos,
     list_receipts,
+    list_refunds,
     open_invoices,
     post_receipt,
+    refund,
     suggest_allocation,
+    unapply_allocation,
     void_receipt,
 )
-from core.numbering import receipt_number
+from core.numbering import receipt_number, refund_number
 
 require_router()
 st.title("Payments")
@@ -88,7 +93,36 @@ if party_id is None:
     st.stop()
 
 practice_today = today()
-tab_new, tab_list, tab_apply, tab_void = st.tabs(["New receipt", "Receipts", "Allocate unapplied money", "Void"])
+tab_new, tab_list, tab_apply, tab_unapply, tab_refund, tab_void = st.tabs(
+    ["New receipt", "Receipts", "Allocate unapplied money", "Un-apply", "Refund", "Void"])
+
+
+def _changed() -> None:
+    """After money moved, every list on the page is read again."""
+    for cached in (_open, _receipts, _memos, _allocations, _refunds):
+        cached.clear()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _allocations(pid):
+    with reading() as s:
+        return list_allocations(s, party_id=pid, include_reversed=False)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _refunds(pid):
+    with reading() as s:
+        return list_refunds(s, party_id=pid)
+
+
+def _unapplied_sources(pid) -> dict[tuple[str, int], str]:
+    """The party's receipts and credit memos with money left, as a picker shows them."""
+    found = {("receipt", r.receipt_id): f"{r.number} · {r.received_date} · {plain_money(r.unapplied)} unapplied"
+             for r in _receipts(pid, True)}
+    found.update({("memo", m.credit_memo_id): f"{m.number} · credit memo · {plain_money(m.unapplied)} unapplied"
+                  for m in _memos(pid)})
+    return found
+
 
 with tab_new:
     # After a receipt is posted the form starts empty and the balances are read again, so one more click posts
@@ -165,20 +199,15 @@ with tab_list:
     receipts = receipts[:PAGE_SIZE]
     table([{"Receipt": r.number, "Amount": r.amount, "Unapplied": r.unapplied, "Received": r.received_date,
             "Status": f"voided: {r.void_reason}" if r.voided else "posted", "Applied": r.applied,
-            "Method": r.method, "Reference": r.reference} for r in receipts],
-          money_columns=["Amount", "Applied", "Unapplied"], date_columns=["Received"], csv_name="receipts")
+            "Refunded": r.refunded, "Method": r.method, "Reference": r.reference} for r in receipts],
+          money_columns=["Amount", "Applied", "Refunded", "Unapplied"], date_columns=["Received"], csv_name="receipts")
     live = [r for r in receipts if not r.voided]
     totals_line([("Received", sum((r.amount for r in live), start=Decimal("0.00"))),
                  ("Unapplied", sum((r.unapplied for r in live), start=Decimal("0.00")))])
     newer_older(key="pay_list_offset", has_more=more)
 
 with tab_apply:
-    receipts = _receipts(party_id, True)
-    memos = _memos(party_id)
-    sources = {("receipt", r.receipt_id): f"{r.number} · {r.received_date} · {plain_money(r.unapplied)} unapplied"
-               for r in receipts}
-    sources.update({("memo", m.credit_memo_id): f"{m.number} · credit memo · {plain_money(m.unapplied)} unapplied"
-                    for m in memos})
+    sources = _unapplied_sources(party_id)
     if not sources:
         st.caption("This party has no unapplied money.")
     else:
@@ -198,7 +227,85 @@ with tab_apply:
                 return True
 
             if attempt(_apply, once="allocate"):
+                _changed()
                 st.success("Allocated.")
+
+with tab_unapply:
+    # Money put on the wrong invoice goes back to unapplied; the receipt (or credit memo) stays as it was posted.
+    unapplied_msg = st.session_state.pop("pay_unapplied_msg", None)
+    if unapplied_msg:
+        clear_fields({"pay_unapply_reason": ""})
+        st.success(unapplied_msg, icon=":material/check_circle:")
+    live = {a.allocation_id: a for a in _allocations(party_id) if a.kind != "write-off"}
+    if not live:
+        st.caption("Nothing of this party's money is applied to an invoice.")
+    else:
+        with st.form("pay_unapply_form"):
+            allocation_id = st.selectbox(
+                "Allocation", list(live), index=None, key="pay_unapply_id",
+                format_func=lambda i: f"{live[i].source} → {live[i].invoice_number} · {plain_money(live[i].amount)} · "
+                                      f"applied {live[i].applied_on}")
+            why = st.text_input("Reason", key="pay_unapply_reason", placeholder="Applied to the wrong invoice")
+            go = st.form_submit_button("Un-apply", icon=":material/undo:")
+        if go:
+            if allocation_id is None:
+                st.error("Choose the allocation to un-apply.")
+            else:
+                chosen = live[allocation_id]
+
+                def _unapply(allocation_id=allocation_id, why=why):
+                    with writing() as s:
+                        unapply_allocation(s, allocation_id=allocation_id, reason=why, actor=actor(),
+                                           request_key=request_key("unapply"))
+                    return True
+
+                if attempt(_unapply, once="unapply"):
+                    _changed()
+                    st.session_state["pay_unapplied_msg"] = (
+                        f"{plain_money(chosen.amount)} of {chosen.source} taken back from {chosen.invoice_number}; "
+                        "it is unapplied again.")
+                    st.rerun()
+
+with tab_refund:
+    refunded_msg = st.session_state.pop("pay_refunded_msg", None)
+    if refunded_msg:
+        clear_fields({"pay_refund_amount": "", "pay_refund_reference": ""})
+        st.success(refunded_msg, icon=":material/check_circle:")
+    sources = _unapplied_sources(party_id)
+    if not sources:
+        st.caption("This party has no unapplied money to refund.")
+    else:
+        with st.form("pay_refund_form"):
+            source = st.selectbox("Refund from", list(sources), format_func=sources.get, key="pay_refund_source")
+            r1, r2, r3 = st.columns(3)
+            amount = r1.text_input("Amount", key="pay_refund_amount", placeholder="all that is unapplied")
+            method = r2.selectbox("Method", RECEIPT_METHODS, key="pay_refund_method")
+            reference = r3.text_input("Reference", key="pay_refund_reference", placeholder="check number")
+            go = st.form_submit_button("Refund", icon=":material/currency_exchange:")
+        if go:
+            left = {**{("receipt", r.receipt_id): r.unapplied for r in _receipts(party_id, True)},
+                    **{("memo", m.credit_memo_id): m.unapplied for m in _memos(party_id)}}
+
+            def _refund(source=source, amount=amount.strip() or f"{left.get(source, 0):.2f}", method=method,
+                        reference=reference):
+                with writing() as s:
+                    made = refund(s, receipt_id=source[1] if source[0] == "receipt" else None,
+                                  credit_memo_id=source[1] if source[0] == "memo" else None, amount=amount,
+                                  method=method, reference=reference, actor=actor(),
+                                  request_key=request_key("refund"))
+                    return refund_number(made.number), made.amount
+
+            made = attempt(_refund, once="refund")
+            if made:
+                _changed()
+                st.session_state["pay_refunded_msg"] = f"Refund {made[0]} of {money(made[1])} recorded."
+                st.rerun()
+    refunds = _refunds(party_id)
+    if refunds:
+        st.caption("Refunds of this party")
+        table([{"Refund": r.number, "Amount": r.amount, "From": r.source, "Refunded": r.refunded_on,
+                "Method": r.method, "Reference": r.reference, "By": r.created_by} for r in refunds],
+              money_columns=["Amount"], date_columns=["Refunded"])
 
 with tab_void:
     voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {plain_money(r.amount)} · {r.reference}"
@@ -219,4 +326,5 @@ with tab_void:
 
             number = attempt(_void, once="void")
             if number:
+                _changed()
                 st.success(f"Receipt {receipt_number(number)} voided; its allocations were reversed.")

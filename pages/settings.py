@@ -20,6 +20,7 @@ from core import (
     update_group,
     update_party,
 )
+from core.money import parse_money, to_cents
 
 require_router()
 st.title("Settings")
@@ -94,15 +95,25 @@ with tab_profile:
                             index=0 if not profile or profile.total_by == "patient" else 1, horizontal=True)
         codes = st.checkbox("Show procedure codes", value=profile.show_procedure_codes if profile else True,
                             key="set_codes")
+        a1, a2 = st.columns(2)
+        basis = a1.radio("Aging counts days", ["first sent", "due date"], horizontal=True, key="set_aging_basis",
+                         index=1 if profile and profile.aging_basis == "due date" else 0,
+                         captions=["since an invoice was first sent", "past its due date"])
+        confirm_over = a2.text_input("Write-offs above this amount ask twice",
+                                     value=f"{(profile.write_off_confirm_cents if profile else 5000) / 100:.2f}",
+                                     key="set_write_off_confirm")
         logo = st.file_uploader("Logo (PNG or JPEG, at most 2 MB)", type=["png", "jpg", "jpeg"], key="set_logo")
         save = st.form_submit_button("Save profile", type="primary")
     if save:
         fields = dict(remit_to_name=name, remit_to_address=address, footer=footer, terms_days=int(terms),
-                      number_prefix=prefix, total_by=total_by, show_procedure_codes=codes)
+                      number_prefix=prefix, total_by=total_by, show_procedure_codes=codes, aging_basis=basis)
         if logo is not None:
             fields.update(logo=logo.getvalue(), logo_mime=logo.type or "image/png")
 
         def _save():
+            # A bad threshold is refused like any other field: nothing is saved.
+            fields["write_off_confirm_cents"] = to_cents(parse_money(
+                confirm_over, field="The write-off amount that asks twice", allow_zero=True))
             with writing() as s:
                 return save_invoice_profile(s, actor=actor(), **fields).version
 

@@ -269,7 +269,10 @@ def test_employer_statement_and_selected_invoices_download_as_pdfs(demo_db, down
         open_ = sorted((x for x in ledger(s).values() if x.party_id == party.id and x.balance > 0),
                        key=lambda x: x.invoice_id)
     at = app("pages/employer.py", party_id=str(party.id))
-    statement = pdf_text(downloads[f"statement-{party.account_code}.pdf"]())
+    # The file is named for the day it is as of (today, unless a past day is chosen).
+    [name] = [n for n in downloads if n.startswith(f"statement-{party.account_code}-")]
+    assert re.fullmatch(rf"statement-{party.account_code}-\d{{4}}-\d\d-\d\d\.pdf", name)
+    statement = pdf_text(downloads[name]())
     assert party.account_code in statement
     assert dollars(sum(x.balance for x in open_)) in statement and "$250.00" in statement
     assert all(x.number in statement for x in open_)
