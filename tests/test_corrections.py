@@ -163,7 +163,7 @@ def test_write_off_refusals_say_why_and_change_nothing(session):
     refused(r"^Say what the write-off is for when the reason is 'other'\.$", reason="other")
     refused(r"^Say what the write-off is for when the reason is 'other'\.$", reason="other", note="   ")
     refused(r"^There is no invoice with id 999999\.$", invoice_id=999999)
-    refused(r"^There is no invoice with id True\.$", invoice_id=True)
+    refused(r"^Invoice id True is not a whole number\.$", invoice_id=True)
     assert list_write_offs(session) == []
     assert invoice_totals(session, open_item.invoice_id).balance_due == D("100.00")
     # The whole balance, to the cent, is accepted; with 'other' and a note too.
@@ -269,7 +269,7 @@ def test_what_is_left_of_one_payment_across_several_invoices_is_refunded(session
 
 def test_refund_refusals_say_why_and_change_nothing(session):
     party = make_party(session)
-    item, (e1, _), _ = send(session, party, ("60.00", "40.00"), date(2026, 3, 2))
+    item, _, _ = send(session, party, ("60.00", "40.00"), date(2026, 3, 2))
     partly = pay(session, party, "150.00", date(2026, 3, 5), {item.invoice_id: "100.00"})      # RCT-000001: 50 left
     other, _, _ = send(session, party, ("25.00",), date(2026, 3, 6))
     whole = pay(session, party, "25.00", date(2026, 3, 7), {other.invoice_id: "25.00"})        # RCT-000002: none
@@ -278,7 +278,6 @@ def test_refund_refusals_say_why_and_change_nothing(session):
     memo = create_credit_memo(session, batch_item_id=other.id, encounter_ids=[
         session.execute(sa.select(InvoiceLine.encounter_id).where(InvoiceLine.invoice_id == other.invoice_id))
         .scalar_one()], action="void", reason="Duplicate", actor=ACTOR)                        # CM-000001: 25 left
-    allocate_credit(session, credit_memo_id=memo.id, allocations={}, actor=ACTOR) if False else None
     session.commit()
 
     def refused(match: str, **changes):
@@ -302,7 +301,6 @@ def test_refund_refusals_say_why_and_change_nothing(session):
     refund(session, receipt_id=partly.id, amount="50.00", method="ACH", actor=ACTOR)
     session.commit()
     refused(r"^RCT-000001 has no unapplied money to refund\.$", amount="0.01")
-    assert e1.id  # the encounters are real
 
 
 def test_unapplied_credit_of_a_credit_memo_is_refunded(session):
@@ -555,7 +553,7 @@ def _ledger_scene(session: Session):
     party = make_party(session, name="Ledger Logistics")
     i1, _, b1 = send(session, party, ("100.00", "60.00"), date(2026, 3, 2))
     i2, (e2,), _ = send(session, party, ("90.00",), date(2026, 3, 5))
-    resent = rebatch(session, source_batch_id=b1.id, actor=ACTOR, as_of=noon(session, date(2026, 3, 20))).items[0]
+    resent = rebatch(session, source_batch_id=b1.id, actor=ACTOR, as_of=noon(session, date(2026, 3, 20)))
     r1 = post_receipt(session, party_id=party.id, amount="200.00", received_date=date(2026, 3, 25), method="check",
                       reference="CHK 1", allocations={i1.invoice_id: "160.00"}, actor=ACTOR,
                       as_of=noon(session, date(2026, 3, 25)))
@@ -572,11 +570,11 @@ def _ledger_scene(session: Session):
     unapply_allocation(session, allocation_id=a1.allocation_id, reason="Wrong invoice", actor=ACTOR,
                        as_of=noon(session, date(2026, 4, 25)))
     session.commit()
-    return party, i1, i2, resent
+    return party, i1, i2, b1, resent
 
 
 def test_the_party_ledger_runs_to_the_open_balance_less_unapplied_money(session):
-    party, i1, i2, resent = _ledger_scene(session)
+    party, i1, i2, first_batch, resent_batch = _ledger_scene(session)
     n1, n2 = i1.invoice_number, i2.invoice_number
     expected = [
         (date(2026, 3, 2), "invoice", n1, D("160.00"), D("160.00")),
@@ -596,8 +594,8 @@ def test_the_party_ledger_runs_to_the_open_balance_less_unapplied_money(session)
     rows = party_ledger(session, party_id=party.id)
     assert [(r.on, r.kind, r.number, r.amount, r.running_balance) for r in rows] == expected
     described = {(r.kind, r.number): r.description for r in rows}
-    assert described[("invoice", n1)] == f"batch {i1.batch_id and session.get(type(i1), i1.id).batch.number}, " \
-                                         "2 encounters"
+    assert described[("invoice", n1)] == f"batch {first_batch.number}, 2 encounters"
+    assert described[("resent", f"{n1}-2")] == f"batch {resent_batch.number}"
     assert described[("receipt", "RCT-000001")] == "check CHK 1"
     assert described[("allocation", "RCT-000001")] == f"$160.00 to {n1}"
     assert described[("un-apply", "RCT-000001")] == f"$160.00 taken back from {n1}: Wrong invoice"
@@ -627,7 +625,7 @@ def test_the_party_ledger_runs_to_the_open_balance_less_unapplied_money(session)
     assert (after.kind, after.running_balance) == ("balance forward", D("50.00"))
     with pytest.raises(Exception, match=r"^The ledger's range starts on 2026-04-16, after it ends on 2026-04-15\.$"):
         party_ledger(session, party_id=party.id, date_from=date(2026, 4, 16), date_to=date(2026, 4, 15))
-    assert resent.invoice_number == f"{n1}-2"
+    assert resent_batch.items[0].invoice_number == f"{n1}-2"
 
 
 # ---------------------------------------------------------------------------------------------- reconcile
@@ -635,7 +633,7 @@ def test_the_party_ledger_runs_to_the_open_balance_less_unapplied_money(session)
 def _every_kind(session: Session):
     """The ledger scene, and a second party whose credit memo goes beyond a paid invoice: its credit is partly
     refunded and partly applied to another invoice."""
-    party, i1, i2, _ = _ledger_scene(session)
+    party, i1, i2, _, _ = _ledger_scene(session)
     other = make_party(session, name="Second Shift Inc")
     k1, (k1a, _), _ = send(session, other, ("70.00", "30.00"), date(2026, 5, 1))
     rq = pay(session, other, "100.00", date(2026, 5, 2), {k1.invoice_id: "100.00"}, reference="CHK 9")

@@ -91,6 +91,81 @@ def test_database_from_an_earlier_migration_upgrades_with_its_data(dialect, tmp_
     engine.dispose()
 
 
+# Money as revision 0007 kept it: a receipt allocated as it was posted, one allocated later, a voided one, a
+# credit memo (Pacific/Pago_Pago, UTC-11: 03:00 UTC on Mar 2 is still Mar 1 on the practice's wall).
+REVISION_0007_MONEY = [
+    "INSERT INTO setting (key, value, updated_by) VALUES ('time_zone', 'Pacific/Pago_Pago', 'old')",
+    "INSERT INTO receipt (id, number, party_id, amount_cents, received_date, post_date, method, reference, note, "
+    "voided, void_reason, voided_by, applied_cents, created_by, created_at) VALUES (1, 1, 1, 2000, '2026-01-20', "
+    "'2026-01-21', 'check', 'CHK 1', '', false, '', '', 2000, 'old', '2026-01-21 15:00:00+00:00')",
+    "INSERT INTO receipt (id, number, party_id, amount_cents, received_date, post_date, method, reference, note, "
+    "voided, void_reason, voided_by, voided_at, applied_cents, created_by, created_at) VALUES (2, 2, 1, 1000, "
+    "'2026-01-25', '2026-01-25', 'check', 'CHK 2', '', true, 'NSF', 'old', '2026-03-02 03:00:00+00:00', 0, 'old', "
+    "'2026-01-25 18:00:00+00:00')",
+    "INSERT INTO receipt (id, number, party_id, amount_cents, received_date, post_date, method, reference, note, "
+    "voided, void_reason, voided_by, applied_cents, created_by, created_at) VALUES (3, 3, 1, 500, '2026-01-28', "
+    "'2026-01-28', 'cash', '', '', false, '', '', 500, 'old', '2026-01-28 18:00:00+00:00')",
+    "INSERT INTO allocation (id, invoice_id, receipt_id, amount_cents, live, created_by, created_at) VALUES "
+    "(1, 1, 1, 2000, true, 'old', '2026-01-21 15:00:00+00:00')",
+    "INSERT INTO allocation (id, invoice_id, receipt_id, amount_cents, live, created_by, created_at, reversed_at) "
+    "VALUES (2, 1, 2, 1000, false, 'old', '2026-01-25 18:00:00+00:00', '2026-03-02 03:00:00+00:00')",
+    "INSERT INTO allocation (id, invoice_id, receipt_id, amount_cents, live, created_by, created_at) VALUES "
+    "(3, 1, 3, 500, true, 'old', '2026-02-10 18:00:00+00:00')",
+    "UPDATE invoice SET payments_cents = 2500, balance_cents = 2500 WHERE id = 1",
+    "INSERT INTO number_sequence (name, last_value) VALUES ('receipt', 3)",
+]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_money_from_revision_0007_gets_its_days_and_reconciles(dialect, tmp_path, request):
+    """Migration 0008 copies SQLite's ledger tables to change their checks; every row keeps its values and gets
+    the practice's days: allocated as posted -> the received date, later -> the day allocated, voids -> their day."""
+    from core import party_account, reconcile
+
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old7.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").create_database("old_money")
+    old = open_engine(url, migrate=False)
+    upgrade(old, "0001")
+    with old.begin() as conn:
+        for statement in REVISION_0001_ROWS:
+            conn.execute(sa.text(statement))
+    upgrade(old, "0007")
+    with old.begin() as conn:
+        for statement in REVISION_0007_MONEY:
+            conn.execute(sa.text(statement))
+        if dialect == "postgresql":
+            for table in ("party", "patient", "encounter", "invoice_profile", "batch", "invoice", "invoice_line",
+                          "batch_item", "receipt", "allocation"):
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
+    old.dispose()
+    engine = open_engine(url)
+    assert current_revision(engine) == head_revision() and _pending_diff(engine) == []
+    with engine.connect() as conn:
+        days = {r.id: (str(r.applied_on), str(r.reversed_on)) for r in conn.execute(
+            sa.text("SELECT id, applied_on, reversed_on FROM allocation"))}
+        voided_on = conn.execute(sa.text("SELECT voided_on FROM receipt WHERE id = 2")).scalar_one()
+    assert days == {1: ("2026-01-20", "None"), 2: ("2026-01-25", "2026-03-01"), 3: ("2026-02-10", "None")}
+    assert str(voided_on) == "2026-03-01"
+    with Session(engine) as s:
+        assert reconcile(s).ok, reconcile(s).problems
+        # As of Jan 31 the NSF check still paid 10.00 and the cash (allocated Feb 10) was unapplied; as of Mar 1
+        # the check was void and the cash applied: 50.00 - 20.00 - 10.00, then 50.00 - 20.00 - 5.00.
+        jan = party_account(s, party_id=1, as_of=date(2026, 1, 31))
+        assert (jan.open_balance, jan.unapplied) == (Decimal("20.00"), Decimal("5.00"))
+        mar = party_account(s, party_id=1, as_of=date(2026, 3, 1))
+        assert (mar.open_balance, mar.unapplied) == (Decimal("25.00"), Decimal("0.00"))
+        # The upgraded ledger still takes new money: the guards know the new columns.
+        from core import write_off
+
+        write_off(s, invoice_id=1, amount="25.00", reason="small balance", actor=ACTOR)
+        s.commit()
+        assert reconcile(s).ok
+    engine.dispose()
+
+
 def test_sqlite_uses_wal_and_immediate_write_transactions(sqlite_engine):
     with sqlite_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
