@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from core import clock
 from core.batches import create_on_demand_batch, rebatch
+from core.corrections import write_off
 from core.credit_memos import create_credit_memo
 from core.db import guarded
 from core.errors import InvoiceDeskError
@@ -268,7 +269,8 @@ def _receipts(session: Session, rng: random.Random, as_of: date, _at: Callable[.
 
 
 def _corrections(session: Session, as_of: date, _at: Callable[..., datetime]) -> None:
-    """A visit billed to the wrong employer is reassigned; one billed in error is voided after payment."""
+    """A visit billed to the wrong employer is reassigned; one billed in error is voided after payment; a recent
+    visit gets a courtesy discount; a short payment's remainder is written off."""
     bi, il = BatchItem.__table__, InvoiceLine.__table__
     inv = Invoice.__table__
     items = session.execute(sa.select(bi.c.id, bi.c.invoice_id, inv.c.paid, inv.c.party_id)
@@ -290,6 +292,28 @@ def _corrections(session: Session, as_of: date, _at: Callable[..., datetime]) ->
                            reassign_to_party_id=target, actor="maria.billing", as_of=_at(as_of - timedelta(days=5)),
                            reason="Injury happened at another employer's site" if action == "reassign"
                            else "Billed in error: the patient's own pre-employment screen")
+    # A courtesy discount on a recent visit: an amount off, the visit stays billed (an adjustment).
+    recent = session.execute(
+        sa.select(bi.c.id, il.c.encounter_id).join(inv, inv.c.id == bi.c.invoice_id)
+        .join(il, il.c.invoice_id == inv.c.id)
+        .where(bi.c.times_batched == 1, inv.c.paid == sa.false(), il.c.live == sa.true(),
+               il.c.amount_cents >= 5000, inv.c.balance_cents > 5000,
+               inv.c.first_sent_on > as_of - timedelta(days=30), inv.c.first_sent_on <= as_of - timedelta(days=3))
+        .order_by(bi.c.id, il.c.id).limit(1)).first()
+    if recent is not None:
+        create_credit_memo(session, batch_item_id=recent.id, encounter_ids=[], action="adjust",
+                           line_amounts={recent.encounter_id: Decimal("10.00")}, actor="maria.billing",
+                           as_of=_at(as_of - timedelta(days=2), 11), reason="Courtesy discount on a repeat screen")
+    # An employer paid its contract rate, a little short of the invoice: the rest is written off.
+    short = session.execute(
+        sa.select(inv.c.id).where(inv.c.paid == sa.false(), inv.c.payments_cents > 0,
+                                  inv.c.first_sent_on <= as_of - timedelta(days=31),
+                                  inv.c.first_sent_on > as_of - timedelta(days=90))
+        .order_by(inv.c.balance_cents, inv.c.id).limit(1)).scalar()
+    if short is not None:
+        balance = session.execute(sa.select(inv.c.balance_cents).where(inv.c.id == short)).scalar_one()
+        write_off(session, invoice_id=short, amount=from_cents(balance), reason="short-pay",
+                  note="Paid at the contract rate", actor="maria.billing", as_of=_at(as_of - timedelta(days=1), 14))
 
 
 DEMO_ACTORS = frozenset({DEMO_ACTOR, "maria.billing", "sam.accounts"})

@@ -226,10 +226,9 @@ def test_a_write_off_is_a_row_of_the_party_ledger_and_a_request_key_acts_once(se
     assert len(list_write_offs(session)) == 1 and len(audit_log(session, action="write_off.create")) == 1
     assert invoice_totals(session, item.invoice_id).writeoffs == D("7.50")
     # The same key for another request is refused, not replayed.
-    with pytest.raises(Exception):
-        write_off(session, invoice_id=item.invoice_id, amount="1.00", reason="bad debt", actor=ACTOR,
-                  request_key="wo-form-1")
-    session.rollback()
+    assert_refused_unchanged(session, lambda: write_off(session, invoice_id=item.invoice_id, amount="1.00",
+                                                        reason="bad debt", actor=ACTOR, request_key="wo-form-1"),
+                             match=r"^This submission was already used with other values; nothing was changed\.")
     rows = [(r.on, r.kind, r.number, r.amount, r.running_balance) for r in party_ledger(session, party_id=party.id)]
     assert rows == [(date(2026, 3, 2), "invoice", item.invoice_number, D("80.00"), D("80.00")),
                     (date(2026, 3, 9), "write-off", "WO-000001", D("-7.50"), D("72.50"))]
@@ -372,6 +371,25 @@ def test_voiding_a_refunded_receipt_reverses_only_what_stayed_applied(session):
                     (date(2026, 3, 9), "void", D("130.00"), D("100.00"))]
     result = reconcile(session)
     assert result.ok, result.problems
+
+
+def test_a_refund_and_an_un_apply_submitted_twice_act_once(session):
+    party = make_party(session)
+    item, _, _ = send(session, party, ("100.00",), date(2026, 3, 2))
+    receipt = pay(session, party, "130.00", date(2026, 3, 4), {item.invoice_id: "100.00"})
+    refunds = [refund(session, receipt_id=receipt.id, amount="30.00", method="check", actor=ACTOR,
+                      request_key="refund-form-7") for _ in range(2)]
+    session.commit()
+    assert refunds[0].id == refunds[1].id and len(list_refunds(session)) == 1
+    assert list_receipts(session)[0].refunded == D("30.00")
+    (allocation,) = list_allocations(session, receipt_id=receipt.id)
+    for _ in range(2):  # the second is the first's answer, not "already taken back"
+        unapply_allocation(session, allocation_id=allocation.allocation_id, reason="Wrong invoice", actor=ACTOR,
+                           request_key="unapply-form-3")
+        session.commit()
+    assert len(audit_log(session, action="allocation.unapply")) == 1
+    assert list_receipts(session)[0].unapplied == D("100.00")
+    assert reconcile(session).ok
 
 
 # ---------------------------------------------------------------------------------------------- un-apply

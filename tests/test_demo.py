@@ -174,7 +174,11 @@ def test_two_corrections_a_reassignment_and_a_void_after_payment(demo):
     memos = demo.execute(sa.select(CreditMemo).order_by(CreditMemo.id)).scalars().all()
     assert [(m.action, m.reason, m.created_by) for m in memos] == [
         ("reassign", "Injury happened at another employer's site", "maria.billing"),
-        ("void", "Billed in error: the patient's own pre-employment screen", "maria.billing")]
+        ("void", "Billed in error: the patient's own pre-employment screen", "maria.billing"),
+        ("adjust", "Courtesy discount on a repeat screen", "maria.billing")]
+    adjust = memos.pop()
+    assert adjust.amount_cents == 1000 and adjust.applied_cents == 1000
+    assert _wall(demo, adjust.created_at).date() == AS_OF - timedelta(days=2)
     for m in memos:
         assert _wall(demo, m.created_at) == datetime.combine(AS_OF - timedelta(days=5), datetime.min.time(),
                                                              clock.zone(demo)).replace(hour=10)
@@ -189,6 +193,18 @@ def test_two_corrections_a_reassignment_and_a_void_after_payment(demo):
     assert void.applied_cents == 0 and void.amount_cents > 0  # all of it waits on account
     # The reassigned credit goes to the open invoice it came from, as far as that invoice still owed.
     assert 0 < reassign.applied_cents <= reassign.amount_cents
+
+
+def test_a_short_payment_is_written_off_and_the_books_reconcile(demo):
+    from core import reconcile
+    from core.models import WriteOff
+
+    [wo] = demo.execute(sa.select(WriteOff)).scalars().all()
+    invoice = demo.get(Invoice, wo.invoice_id)
+    assert (wo.reason, wo.note, wo.created_by) == ("short-pay", "Paid at the contract rate", "maria.billing")
+    assert invoice.paid and invoice.payments_cents > 0 and invoice.writeoffs_cents == wo.amount_cents
+    assert AS_OF - timedelta(days=90) < invoice.first_sent_on <= AS_OF - timedelta(days=31)
+    assert reconcile(demo).ok, reconcile(demo).problems
 
 
 def test_demo_data_goes_only_into_an_empty_database(demo):

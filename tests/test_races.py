@@ -324,3 +324,64 @@ def test_an_import_waiting_while_a_party_code_changes_is_refused(engine):
         assert "changed a party's account code" in str(out.refused)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM encounter WHERE number = 'CODE1'")).scalar_one() == 0
+
+
+# ---------- issue 12's writers take the same locks ----------
+
+@pytest.mark.parametrize("write_off_first", [True, False], ids=["write-off-then-pay", "pay-then-write-off"])
+def test_a_write_off_racing_a_payment_of_the_same_balance(engine, write_off_first):
+    """Both want the last 400.00: whichever waits sees the other's work and is refused; never a negative balance."""
+    from core import write_off
+
+    party, _, invoice = _one_invoice(engine)
+
+    def wo(s):
+        return write_off(s, invoice_id=invoice.id, amount="400.00", reason="bad debt", actor=ACTOR)
+
+    def pay(s):
+        return post_receipt(s, party_id=party.id, amount="400.00", received_date=date.today(), method="check",
+                            allocations={invoice.id: Decimal("400.00")}, actor=ACTOR)
+
+    out = interleave(engine, wo, pay) if write_off_first else interleave(engine, pay, wo)
+    assert out.refused is not None and "already paid" in str(out.refused)
+    payments, credits, balance, paid = _money(engine, invoice.id)
+    assert (payments, credits, balance, paid) == ((0 if write_off_first else 40000), 0, 0, True)
+
+
+def test_two_refunds_of_one_receipts_unapplied_money(engine):
+    from core import refund
+
+    party = _setup(engine, lambda s: _party_with(s, ["100.00"]))
+    with transaction(engine) as s:
+        receipt = post_receipt(s, party_id=party.id, amount="80.00", received_date=date.today(), method="check",
+                               actor=ACTOR)
+
+    def back(s):
+        return refund(s, receipt_id=receipt.id, amount="50.00", method="check", actor=ACTOR)
+
+    out = interleave(engine, back, back)
+    assert out.refused is not None and "more than the $30.00 unapplied" in str(out.refused)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT refunded_cents, applied_cents FROM receipt WHERE id = :i"),
+                            {"i": receipt.id}).one() == (5000, 0)
+
+
+def test_an_un_apply_racing_a_void_of_the_same_receipt(engine):
+    """A void reverses what is applied when it runs: after an un-apply that waited, nothing is left to take back."""
+    from core import list_allocations, unapply_allocation
+
+    party, _, invoice = _one_invoice(engine)
+    with transaction(engine) as s:
+        receipt = post_receipt(s, party_id=party.id, amount="100.00", received_date=date.today(), method="check",
+                               allocations={invoice.id: Decimal("100.00")}, actor=ACTOR)
+        [allocation] = list_allocations(s, receipt_id=receipt.id)
+
+    def void(s):
+        return void_receipt(s, receipt_id=receipt.id, reason="NSF", actor=ACTOR)
+
+    def unapply(s):
+        return unapply_allocation(s, allocation_id=allocation.allocation_id, reason="wrong invoice", actor=ACTOR)
+
+    out = interleave(engine, void, unapply)
+    assert out.refused is not None and "already taken back" in str(out.refused)
+    assert _money(engine, invoice.id) == (0, 0, 40000, False)
