@@ -38,6 +38,7 @@ from core.models import (
     Party,
     Receipt,
     Refund,
+    WriteOff,
 )
 from core.money import format_money, from_cents
 from core.numbering import SERIES, credit_memo_number, receipt_number, refund_number, write_off_number
@@ -235,6 +236,8 @@ def reconcile(session: Session, *, as_of: date | None = None) -> Reconciliation:
     checked["invoices"] = _invoices(session, problems)
     checked["encounters invoiced"] = _encounters(session, problems)
     checked["receipts"], checked["credit memos"] = _sources(session, problems)
+    for name, model in (("write-offs", WriteOff), ("refunds", Refund)):
+        checked[name] = int(session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
     checked["number series"] = _numbers(session, problems)
     notes = [] if day >= today else [
         "Balances are as of the day; the stored totals checked are today's (they are the books now)."]

@@ -16,6 +16,7 @@ from app.ui import (
     money,
     paginator,
     party_picker,
+    plain_money,
     request_key,
     table,
     totals_line,
@@ -212,7 +213,8 @@ with st.expander("Write off a balance", icon=":material/money_off:"):
         w1, w2 = st.columns([2, 1])
         invoice_id = w1.selectbox("Invoice", list(open_now), key="emp_wo_invoice",
                                   format_func=lambda i: f"{open_now[i].number} · balance "
-                                                        f"{open_now[i].balance_due:,.2f} · sent {open_now[i].first_sent_on}")
+                                                        f"{plain_money(open_now[i].balance_due)} · "
+                                                        f"sent {open_now[i].first_sent_on}")
         amount = w2.text_input("Amount", key="emp_wo_amount", placeholder=f"{open_now[invoice_id].balance_due:.2f}",
                                help="Blank writes off the whole balance.") or f"{open_now[invoice_id].balance_due:.2f}"
         reason = w1.selectbox("Reason", WRITE_OFF_REASONS, key="emp_wo_reason")
@@ -270,7 +272,10 @@ with st.expander("Ledger: every document with the running balance", icon=":mater
 
     ledger = attempt(_ledger)
     if ledger is not None:
-        table([{"Date": r.on, "Entry": r.kind, "Number": r.number, "Amount": r.amount, "Balance": r.running_balance,
+        # Rows that only move money between documents (an allocation, an un-apply, a resend) leave Amount blank.
+        moves = ("allocation", "un-apply", "resent", "balance forward")
+        table([{"Date": r.on, "Entry": r.kind, "Number": r.number, "Amount": None if r.kind in moves else r.amount,
+                "Balance": r.running_balance,
                 "Details": r.description} for r in ledger],
               money_columns=["Amount", "Balance"], date_columns=["Date"], height=360,
               csv_name=f"ledger-{party.account_code}")

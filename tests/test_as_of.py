@@ -187,7 +187,7 @@ def _after(session: Session, w: dict) -> None:
            as_of=noon(session, LATER[4]))
     # Un-apply an allocation made before the day.
     first = next(a for a in list_allocations(session, receipt_id=w["r1"].id) if a.invoice_id == w["i1"].invoice_id)
-    assert first.applied_on < AS_OF
+    assert first.applied_on is not None and first.applied_on < AS_OF
     unapply_allocation(session, allocation_id=first.allocation_id, reason="Wrong invoice", actor=ACTOR,
                        as_of=noon(session, LATER[5]))
     create_credit_memo(session, batch_item_id=w["i2"].id, encounter_ids=[], action="adjust",

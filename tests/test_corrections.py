@@ -468,6 +468,9 @@ def test_a_write_off_allocation_is_not_unapplied_and_a_credit_allocation_is(sess
                               reason="Billed in error", actor=ACTOR)
     allocate_credit(session, credit_memo_id=memo.id, allocations={later.invoice_id: "47.00"}, actor=ACTOR)
     session.commit()
+    memo_pdf = render_credit_memo_pdf(session, credit_memo_id=memo.id)
+    session.commit()
+    assert "Credit on account $60.00" in pdf_text(memo_pdf)  # the invoice was paid when the memo was issued
     by_kind = {r.kind: r for r in list_allocations(session, invoice_id=later.invoice_id)}
     assert set(by_kind) == {"write-off", "credit"} and by_kind["write-off"].source == "WO-000001"
     assert_refused_unchanged(session, lambda: unapply_allocation(
@@ -478,6 +481,8 @@ def test_a_write_off_allocation_is_not_unapplied_and_a_credit_allocation_is(sess
     assert invoice_totals(session, later.invoice_id).balance_due == D("47.00")
     assert list_credit_memos(session)[0].unapplied == D("60.00")
     assert audit_log(session, action="allocation.unapply")[0].entity == "credit_memo"
+    assert render_credit_memo_pdf(session, credit_memo_id=memo.id, archive=False) == memo_pdf
+    assert verify_document(session, kind="credit_memo", ref_id=memo.id).unchanged
     assert reconcile(session).ok
 
 
