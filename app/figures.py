@@ -59,12 +59,14 @@ def invoices_by_month_figure(months: Sequence, *, height: int = 300, title: str 
     return fig
 
 
-def aging_figure(aging: Mapping[str, Decimal], *, height: int = 300, title: str | None = None) -> go.Figure:
-    """One bar per aging bucket of the open balance (core.open_aging or a party account's aging)."""
+def aging_figure(aging: Mapping[str, Decimal], *, height: int = 300, title: str | None = None,
+                 basis: str = "days since first sent") -> go.Figure:
+    """One bar per aging bucket of the open balance (core.open_aging or a party account's aging); `basis` names
+    what the days count (core.as_of.basis_label: "days since first sent" or "days past due")."""
     fig = _layout(go.Figure(go.Bar(x=list(aging), y=_money(list(aging.values())), marker_color=AGING,
-                                   hovertemplate="%{x} days: $%{y:,.2f}<extra></extra>")),
+                                   hovertemplate=f"%{{x}} ({basis}): $%{{y:,.2f}}<extra></extra>")),
                   height=height, title=title)
-    fig.update_xaxes(title=dict(text="days since first sent", font=dict(size=11)))
+    fig.update_xaxes(title=dict(text=basis, font=dict(size=11)))
     if not any(aging.values()):
         return _empty(fig, "Nothing is open: no balance to age")
     return fig

@@ -66,7 +66,7 @@ with chart_left:
 with chart_right:
     st.subheader("Open balance by age")
     st.caption(f"Aging by {basis_label(basis)} (Settings > Invoice profile)")
-    st.plotly_chart(aging_figure(aging), width="stretch", key="dash_aging")
+    st.plotly_chart(aging_figure(aging, basis=basis_label(basis)), width="stretch", key="dash_aging")
 
 with st.expander("Reconciliation: do the books agree?", icon=":material/balance:"):
     st.caption("Per party, the open balance from the invoices, from the ledger of documents and from the aging; "

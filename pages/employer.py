@@ -87,7 +87,8 @@ c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if accou
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(aging_figure(account.aging, height=260, title=f"Aging of the open balance ({account.aging_label})"),
+    st.plotly_chart(aging_figure(account.aging, height=260, title="Aging of the open balance",
+                                 basis=account.aging_label),
                     width="stretch", key="emp_aging")
 with right:
     st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month"),

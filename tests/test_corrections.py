@@ -683,9 +683,9 @@ def test_reconcile_finds_the_books_agree_and_names_a_broken_invoice_and_receipt(
     result = reconcile(session)
     assert result.ok and result.problems == [] and result.as_of == TODAY and result.notes == []
     assert result.checked == {"parties": 2, "invoices": 4, "encounters invoiced": 6, "receipts": 3,
-                              "credit memos": 2, "number series": 7}
+                              "credit memos": 2, "write-offs": 1, "refunds": 2, "number series": 7}
     assert result.summary == (f"All reconciled as of {TODAY}: 2 parties, 4 invoices, 6 encounters invoiced, "
-                              "3 receipts, 2 credit memos, 7 number series.")
+                              "3 receipts, 2 credit memos, 1 write-offs, 2 refunds, 7 number series.")
     past = reconcile(session, as_of=date(2026, 4, 12))
     assert past.ok and past.notes, past.problems
 

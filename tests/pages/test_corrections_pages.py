@@ -20,7 +20,7 @@ from core.models import (
     Refund,
     WriteOff,
 )
-from tests.pages.conftest import app, button, db, dollars, ledger, metrics, plain, snapshot
+from tests.pages.conftest import app, button, charts, db, dollars, ledger, metrics, plain, snapshot
 
 
 def _open_invoice(s, *, above: int = 0):
@@ -184,3 +184,5 @@ def test_settings_saves_the_aging_basis_and_refuses_a_bad_write_off_amount(demo_
     assert (newest.aging_basis, newest.write_off_confirm_cents) == ("due date", 2500)
     dash = app("pages/dashboard.py")
     assert "Aging by days past due (Settings > Invoice profile)" in [c.value for c in dash.caption]
+    aging = next(c for c in charts(dash) if c["layout"]["xaxis"].get("title", {}).get("text") == "days past due")
+    assert list(aging["data"][0]["x"]) == ["current", "1-30", "31-60", "61-90", "91-120", "over 120"]
