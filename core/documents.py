@@ -408,7 +408,7 @@ def render_credit_memo_pdf(session: Session, *, credit_memo_id: int, archive: bo
               CreditAction.ADJUST: "An amount is taken off these visits; they stay billed to you."}
     unapplied = memo.amount_cents - applied
     context = {
-        **_profile_context(profile, number, "credit memo"), "number": number, "issued_on": _day(memo.created_at),
+        **_profile_context(profile, number, "credit memo"), "number": number, "issued_on": _day(memo.issued_on or clock.day_of(memo.created_at, session)),
         "invoice_number": invoice.number, "bill_to": _bill_to(session, item), "reason": memo.reason,
         "action_label": labels[memo.action], "rows": rows, "amount": _money(memo.amount_cents),
         "applied": _money(applied), "unapplied": _money(unapplied),

@@ -102,6 +102,15 @@ def _entries(session: Session, party_id: int) -> list[tuple[date, str, int, str,
     return out
 
 
+def _order(entry: tuple[date, str, int, str, int, str]) -> tuple[date, float, int]:
+    """By day; within it by kind, a credit memo's allocation right after the memo, a receipt's after the receipt."""
+    on, kind, row_id, number, _cents, _description = entry
+    rank = float(_ORDER.index(kind))
+    if kind == "allocation" and number.startswith("CM-"):
+        rank = _ORDER.index("credit memo") + 0.5
+    return on, rank, row_id
+
+
 @guarded
 def party_ledger(session: Session, *, party_id: int, date_from: date | None = None,
                  date_to: date | None = None) -> list[LedgerRow]:
@@ -111,7 +120,7 @@ def party_ledger(session: Session, *, party_id: int, date_from: date | None = No
     start, end = to_date(date_from, "From"), to_date(date_to, "To")
     if start and end and start > end:
         raise InvoiceDeskError(f"The ledger's range starts on {start}, after it ends on {end}.")
-    entries = sorted(_entries(session, party_id), key=lambda e: (e[0], _ORDER.index(e[1]), e[2]))
+    entries = sorted(_entries(session, party_id), key=_order)
     rows: list[LedgerRow] = []
     running = 0
     forward: int | None = None

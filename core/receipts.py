@@ -110,7 +110,7 @@ def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
         return session.get_one(Receipt, done[0])
     if receipt.voided:
         raise InvoiceDeskError(f"Receipt {receipt_number(receipt.number)} was already voided on "
-                               f"{receipt.voided_at:%Y-%m-%d}: {receipt.void_reason}")
+                               f"{receipt.voided_on or clock.day_of(receipt.voided_at, session)}: {receipt.void_reason}")
     at = as_of or clock.now()
     reversed_ = ledger.reverse_receipt(session, receipt_id=receipt.id, at=at, actor=actor)
     # What was refunded out of it went back to the party and stays refunded; only what was applied is reversed.

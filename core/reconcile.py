@@ -203,9 +203,10 @@ def _sources(session: Session, problems: list[str]) -> tuple[int, int]:
                     .where(refund_column == table.c.id).scalar_subquery())
         voided = table.c.voided if "voided" in table.c else sa.false()
         unapplied = sa.case((voided == sa.true(), 0), else_=table.c.amount_cents - applied - refunded)
+        party = Party.__table__
         q = sa.select(table.c.number, table.c.amount_cents, table.c.applied_cents, table.c.refunded_cents,
                       applied.label("applied"), refunded.label("refunded"), unapplied.label("unapplied"),
-                      voided.label("voided"))
+                      voided.label("voided"), party.c.account_code).join(party, party.c.id == table.c.party_id)
         bad = sa.or_(table.c.applied_cents != applied, table.c.refunded_cents != refunded, unapplied < 0,
                      sa.and_(voided == sa.true(), applied != 0))
         for x in session.execute(q.where(bad).order_by(table.c.number)):
@@ -218,8 +219,8 @@ def _sources(session: Session, problems: list[str]) -> tuple[int, int]:
             if x.unapplied < 0:
                 said.append(f"applied {_money(x.applied)} + refunded {_money(x.refunded)} is more than its amount "
                             f"{_money(x.amount_cents)}")
-            found.append(f"{'Receipt' if name is receipt_number else 'Credit memo'} {name(x.number)}: "
-                         f"{'; '.join(said)}.")
+            found.append(f"{'Receipt' if name is receipt_number else 'Credit memo'} {name(x.number)} of party "
+                         f"{x.account_code}: {'; '.join(said)}.")
         counts.append(int(session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()))
     _listed(problems, found)
     return counts[0], counts[1]

@@ -39,6 +39,7 @@ from core import (
 from core.accounts import AccountSummary
 from core.reports import MonthFigures
 from tests.factories import ACTOR, billing_on, make_encounter, make_party
+from tests.support.fingerprint import assert_refused_unchanged
 from tests.support.pdf_text import pdf_text
 
 D = Decimal
@@ -122,6 +123,8 @@ def test_aging_by_date_first_sent_and_by_days_past_due_at_the_bucket_edges(sessi
     assert ("0-30 days 31-60 days 61-90 days 91-120 days over 120 days Total "
             "$3.03 $12.12 $47.98 $193.92 $1,809.92 $2,066.97") in text
 
+    assert_refused_unchanged(session, lambda: save_invoice_profile(session, actor=ACTOR, aging_basis="due"),
+                             match=r"^Aging counts from 'first sent' or 'due date', not 'due'\.$")
     # By due date: the due dates are those of the first sending (sent + 30), whatever the terms are now.
     save_invoice_profile(session, actor=ACTOR, aging_basis="due date", terms_days=45)
     session.commit()

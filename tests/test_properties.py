@@ -1,5 +1,9 @@
 """Property-based tests of the batch and money rules: the real code and an independent model, side by side.
 
+The state machine covers the corrections of issue 12 too: write-offs, refunds (from receipts and from credit
+memos), un-applying one allocation and amounts credited on encounters that stay billed (adjustments), and after
+every step the books must reconcile (core.reconcile) and keep the ledger's invariants in plain SQL.
+
 Every action is first put to the model (tests/support/ledger_model.py, plain dicts in integer cents),
 which says whether it must succeed or must be refused. An action that must succeed and is refused fails
 the test with the step; an action that must be refused has to raise InvoiceDeskError and leave the whole
@@ -46,13 +50,20 @@ from core import (
     create_on_demand_batch,
     invoice_history,
     invoice_totals,
+    list_allocations,
+    list_credit_memos,
+    list_receipts,
     party_account,
     post_receipt,
     rebatch,
     rebatch_invoices,
+    reconcile,
+    refund,
     save_invoice_profile,
     suggest_allocation,
+    unapply_allocation,
     void_receipt,
+    write_off,
 )
 from core.db import open_engine
 from core.models import Invoice
@@ -60,7 +71,14 @@ from tests.conftest import _pg_database
 from tests.factories import ACTOR, billing_on, make_encounter, make_group, make_party
 from tests.support.fingerprint import assert_refused_unchanged, fingerprint
 from tests.support.invariants import ledger_problems
-from tests.support.ledger_model import REFUSAL_PATTERNS, LedgerModel, MEncounter, MParty
+from tests.support.ledger_model import (
+    REFUND_METHODS,
+    REFUSAL_PATTERNS,
+    WRITE_OFF_REASONS,
+    LedgerModel,
+    MEncounter,
+    MParty,
+)
 from tests.support.postgres import as_role
 
 OUTCOMES: Counter[str] = Counter()  # "done: receipt", "refused: receipt", ...: what the examples exercised
@@ -159,6 +177,7 @@ class Desk:
         self.item_ids: list[tuple[int, int]] = []  # (batch item id, invoice id), in the order sent
         self.item_of: dict[tuple[int, int], int] = {}  # (invoice id, times batched) -> batch item id
         self.batch_numbers: list[int] = []
+        self.written: list = []  # the write-offs made, in order (their numbers go up)
         billing_on(self.s)
         save_invoice_profile(self.s, actor=ACTOR, terms_days=terms_days, number_prefix="INV-")
         group = make_group(self.s)
@@ -190,6 +209,7 @@ class Desk:
     # ----- the one place an action meets the model's verdict
     def act(self, step: str, reasons: set[str], call: Callable[[], object]):
         OUTCOMES[f"{'refused' if reasons else 'done'}: {' '.join(step.split(' ')[:2])}"] += 1
+        OUTCOMES.update(f"may be refused for: {r}" for r in reasons)
         if reasons:
             pattern = "|".join(f"(?:{REFUSAL_PATTERNS[r]})" for r in sorted(reasons))
             try:
@@ -305,14 +325,35 @@ class Desk:
         if receipt is not None:
             self.model.apply_post_receipt(receipt_id=receipt.id, party=party, cents=cents, received=received,
                                           allocations=allocations)
+            self._name_allocations(step)
             assert receipt.unapplied == dollars(cents - sum(allocations.values())), step
+
+    def _name_allocations(self, step: str) -> None:
+        """Tell the model the ids of the allocation rows the last call wrote: each must be one the model made."""
+        named = {a.id for a in self.model.allocations if a.id is not None}
+        for allocation_id, invoice_id, receipt_id, memo_id, write_off_id, cents in self.s.execute(sa.text(
+                "SELECT id, invoice_id, receipt_id, credit_memo_id, write_off_id, amount_cents FROM allocation"
+                " ORDER BY id")):
+            if allocation_id in named:
+                continue
+            kind, source = (("receipt", receipt_id) if receipt_id is not None else ("memo", memo_id)
+                            if memo_id is not None else ("write-off", write_off_id))
+            assert self.model.told_allocation(allocation_id=allocation_id, kind=kind, source=source,
+                                              invoice=invoice_id, cents=cents), (
+                f"{step}: allocation id {allocation_id} ({kind} id {source}, {dollars(cents)} to invoice id "
+                f"{invoice_id}) is not one the model made")
+        assert self.model.unnamed_allocations() == [], f"{step}: allocations not written: " \
+            f"{self.model.unnamed_allocations()}"
+        self.s.commit()
 
     def allocate_receipt(self, *, receipt_id: int, allocations: dict[int, int]) -> None:
         reasons = self.model.allocate_receipt(receipt_id=receipt_id, allocations=allocations)
-        done = self.act(f"allocate receipt id {receipt_id}: {allocations}", reasons, lambda: allocate_receipt(
+        step = f"allocate receipt id {receipt_id}: {allocations}"
+        done = self.act(step, reasons, lambda: allocate_receipt(
             self.s, receipt_id=receipt_id, allocations={i: dollars(c) for i, c in allocations.items()}, actor=ACTOR))
         if done is not None:
             self.model.apply_allocate_receipt(receipt_id=receipt_id, allocations=allocations)
+            self._name_allocations(step)
 
     def void_receipt(self, *, receipt_id: int, reason: str) -> None:
         reasons = self.model.void_receipt(receipt_id=receipt_id, reason=reason)
@@ -322,25 +363,86 @@ class Desk:
             self.model.apply_void_receipt(receipt_id=receipt_id)
 
     def credit_memo(self, *, item_id: int, invoice_id: int, encounter_ids: list[int], action: str,
-                    reassign_to: int | None, reason: str) -> None:
+                    reassign_to: int | None, reason: str, amounts: dict[int, int] | None = None) -> None:
+        inv = self.model.invoices[invoice_id]
+        after_adjustment = any(inv.adjusted.get(e) for e in encounter_ids)
         reasons = self.model.credit_memo(invoice_id=invoice_id, encounter_ids=encounter_ids, action=action,
-                                         reason=reason, reassign_to=reassign_to)
-        step = f"credit memo ({action} to {reassign_to}) on item id {item_id} for encounters {encounter_ids}"
+                                         reason=reason, reassign_to=reassign_to, amounts=amounts)
+        step = (f"{'amount credit' if amounts else 'credit memo'} ({action} to {reassign_to}) on item id {item_id} "
+                f"for encounters {encounter_ids} amounts {amounts}")
         memo = self.act(step, reasons, lambda: create_credit_memo(
             self.s, batch_item_id=item_id, encounter_ids=encounter_ids, action=action, reason=reason,
-            reassign_to_party_id=reassign_to, actor=ACTOR))
+            reassign_to_party_id=reassign_to, actor=ACTOR,
+            line_amounts=None if amounts is None else {e: dollars(c) for e, c in amounts.items()}))
         if memo is not None:
             expected = self.model.apply_credit_memo(memo_id=memo.id, invoice_id=invoice_id,
                                                     encounter_ids=encounter_ids, action=action,
-                                                    reassign_to=reassign_to)
+                                                    reassign_to=reassign_to, amounts=amounts)
+            self._name_allocations(step)
             assert memo.amount == dollars(expected.cents), step
+            assert memo.unapplied == dollars(expected.unapplied), step
+            if after_adjustment:
+                OUTCOMES["done: whole credit after an adjustment"] += 1
 
     def allocate_credit(self, *, memo_id: int, allocations: dict[int, int]) -> None:
         reasons = self.model.allocate_credit(memo_id=memo_id, allocations=allocations)
-        done = self.act(f"allocate credit memo id {memo_id}: {allocations}", reasons, lambda: allocate_credit(
+        step = f"allocate credit memo id {memo_id}: {allocations}"
+        done = self.act(step, reasons, lambda: allocate_credit(
             self.s, credit_memo_id=memo_id, allocations={i: dollars(c) for i, c in allocations.items()}, actor=ACTOR))
         if done is not None:
             self.model.apply_allocate_credit(memo_id=memo_id, allocations=allocations)
+            self._name_allocations(step)
+
+    def write_off(self, *, invoice_id: int, cents: int, reason: str, note: str) -> None:
+        reasons = self.model.write_off(invoice_id=invoice_id, cents=cents, reason=reason, note=note)
+        print("WODEBUG", invoice_id, cents, self.model.balance(invoice_id), reason, repr(note), sorted(reasons), [self.model.balance(i) for i in self.model.invoices])
+        step = f"write-off of {dollars(cents)} on invoice id {invoice_id} reason {reason!r} note {note!r}"
+        wo = self.act(step, reasons, lambda: write_off(self.s, invoice_id=invoice_id, amount=dollars(cents),
+                                                        reason=reason, note=note, actor=ACTOR))
+        if wo is not None:
+            assert wo.number not in {w.number for w in self.written}, f"{step}: write-off number reused"
+            assert not self.written or wo.number > self.written[-1].number, f"{step}: WO numbers go up"
+            self.written.append(wo)
+            assert (wo.amount, wo.invoice_id, wo.reason) == (dollars(cents), invoice_id, reason.strip().lower()), step
+            self.model.apply_write_off(write_off_id=wo.id, invoice_id=invoice_id, cents=cents, reason=reason,
+                                       note=note)
+            self._name_allocations(step)
+
+    def refund(self, *, receipt_id: int | None = None, memo_id: int | None = None, cents: int,
+               method: str) -> None:
+        reasons = self.model.refund(receipt_id=receipt_id, memo_id=memo_id, cents=cents, method=method)
+        source = f"receipt id {receipt_id}" if receipt_id is not None else f"credit memo id {memo_id}"
+        step = f"refund of {dollars(cents)} from {source} by {method!r}"
+        rf = self.act(step, reasons, lambda: refund(self.s, receipt_id=receipt_id, credit_memo_id=memo_id,
+                                                     amount=dollars(cents), method=method, reference="REF",
+                                                     actor=ACTOR))
+        if rf is not None:
+            OUTCOMES[f"done: refund from a {'receipt' if receipt_id is not None else 'credit memo'}"] += 1
+            assert (rf.amount, rf.receipt_id, rf.credit_memo_id) == (dollars(cents), receipt_id, memo_id), step
+            self.model.apply_refund(refund_id=rf.id, receipt_id=receipt_id, memo_id=memo_id, cents=cents,
+                                    method=method)
+
+    def unapply(self, *, allocation_id: int, reason: str) -> None:
+        a = self.model.allocation(allocation_id)
+        # What an un-apply picks from: the source's allocations as listed, with their live flags.
+        listed = (list_allocations(self.s, receipt_id=a.source) if a.kind == "receipt" else
+                  list_allocations(self.s, credit_memo_id=a.source) if a.kind == "memo" else
+                  [r for r in list_allocations(self.s, invoice_id=a.invoice) if r.kind == "write-off"])
+        kind = {"receipt": "payment", "memo": "credit", "write-off": "write-off"}
+        want = [(x.id, kind[x.kind], x.invoice, dollars(x.cents), x.live) for x in self.model.allocations
+                if (x.kind, x.source if x.kind != "write-off" else x.invoice) ==
+                (a.kind, a.source if a.kind != "write-off" else a.invoice)]
+        want.sort()
+        assert [(r.allocation_id, r.kind, r.invoice_id, r.amount, r.live) for r in listed] == want, (
+            f"allocations of {a.kind} id {a.source}: {listed} != model {want}")
+        self.s.commit()
+        reasons = self.model.unapply(allocation_id=allocation_id, reason=reason)
+        step = (f"un-apply allocation id {allocation_id} ({a.kind} id {a.source}, {dollars(a.cents)} on invoice id "
+                f"{a.invoice}, live={a.live}) reason {reason!r}")
+        done = self.act(step, reasons, lambda: unapply_allocation(self.s, allocation_id=allocation_id, reason=reason,
+                                                                  actor=ACTOR) or True)
+        if done is not None:
+            self.model.apply_unapply(allocation_id=allocation_id)
 
     def suggest(self, *, party: int, cents: int) -> None:
         expected = self.model.suggest(party=party, cents=cents)
@@ -368,24 +470,42 @@ class Desk:
         assert clock.today(s) == m.today
         for invoice_id in m.invoices:
             want, got = m.figures(invoice_id), invoice_totals(s, invoice_id)
-            assert (got.billed, got.payments, got.credits, got.balance_due, got.status) == (
-                dollars(want.billed), dollars(want.payments), dollars(want.credits), dollars(want.balance),
-                want.status), f"invoice id {invoice_id}: totals {got} != model {want}"
-            assert (got.partially_paid, got.credited, got.overdue) == (
-                want.partially_paid, want.credited, want.overdue), f"invoice id {invoice_id}: flags {got} != {want}"
+            assert (got.billed, got.payments, got.credits, got.writeoffs, got.balance_due, got.status) == (
+                dollars(want.billed), dollars(want.payments), dollars(want.credits), dollars(want.writeoffs),
+                dollars(want.balance), want.status), f"invoice id {invoice_id}: totals {got} != model {want}"
+            assert (got.partially_paid, got.credited, got.written_off, got.overdue, frozenset(got.flags)) == (
+                want.partially_paid, want.credited, want.writeoffs > 0, want.overdue, want.flags), (
+                f"invoice id {invoice_id}: flags {got} != {want}")
         self._check_history()
         for party_id in self.party_ids[:3]:  # the others never owe or pay (not billable, no address)
             want, got = m.account(party_id), party_account(s, party_id=party_id)
-            assert (got.open_balance, got.open_invoices, got.unapplied_receipts, got.unapplied_credits) == (
+            assert (got.open_balance, got.open_invoices, got.unapplied_receipts, got.unapplied_credits,
+                    got.unapplied) == (
                 dollars(want.open_balance), want.open_invoices, dollars(want.unapplied_receipts),
-                dollars(want.unapplied_credits)), f"party {party_id}: account {got} != model {want}"
+                dollars(want.unapplied_credits), dollars(want.unapplied_receipts + want.unapplied_credits)), (
+                f"party {party_id}: account {got} != model {want}")
             assert got.last_payment_on == want.last_payment_on, f"party {party_id}: last payment date"
             assert got.last_payment_amount == (
                 None if want.last_payment_cents is None else dollars(want.last_payment_cents))
+        self._check_lists()
         self._check_raw_rows()
+        books = reconcile(s)
+        assert books.ok is True, f"the books do not reconcile: {books.problems}"
         self.s.commit()  # end the read: the next fingerprint reads on a connection of its own
         problems = ledger_problems(self.engine)  # the race tests' invariants, in SQL, after every step
         assert problems == [], problems
+
+    def _check_lists(self) -> None:
+        """The receipts' and credit memos' lists: applied, unapplied and refunded as the model says."""
+        m = self.model
+        got = {r.receipt_id: (r.party_id, r.amount, r.applied, r.unapplied, r.refunded, r.voided)
+               for r in list_receipts(self.s, limit=10_000)}
+        assert got == {r.id: (r.party, dollars(r.cents), dollars(r.applied), dollars(r.unapplied),
+                              dollars(r.refunded), r.voided) for r in m.receipts.values()}, "receipts list"
+        got = {x.credit_memo_id: (x.party_id, x.amount, x.unapplied, x.refunded)
+               for x in list_credit_memos(self.s, limit=10_000)}
+        assert got == {x.id: (x.party, dollars(x.cents), dollars(x.unapplied), dollars(x.refunded))
+                       for x in m.memos.values()}, "credit memos list"
 
     def _check_history(self) -> None:
         m = self.model
@@ -394,16 +514,14 @@ class Desk:
         for item in m.items:
             item_id = self.item_of.get((item.invoice, item.times_batched))
             f = m.figures(item.invoice)
-            flags = frozenset(name for name, on in (("partially paid", f.partially_paid), ("credited", f.credited),
-                                                ("overdue", f.overdue)) if on)
             expected[item_id] = (item.invoice, self._printed(item.invoice, item.times_batched), item.batch,
                                  item.kind, item.sent_on, m.due_on(item.invoice), len(m.invoices[item.invoice].lines),
-                                 dollars(f.billed), dollars(f.payments), dollars(f.credits), dollars(f.balance),
-                                 f.status, flags, dollars(item.balance))
+                                 dollars(f.billed), dollars(f.payments), dollars(f.credits), dollars(f.writeoffs),
+                                 dollars(f.balance), f.status, f.flags, dollars(item.balance))
         rows = invoice_history(self.s, status="all", limit=10_000)
         got = {r.batch_item_id: (r.invoice_id, r.invoice_number, r.batch_id, r.batch_kind, r.sent_on, r.due_on,
-                                 r.encounter_count, r.billed, r.payments, r.credits, r.balance_due, r.status,
-                                 frozenset(r.flags), r.balance_when_sent) for r in rows}
+                                 r.encounter_count, r.billed, r.payments, r.credits, r.writeoffs, r.balance_due,
+                                 r.status, frozenset(r.flags), r.balance_when_sent) for r in rows}
         for item_id in expected.keys() | got.keys():
             assert got.get(item_id) == expected.get(item_id), (
                 f"history row of batch item {item_id}: {got.get(item_id)} != model {expected.get(item_id)}")
@@ -430,31 +548,59 @@ class Desk:
                          for i, inv in m.invoices.items()}, "invoice lines (who is billed what, and live)"
         assert rows("SELECT encounter_id FROM invoice_line WHERE live = TRUE GROUP BY encounter_id "
                     "HAVING COUNT(*) > 1") == [], "an encounter is on two live invoice lines"
-        ledger = {i: (billed, paid or 0, credited or 0) for i, billed, paid, credited in rows(
+        ledger = {i: (billed, paid or 0, credited or 0, written or 0) for i, billed, paid, credited, written in rows(
             "SELECT l.invoice_id, SUM(l.amount_cents),"
             " (SELECT SUM(a.amount_cents) FROM allocation a JOIN receipt r ON r.id = a.receipt_id"
             "   WHERE a.invoice_id = l.invoice_id AND a.live = TRUE AND r.voided = FALSE),"
             " (SELECT SUM(a.amount_cents) FROM allocation a"
-            "   WHERE a.invoice_id = l.invoice_id AND a.live = TRUE AND a.credit_memo_id IS NOT NULL)"
+            "   WHERE a.invoice_id = l.invoice_id AND a.live = TRUE AND a.credit_memo_id IS NOT NULL),"
+            " (SELECT SUM(a.amount_cents) FROM allocation a"
+            "   WHERE a.invoice_id = l.invoice_id AND a.live = TRUE AND a.write_off_id IS NOT NULL)"
             " FROM invoice_line l GROUP BY l.invoice_id")}
         for i in m.invoices:
-            assert ledger[i] == (m.billed(i), m.payments(i), m.credits(i)), f"ledger rows of invoice id {i}"
-            assert ledger[i][0] - ledger[i][1] - ledger[i][2] >= 0, f"invoice id {i} is overpaid"
-        receipts = {r: (bool(v), a) for r, v, a in rows(
+            assert ledger[i] == (m.billed(i), m.payments(i), m.credits(i), m.writeoffs(i)), f"ledger rows of invoice id {i}"
+            assert ledger[i][0] - ledger[i][1] - ledger[i][2] - ledger[i][3] >= 0, f"invoice id {i} is overpaid"
+        kinds = {"receipt": 0, "memo": 1, "write-off": 2}
+        allocations = {}
+        for allocation_id, invoice_id, cents, live, *sources in rows(
+                "SELECT id, invoice_id, amount_cents, live, receipt_id, credit_memo_id, write_off_id FROM allocation"):
+            allocations[allocation_id] = (invoice_id, cents, bool(live), tuple(sources))
+        assert allocations == {a.id: (a.invoice, a.cents, a.live, tuple(a.source if kinds[a.kind] == k else None
+                                                                         for k in range(3)))
+                               for a in m.allocations}, "allocations: who put what on which invoice, and live"
+        receipts = {r: (bool(v), a, f) for r, v, a, f in rows(
             "SELECT r.id, r.voided, (SELECT COALESCE(SUM(a.amount_cents), 0) FROM allocation a"
-            " WHERE a.receipt_id = r.id AND a.live = TRUE) FROM receipt r")}
-        assert receipts == {r.id: (r.voided, r.applied) for r in m.receipts.values()}, "receipts' live money"
-        memos = {i: (party, amount, lines_sum, applied) for i, party, amount, lines_sum, applied in rows(
-            "SELECT cm.id, cm.party_id, cm.amount_cents,"
-            " (SELECT SUM(l.amount_cents) FROM credit_memo_line l WHERE l.credit_memo_id = cm.id),"
-            " (SELECT COALESCE(SUM(a.amount_cents), 0) FROM allocation a"
-            "   WHERE a.credit_memo_id = cm.id AND a.live = TRUE) FROM credit_memo cm")}
-        assert memos == {x.id: (x.party, x.cents, x.cents, x.applied) for x in m.memos.values()}, "credit memos"
+            " WHERE a.receipt_id = r.id AND a.live = TRUE),"
+            " (SELECT COALESCE(SUM(f.amount_cents), 0) FROM refund f WHERE f.receipt_id = r.id) FROM receipt r")}
+        assert receipts == {r.id: (r.voided, r.applied, r.refunded) for r in m.receipts.values()}, (
+            "receipts' live and refunded money")
+        memos = {i: (party, amount, lines_sum, applied, refunded) for i, party, amount, lines_sum, applied, refunded
+                 in rows("SELECT cm.id, cm.party_id, cm.amount_cents,"
+                         " (SELECT SUM(l.amount_cents) FROM credit_memo_line l WHERE l.credit_memo_id = cm.id),"
+                         " (SELECT COALESCE(SUM(a.amount_cents), 0) FROM allocation a"
+                         "   WHERE a.credit_memo_id = cm.id AND a.live = TRUE),"
+                         " (SELECT COALESCE(SUM(f.amount_cents), 0) FROM refund f WHERE f.credit_memo_id = cm.id)"
+                         " FROM credit_memo cm")}
+        assert memos == {x.id: (x.party, x.cents, x.cents, x.applied, x.refunded) for x in m.memos.values()}, (
+            "credit memos")
+        memo_lines: dict[int, dict[int, tuple[int, bool]]] = {}
+        for memo_id, encounter_id, cents, whole in rows(
+                "SELECT credit_memo_id, encounter_id, amount_cents, whole FROM credit_memo_line"):
+            memo_lines.setdefault(memo_id, {})[encounter_id] = (cents, bool(whole))
+        assert memo_lines == {x.id: x.lines for x in m.memos.values()}, "credit memo lines (whole or an amount)"
+        write_offs = {tuple(r[:4]) + (r[4],) for r in rows(
+            "SELECT id, invoice_id, party_id, amount_cents, reason FROM write_off")}
+        assert write_offs == {(w.id, w.invoice, w.party, w.cents, w.reason) for w in m.write_offs.values()}, (
+            "write-offs")
+        refunds = {tuple(r) for r in rows("SELECT id, party_id, receipt_id, credit_memo_id, amount_cents, method"
+                                          " FROM refund")}
+        assert refunds == {(f.id, f.party, f.receipt, f.memo, f.cents, f.method) for f in m.refunds.values()}, (
+            "refunds")
         items = {tuple(r) for r in rows(
             "SELECT invoice_id, times_batched, invoice_number, batch_id, sent_on, billed_cents,"
-            " payments_cents, credits_cents, balance_cents FROM batch_item")}
+            " payments_cents, credits_cents, balance_cents, writeoffs_cents FROM batch_item")}
         want = {(i.invoice, i.times_batched, self._printed(i.invoice, i.times_batched), i.batch,
-                 i.sent_on, i.billed, i.payments, i.credits, i.balance) for i in m.items}
+                 i.sent_on, i.billed, i.payments, i.credits, i.balance, i.writeoffs) for i in m.items}
         assert {(*r[:4], _day(r[4]), *r[5:]) for r in items} == want, "batch items as sent (snapshots)"
         suffixes: dict[int, list[int]] = {}
         for invoice_id, times in rows("SELECT invoice_id, times_batched FROM batch_item ORDER BY times_batched"):
@@ -564,7 +710,8 @@ def test_batch_sequences_invoice_every_encounter_once(new_database, start, encou
 
 # ---------------------------------------------------------------------------------------------- the state machine
 class LedgerMachine(RuleBasedStateMachine):
-    """Batches, rebatches, receipts, allocations, voids, credit memos and the suggestion, in any order."""
+    """Batches, rebatches, receipts, allocations, voids, credit memos (whole encounters and amounts), write-offs,
+    refunds, un-applies and the suggestion, in any order."""
 
     new_database: Callable[[], tuple[Engine, Callable[[], None]]]
 
@@ -697,11 +844,10 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.desk is not None and self.m.receipts)
     @rule(data=st.data())
     def allocate_receipt(self, data):
-        with_money = [r.id for r in self.m.receipts.values()
-                      if r.cents > r.applied and not r.voided and self.m.open_oldest_first(r.party)]
+        with_money = [r.id for r in self.m.receipts.values() if r.unapplied and self.m.open_oldest_first(r.party)]
         pick = with_money if with_money and often(data, "one with money left?", 8) else sorted(self.m.receipts)
         r = self.m.receipts[data.draw(st.sampled_from(pick), label="receipt")]
-        self.desk.allocate_receipt(receipt_id=r.id, allocations=self._allocations(data, r.party, r.cents - r.applied))
+        self.desk.allocate_receipt(receipt_id=r.id, allocations=self._allocations(data, r.party, r.unapplied))
 
     @precondition(lambda self: self.desk is not None and self.m.receipts)
     @rule(data=st.data())
@@ -723,7 +869,9 @@ class LedgerMachine(RuleBasedStateMachine):
             self.desk.item_ids)
         item_id, invoice_id = data.draw(st.sampled_from(items), label="batch item")
         inv = self.m.invoices[invoice_id]
-        action = data.draw(st.sampled_from(CREDIT_ACTIONS), label="action")
+        # A careful manager credits whole encounters with self-pay, reassign or void ("adjust" is for amounts).
+        action = data.draw(st.sampled_from([a for a in CREDIT_ACTIONS if a != "adjust"] if careful
+                                           else CREDIT_ACTIONS), label="action")
         others = [p for p in self.desk.party_ids if p != inv.party]
         reason = "billed to the wrong employer"
         if careful:  # encounters still on the invoice, the right target for the action, a reason
@@ -747,16 +895,15 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.desk is not None and self.m.memos)
     @rule(data=st.data())
     def allocate_credit(self, data):
-        with_credit = [m.id for m in self.m.memos.values() if m.cents > m.applied]
+        with_credit = [m.id for m in self.m.memos.values() if m.unapplied]
         pick = with_credit if with_credit and often(data, "one with credit left?", 8) else sorted(self.m.memos)
         memo = self.m.memos[data.draw(st.sampled_from(pick), label="memo")]
-        self.desk.allocate_credit(memo_id=memo.id,
-                                  allocations=self._allocations(data, memo.party, memo.cents - memo.applied))
+        self.desk.allocate_credit(memo_id=memo.id, allocations=self._allocations(data, memo.party, memo.unapplied))
 
     def _overpaid_by_credit(self) -> list[tuple[int, int, int]]:
         """(batch item, invoice, encounter): crediting that encounter goes beyond the invoice's balance."""
-        return [(item, i, e) for item, i in self.desk.item_ids for e, cents in self.m.invoices[i].lines.items()
-                if e not in self.m.invoices[i].credited and cents > self.m.balance(i)]
+        return [(item, i, e) for item, i in self.desk.item_ids for e in self.m.invoices[i].lines
+                if self.m.invoices[i].left(e) > self.m.balance(i)]
 
     @precondition(lambda self: self.desk is not None and self._overpaid_by_credit())
     @rule(data=st.data())
@@ -774,7 +921,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _credit_to_use(self, memo_id: int) -> bool:
         memo = self.m.memos[memo_id]
-        return memo.cents > memo.applied and bool(self.m.open_oldest_first(memo.party))
+        return memo.unapplied > 0 and bool(self.m.open_oldest_first(memo.party))
 
     @precondition(lambda self: self.desk is not None and any(map(self._credit_to_use, self.m.memos)))
     @rule(data=st.data())
@@ -783,8 +930,134 @@ class LedgerMachine(RuleBasedStateMachine):
         memo = self.m.memos[data.draw(st.sampled_from(sorted(filter(self._credit_to_use, self.m.memos))),
                                       label="memo with credit")]
         invoice_id = data.draw(st.sampled_from(self.m.open_oldest_first(memo.party)), label="invoice")
-        most = min(memo.cents - memo.applied, self.m.balance(invoice_id))
+        most = min(memo.unapplied, self.m.balance(invoice_id))
         self.desk.allocate_credit(memo_id=memo.id, allocations={invoice_id: data.draw(st.integers(1, most))})
+
+    # ----- corrections (issue 12)
+    def _amount(self, data, room: int) -> int:
+        """Mostly at most `room` (all of it or a part); now and then more than it, or zero."""
+        how = data.draw(st.sampled_from(["all", "all", "part", "part", "over", "zero"]), label="amount how")
+        if how == "all" and room:
+            return room
+        if how in ("all", "part") and room:
+            return data.draw(st.integers(1, room), label="part")
+        if how == "zero":
+            return 0
+        return room + data.draw(st.integers(1, 5_000), label="over by")
+
+    @precondition(lambda self: self.desk is not None and self.m.invoices)
+    @rule(data=st.data())
+    def write_off(self, data):
+        """What is left of an open invoice closed without payment; now and then a paid one, too much or zero."""
+        open_ids = [i for i in sorted(self.m.invoices) if self.m.balance(i) > 0]
+        pick = open_ids if open_ids and often(data, "an open invoice?", 8) else sorted(self.m.invoices)
+        invoice_id = data.draw(st.sampled_from(pick), label="invoice")
+        cents = self._amount(data, self.m.balance(invoice_id))
+        reason = data.draw(st.sampled_from([*WRITE_OFF_REASONS, "Short-Pay ", "goodwill"]), label="reason")
+        note = data.draw(st.sampled_from(["", "  ", "agreed with the employer"]), label="note")
+        self.desk.write_off(invoice_id=invoice_id, cents=cents, reason=reason, note=note)
+
+    @precondition(lambda self: self.desk is not None and (self.m.receipts or self.m.memos))
+    @rule(data=st.data())
+    def refund(self, data):
+        """Unapplied money of a receipt or a credit memo paid back; now and then more, zero, or a voided receipt."""
+        sources = [("receipt", r.id) for r in self.m.receipts.values()] + [("memo", m.id) for m in self.m.memos.values()]
+        with_money = [(k, i) for k, i in sources
+                      if (self.m.receipts[i] if k == "receipt" else self.m.memos[i]).unapplied > 0]
+        voided = [("receipt", r.id) for r in self.m.receipts.values() if r.voided]
+        how = data.draw(st.sampled_from(["money"] * 7 + ["voided", "any"]), label="which source")
+        pick = (with_money if how == "money" and with_money else voided if how == "voided" and voided
+                else sources)
+        kind, source_id = data.draw(st.sampled_from(pick), label="source")
+        source = self.m.receipts[source_id] if kind == "receipt" else self.m.memos[source_id]
+        cents = self._amount(data, source.unapplied)
+        method = data.draw(st.sampled_from([*REFUND_METHODS, "ach", "bitcoin"]), label="method")
+        self.desk.refund(receipt_id=source_id if kind == "receipt" else None,
+                         memo_id=source_id if kind == "memo" else None, cents=cents, method=method)
+
+    @precondition(lambda self: self.desk is not None and any(a.id is not None for a in self.m.allocations))
+    @rule(data=st.data())
+    def unapply(self, data):
+        """One allocation of a receipt or a credit memo taken back; now and then one taken back already (twice,
+        or by a void), a write-off's, or no reason."""
+        named = [a for a in self.m.allocations if a.id is not None]
+        live = [a.id for a in named if a.live and a.kind != "write-off"]
+        wrong = [a.id for a in named if not a.live or a.kind == "write-off"]  # taken back already, or a write-off's
+        how = data.draw(st.sampled_from(["live"] * 6 + ["wrong"] * 3 + ["any"]), label="which allocation")
+        pick = live if how == "live" and live else wrong if how == "wrong" and wrong else [a.id for a in named]
+        allocation_id = data.draw(st.sampled_from(pick), label="allocation")
+        reason = data.draw(st.sampled_from(["applied to the wrong invoice"] * 4 + ["", "  "]), label="reason")
+        a = self.m.allocation(allocation_id)
+        was_live = a.live
+        self.desk.unapply(allocation_id=allocation_id, reason=reason)
+        if not was_live or a.live:
+            return
+        # The money is back on its receipt or memo: the manager puts it on the right invoice at once, pays it
+        # back, or (a second click on a page not yet refreshed) un-applies the same allocation again.
+        then = data.draw(st.sampled_from(["re-apply", "re-apply", "refund", "again", "leave"]), label="then")
+        source = self.m.receipts[a.source] if a.kind == "receipt" else self.m.memos[a.source]
+        if then == "again":
+            self.desk.unapply(allocation_id=allocation_id, reason=reason)
+        elif then == "refund" and source.unapplied:
+            self.desk.refund(receipt_id=a.source if a.kind == "receipt" else None,
+                             memo_id=a.source if a.kind == "memo" else None,
+                             cents=data.draw(st.integers(1, source.unapplied), label="refund"), method="check")
+        elif then == "re-apply" and a.kind == "receipt":
+            self.desk.allocate_receipt(receipt_id=source.id,
+                                       allocations=self._allocations(data, source.party, source.unapplied))
+        elif then == "re-apply" and self._credit_to_use(a.source):
+            self.desk.allocate_credit(memo_id=source.id,
+                                      allocations=self._allocations(data, source.party, source.unapplied))
+
+    @precondition(lambda self: self.desk is not None and self.desk.item_ids)
+    @rule(data=st.data())
+    def credit_an_amount(self, data):
+        """An amount credited on encounters that stay billed (action "adjust"), now and then with whole
+        encounters of another action; wrong ones: more than is left, zero, another invoice's encounter, one
+        already credited whole, whole and an amount on one encounter, "adjust" with whole encounters, or only
+        amounts with another action."""
+        careful = often(data, "careful?")
+        with_left = [(item, i) for item, i in self.desk.item_ids
+                     if any(self.m.invoices[i].left(e) for e in self.m.invoices[i].lines)]
+        item_id, invoice_id = data.draw(st.sampled_from(with_left if careful and with_left else self.desk.item_ids),
+                                        label="batch item")
+        inv = self.m.invoices[invoice_id]
+        encounters = sorted(inv.lines)
+        if careful:
+            live = [e for e in encounters if inv.left(e)] or encounters
+            adjusted = data.draw(st.lists(st.sampled_from(live), unique=True, min_size=1, max_size=2), label="enc")
+            amounts = {e: (inv.left(e) if data.draw(st.booleans(), label="all that is left?")
+                           else data.draw(st.integers(1, max(1, inv.left(e))), label="amount")) for e in adjusted}
+            whole, action = [], "adjust"
+            rest = [e for e in encounters if e not in inv.credited and e not in amounts]
+            if rest and not often(data, "amounts only?", 8):  # with whole encounters voided or self-pay
+                whole = data.draw(st.lists(st.sampled_from(rest), unique=True, min_size=1, max_size=2),
+                                  label="whole")
+                action = data.draw(st.sampled_from(["void", "self-pay"]), label="action")
+        else:
+            adjusted = data.draw(st.lists(st.sampled_from(encounters), unique=True, max_size=2), label="enc")
+            foreign = sorted(set(self.m.encounters) - set(inv.lines))
+            if foreign and data.draw(st.booleans(), label="foreign encounter?"):
+                adjusted.append(data.draw(st.sampled_from(foreign), label="foreign encounter"))
+            amounts = {e: self._amount(data, inv.left(e) if e in inv.lines else 100) for e in adjusted}
+            whole = data.draw(st.lists(st.sampled_from(encounters), unique=True, max_size=2), label="whole")
+            action = data.draw(st.sampled_from(CREDIT_ACTIONS), label="action")
+        target = (data.draw(st.sampled_from([p for p in self.desk.party_ids if p != inv.party]), label="to")
+                  if action == "reassign" else None)
+        memos = set(self.m.memos)
+        self.desk.credit_memo(item_id=item_id, invoice_id=invoice_id, encounter_ids=whole, action=action,
+                              reassign_to=target, reason="courtesy discount", amounts=amounts)
+        if not amounts or set(self.m.memos) == memos or often(data, "the rest credited whole later?", 5):
+            return
+        # Later the visit turns out not billable at all: a whole credit takes only what is left of it.
+        encounter_id = data.draw(st.sampled_from(sorted(amounts)), label="credited whole after")
+        left = inv.left(encounter_id)
+        memos = set(self.m.memos)
+        self.desk.credit_memo(item_id=item_id, invoice_id=invoice_id, encounter_ids=[encounter_id],
+                              action=data.draw(st.sampled_from(["void", "self-pay"]), label="action"),
+                              reassign_to=None, reason="visit not billable after all")
+        made = set(self.m.memos) - memos
+        assert [self.m.memos[x].cents for x in made] == ([left] if left else []), "a whole credit takes what is left"
 
     @rule(data=st.data())
     def suggest_allocation(self, data):
@@ -832,8 +1105,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_state_machine(new_database):
-    """Any order of the money actions: right ones succeed, wrong ones are refused and change nothing,
-    and every figure (totals, history, accounts, raw ledger rows) is the model's after every step."""
+    """Any order of the money actions and corrections: right ones succeed, wrong ones are refused and change
+    nothing, every figure (totals, history, accounts, lists, raw ledger rows) is the model's after every step,
+    and the books reconcile."""
     machine = type("LedgerMachineRun", (LedgerMachine,), {"new_database": staticmethod(new_database)})
     OUTCOMES.clear()
     # Derandomized (a fixed seed, unless INVOICE_DESK_HYPOTHESIS_EXAMPLES asks for a longer random run), so
@@ -845,5 +1119,10 @@ def test_ledger_state_machine(new_database):
     # The run must have exercised the money, not only refusals (the old test refused every receipt unseen).
     for kind in ("done: on-demand batch", "done: rebatch of", "done: receipt of", "done: credit memo",
                  "done: rebatch invoices", "refused: rebatch invoices", "done: receipt posted twice, acted once",
-                 "refused: on-demand batch", "refused: receipt of", "suggested: oldest first"):
+                 "refused: on-demand batch", "refused: receipt of", "suggested: oldest first",
+                 "done: write-off of", "refused: write-off of", "done: refund from a receipt",
+                 "done: refund from a credit memo", "refused: refund of", "done: un-apply allocation",
+                 "refused: un-apply allocation", "done: amount credit", "refused: amount credit",
+                 "done: whole credit after an adjustment", "may be refused for: already taken back",
+                 "may be refused for: write-off cannot be un-applied"):
         assert OUTCOMES[kind] > 0, f"no example reached '{kind}': {sorted(OUTCOMES.items())}"
