@@ -46,10 +46,11 @@ def require_actor(actor: str) -> str:
     return actor[:120]
 
 
-_MONEY_KEYS = frozenset({"amount", "total", "unapplied", "reversed", "applied", "allocations"})
+_MONEY_KEYS = frozenset({"amount", "total", "unapplied", "reversed", "applied", "allocations", "adjustments",
+                         "balance_after", "unapplied_after", "refunded_before"})
 _FIRST = ("party", "invoice", "target", "before", "after", "amount", "total")
 _LABELS = {"reversed_invoices": "Invoices reversed", "source_batch": "Resent from batch", "include_paid":
-           "Paid invoices included", "reassigned_to": "Reassigned to", "group_id": "Group", "sha256": "File SHA-256"}
+           "Paid invoices included", "refunded_before": "Refunded before the void", "from": "Refunded from", "reassigned_to": "Reassigned to", "group_id": "Group", "sha256": "File SHA-256"}
 
 
 def _plain(value, money: bool = False) -> str:
