@@ -297,7 +297,7 @@ def test_ticking_a_history_row_selects_it_for_rebatch(server, page, tmp_path):
     routed_without_page_not_found(page)
     rebatch = page.get_by_role("button", name="Rebatch selected")
     expect(rebatch).to_be_disabled()
-    grid = page.locator('[data-testid="stDataFrame"]').last
+    grid = page.locator('[data-testid="stDataFrame"]').first  # the history; the ledger's table comes after it
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     assert box is not None
