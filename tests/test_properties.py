@@ -178,6 +178,10 @@ class Desk:
         self.item_of: dict[tuple[int, int], int] = {}  # (invoice id, times batched) -> batch item id
         self.batch_numbers: list[int] = []
         self.written: list = []  # the write-offs made, in order (their numbers go up)
+        # Actions done, days passed, encounters added: what can change a figure. A step that only had refusals
+        # (each proved to change no row) or suggestions (proved to write nothing) leaves every figure as last
+        # checked, so `check_if_changed` skips the full check then.
+        self.changes, self.checked_at = 0, -1
         billing_on(self.s)
         save_invoice_profile(self.s, actor=ACTOR, terms_days=terms_days, number_prefix="INV-")
         group = make_group(self.s)
@@ -203,6 +207,7 @@ class Desk:
         return self.model.today
 
     def advance(self, days: int) -> None:
+        self.changes += 1
         self.model.today += timedelta(days=days)
         self.coordinates.move_to(self._noon(self.model.today).timestamp())
 
@@ -220,6 +225,7 @@ class Desk:
         try:
             result = call()
             self.s.commit()
+            self.changes += 1
         except InvoiceDeskError as exc:
             self.s.rollback()
             raise AssertionError(f"{step} must succeed by the rules but was refused: {exc}") from exc
@@ -230,6 +236,7 @@ class Desk:
         enc = make_encounter(self.s, self._party(party), dos=dos, post=post,
                              amounts=tuple(f"{dollars(c)}" for c in amounts), voided=voided)
         self.s.commit()
+        self.changes += 1
         self.model.add_encounter(MEncounter(enc.id, enc.party_id, dos, post, sum(amounts), voided))
 
     def _party(self, party_id: int):
@@ -395,7 +402,6 @@ class Desk:
 
     def write_off(self, *, invoice_id: int, cents: int, reason: str, note: str) -> None:
         reasons = self.model.write_off(invoice_id=invoice_id, cents=cents, reason=reason, note=note)
-        print("WODEBUG", invoice_id, cents, self.model.balance(invoice_id), reason, repr(note), sorted(reasons), [self.model.balance(i) for i in self.model.invoices])
         step = f"write-off of {dollars(cents)} on invoice id {invoice_id} reason {reason!r} note {note!r}"
         wo = self.act(step, reasons, lambda: write_off(self.s, invoice_id=invoice_id, amount=dollars(cents),
                                                         reason=reason, note=note, actor=ACTOR))
@@ -465,7 +471,14 @@ class Desk:
                 f"{step}: oldest first by first sending (then id) expected {expected.allocations}, got {chosen}")
 
     # ----- every figure against the model
+    def check_if_changed(self) -> None:
+        if self.changes == self.checked_at:
+            OUTCOMES["checks skipped: nothing changed"] += 1
+            return
+        self.check()
+
     def check(self) -> None:
+        self.checked_at = self.changes
         s, m = self.s, self.model
         assert clock.today(s) == m.today
         for invoice_id in m.invoices:
@@ -498,14 +511,14 @@ class Desk:
     def _check_lists(self) -> None:
         """The receipts' and credit memos' lists: applied, unapplied and refunded as the model says."""
         m = self.model
-        got = {r.receipt_id: (r.party_id, r.amount, r.applied, r.unapplied, r.refunded, r.voided)
-               for r in list_receipts(self.s, limit=10_000)}
-        assert got == {r.id: (r.party, dollars(r.cents), dollars(r.applied), dollars(r.unapplied),
-                              dollars(r.refunded), r.voided) for r in m.receipts.values()}, "receipts list"
-        got = {x.credit_memo_id: (x.party_id, x.amount, x.unapplied, x.refunded)
-               for x in list_credit_memos(self.s, limit=10_000)}
-        assert got == {x.id: (x.party, dollars(x.cents), dollars(x.unapplied), dollars(x.refunded))
-                       for x in m.memos.values()}, "credit memos list"
+        receipts = {r.receipt_id: (r.party_id, r.amount, r.applied, r.unapplied, r.refunded, r.voided)
+                    for r in list_receipts(self.s, limit=10_000)}
+        assert receipts == {r.id: (r.party, dollars(r.cents), dollars(r.applied), dollars(r.unapplied),
+                                   dollars(r.refunded), r.voided) for r in m.receipts.values()}, "receipts list"
+        memos = {x.credit_memo_id: (x.party_id, x.amount, x.unapplied, x.refunded)
+                 for x in list_credit_memos(self.s, limit=10_000)}
+        assert memos == {x.id: (x.party, dollars(x.cents), dollars(x.unapplied), dollars(x.refunded))
+                         for x in m.memos.values()}, "credit memos list"
 
     def _check_history(self) -> None:
         m = self.model
@@ -708,6 +721,129 @@ def test_batch_sequences_invoice_every_encounter_once(new_database, start, encou
         drop()
 
 
+# ---------------------------------------------------------------------------------------------- corrections in order
+def _expect(desk: Desk, outcome: str, call: Callable[[], object], reason: str | None = None) -> None:
+    """One step whose outcome ("done: write-off of", "refused: refund of" ...) and refusal reason the scenario
+    means; the model and the code must agree on it, then every figure is checked."""
+    before = OUTCOMES.copy()
+    call()
+    moved = {k for k in OUTCOMES if OUTCOMES[k] != before.get(k, 0)}
+    assert outcome in moved, f"expected '{outcome}', the step went {sorted(moved)}"
+    assert reason is None or f"may be refused for: {reason}" in moved, f"expected refusal '{reason}': {sorted(moved)}"
+    desk.check()
+
+
+def test_every_correction_and_its_refusals_in_one_sequence(new_database):
+    """Each correction of issue 12 and each of its refusals, at least once, in an order that reaches them all
+    whatever the state machine happens to draw: write-offs, refunds from a receipt and from a credit memo,
+    un-applying one allocation (and again), amounts credited on an encounter and a whole credit after them, a
+    void after a refund. The same model and checks (figures, lists, raw rows, reconcile, invariants) as the
+    state machine after every step."""
+    engine, drop = new_database()
+    desk = None
+    try:
+        desk = Desk(engine, start=date(2025, 3, 14), terms_days=30)
+        m = desk.model
+        a, b = desk.party_ids[:2]
+        for party, cents in ((a, 15_000), (a, 15_000), (b, 15_000)):
+            desk.add_encounter(party, desk.today - timedelta(days=5), desk.today - timedelta(days=4), [cents])
+        desk.on_demand(party=None, sent_days_ago=2)
+        (inv_a,), (inv_b,) = ([i for i, inv in m.invoices.items() if inv.party == p] for p in (a, b))
+        item_a = next(item for item, i in desk.item_ids if i == inv_a)
+        e1, e2 = sorted(m.invoices[inv_a].lines)
+
+        def live(kind: str, source: int) -> int:
+            (allocation,) = [x.id for x in m.allocations if (x.kind, x.source, x.live) == (kind, source, True)]
+            return allocation
+
+        # A receipt pays part of A's invoice and leaves money unapplied; some of it is paid back.
+        _expect(desk, "done: receipt of", lambda: desk.post_receipt(party=a, cents=20_000, days_ago=0,
+                                                                     allocations={inv_a: 10_000}))
+        r1 = max(m.receipts)
+        _expect(desk, "refused: refund of", lambda: desk.refund(receipt_id=r1, cents=10_001, method="check"),
+                "more than unapplied")
+        _expect(desk, "refused: refund of", lambda: desk.refund(receipt_id=r1, cents=0, method="check"),
+                "amount not above zero")
+        _expect(desk, "refused: refund of", lambda: desk.refund(receipt_id=r1, cents=100, method="wire"),
+                "refund method unknown")
+        _expect(desk, "done: refund of", lambda: desk.refund(receipt_id=r1, cents=4_000, method="ach"))
+        # Applied to the wrong invoice: taken back (once), then put on the right one.
+        first = live("receipt", r1)
+        _expect(desk, "refused: un-apply allocation", lambda: desk.unapply(allocation_id=first, reason="  "),
+                "reason missing")
+        _expect(desk, "done: un-apply allocation", lambda: desk.unapply(allocation_id=first, reason="wrong invoice"))
+        _expect(desk, "refused: un-apply allocation", lambda: desk.unapply(allocation_id=first, reason="again"),
+                "already taken back")
+        _expect(desk, "refused: allocate receipt", lambda: desk.allocate_receipt(receipt_id=r1,
+                                                                                  allocations={inv_b: 1_000}),
+                "invoice of another party")
+        _expect(desk, "done: allocate receipt", lambda: desk.allocate_receipt(receipt_id=r1,
+                                                                               allocations={inv_a: 16_000}))
+        # A short-pay written off (14,000 open): too much, no note for "other", an unknown reason, then right.
+        _expect(desk, "refused: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=14_001,
+                                                                       reason="short-pay", note=""),
+                "more than the balance")
+        _expect(desk, "refused: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=4_000,
+                                                                       reason="other", note=" "),
+                "write-off note missing")
+        _expect(desk, "refused: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=4_000,
+                                                                       reason="goodwill", note=""),
+                "write-off reason unknown")
+        _expect(desk, "done: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=4_000,
+                                                                    reason=" Short-Pay", note=""))
+        wo = live("write-off", max(m.write_offs))
+        _expect(desk, "refused: un-apply allocation", lambda: desk.unapply(allocation_id=wo, reason="by mistake"),
+                "write-off cannot be un-applied")
+
+        # Amounts credited on an encounter that stays billed (10,000 open), and the wrong ways to ask for one.
+        def memo(encounters: list[int], action: str, amounts: dict[int, int] | None):
+            return lambda: desk.credit_memo(item_id=item_a, invoice_id=inv_a, encounter_ids=encounters,
+                                            action=action, reassign_to=None, reason="courtesy", amounts=amounts)
+
+        _expect(desk, "refused: amount credit", memo([], "adjust", {e1: 15_001}), "more than left on the encounter")
+        _expect(desk, "refused: amount credit", memo([], "adjust", {e1: 0}), "amount not above zero")
+        _expect(desk, "refused: amount credit", memo([], "void", {e1: 100}), "only amounts without adjust")
+        _expect(desk, "refused: amount credit", memo([e2], "adjust", {e1: 100}), "adjust with whole encounters")
+        _expect(desk, "refused: amount credit", memo([e1], "void", {e1: 100}), "whole and an amount on one encounter")
+        _expect(desk, "refused: credit memo", memo([], "adjust", None), "no encounters")
+        _expect(desk, "done: amount credit", memo([], "adjust", {e1: 5_000}))
+        _expect(desk, "refused: amount credit", memo([], "adjust", {e1: 10_001}), "more than left on the encounter")
+        # The visit is not billable after all: the whole credit takes what is left of it (10,000), 5,000 beyond
+        # the balance stays unapplied credit, and is paid back.
+        _expect(desk, "done: credit memo", memo([e1], "void", None))
+        m2 = max(m.memos)
+        assert (m.memos[m2].cents, m.memos[m2].unapplied, m.balance(inv_a)) == (10_000, 5_000, 0)
+        _expect(desk, "refused: amount credit", memo([], "adjust", {e1: 1}), "already credited")
+        _expect(desk, "refused: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=100,
+                                                                       reason="small balance", note=""),
+                "nothing to write off")
+        _expect(desk, "done: refund of", lambda: desk.refund(memo_id=m2, cents=5_000, method="check"))
+        _expect(desk, "refused: refund of", lambda: desk.refund(memo_id=m2, cents=1, method="check"),
+                "nothing unapplied to refund")
+        # The memo's credit taken back from the invoice and put on it again.
+        credit = live("memo", m2)
+        _expect(desk, "done: un-apply allocation", lambda: desk.unapply(allocation_id=credit, reason="wrong one"))
+        _expect(desk, "refused: refund of", lambda: desk.refund(memo_id=m2, cents=5_001, method="check"),
+                "more than unapplied")
+        _expect(desk, "done: allocate credit", lambda: desk.allocate_credit(memo_id=m2, allocations={inv_a: 5_000}))
+        # The check bounces after part of it was refunded: what it paid reopens, the refund stays.
+        paid = live("receipt", r1)
+        _expect(desk, "done: void receipt", lambda: desk.void_receipt(receipt_id=r1, reason="NSF"))
+        assert (m.receipts[r1].refunded, m.balance(inv_a)) == (4_000, 16_000)
+        _expect(desk, "refused: refund of", lambda: desk.refund(receipt_id=r1, cents=100, method="check"),
+                "receipt voided")
+        _expect(desk, "refused: un-apply allocation", lambda: desk.unapply(allocation_id=paid, reason="again"),
+                "already taken back")
+        _expect(desk, "done: write-off of", lambda: desk.write_off(invoice_id=inv_a, cents=16_000,
+                                                                    reason="bad debt", note="closed"))
+        desk.advance(45)  # B's invoice is overdue now; A's is paid off by credits and write-offs
+        desk.check()
+    finally:
+        if desk is not None:
+            desk.close()
+        drop()
+
+
 # ---------------------------------------------------------------------------------------------- the state machine
 class LedgerMachine(RuleBasedStateMachine):
     """Batches, rebatches, receipts, allocations, voids, credit memos (whole encounters and amounts), write-offs,
@@ -839,7 +975,12 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             cents = 0
         days_ago = data.draw(st.one_of(st.just(0), st.integers(-3, 60)), label="received days ago")
+        receipts = set(self.m.receipts)
         self.desk.post_receipt(party=party, cents=cents, days_ago=days_ago, allocations=allocations)
+        for receipt_id in set(self.m.receipts) - receipts:  # paid more than it owed: now and then paid back
+            left = self.m.receipts[receipt_id].unapplied
+            if left and not often(data, "keep the overpayment?"):
+                self.desk.refund(receipt_id=receipt_id, cents=self._amount(data, left), method="check")
 
     @precondition(lambda self: self.desk is not None and self.m.receipts)
     @rule(data=st.data())
@@ -855,8 +996,19 @@ class LedgerMachine(RuleBasedStateMachine):
         # Mostly a check that paid something: voiding it must reopen what it paid.
         paying = [r.id for r in self.m.receipts.values() if r.applied]
         pick = paying if paying and often(data, "one that paid?", 8) else sorted(self.m.receipts)
-        self.desk.void_receipt(receipt_id=data.draw(st.sampled_from(pick), label="receipt"),
+        r = self.m.receipts[data.draw(st.sampled_from(pick), label="receipt")]
+        was_voided, reversed_ = r.voided, [a.id for a in r.allocs if a.live]
+        self.desk.void_receipt(receipt_id=r.id,
                                reason=data.draw(st.sampled_from(["check returned NSF", "NSF", "  "]), label="reason"))
+        if was_voided or not r.voided:
+            return
+        # A page not yet refreshed still offers the voided receipt: to refund it, or to un-apply what it paid.
+        then = data.draw(st.sampled_from(["nothing", "nothing", "refund", "un-apply"]), label="after the void")
+        if then == "refund":
+            self.desk.refund(receipt_id=r.id, cents=data.draw(st.integers(1, r.cents), label="refund"), method="ACH")
+        elif then == "un-apply" and reversed_:
+            self.desk.unapply(allocation_id=data.draw(st.sampled_from(reversed_), label="reversed allocation"),
+                              reason="applied to the wrong invoice")
 
     @precondition(lambda self: self.desk is not None and self.desk.item_ids)
     @rule(data=st.data())
@@ -916,8 +1068,11 @@ class LedgerMachine(RuleBasedStateMachine):
                               reassign_to=None, reason="paid by the patient")
         (memo_id,) = set(self.m.memos) - memos
         assert self.m.memos[memo_id].cents > self.m.memos[memo_id].applied
-        if self._credit_to_use(memo_id) and often(data, "use the credit now?", 8):
+        if self._credit_to_use(memo_id) and often(data, "use the credit now?", 6):
             self.use_unapplied_credit(data)
+        elif often(data, "pay the credit back?", 5):  # the party has nothing open it wants the credit on
+            memo = self.m.memos[memo_id]
+            self.desk.refund(memo_id=memo_id, cents=self._amount(data, memo.unapplied), method="check")
 
     def _credit_to_use(self, memo_id: int) -> bool:
         memo = self.m.memos[memo_id]
@@ -936,42 +1091,82 @@ class LedgerMachine(RuleBasedStateMachine):
     # ----- corrections (issue 12)
     def _amount(self, data, room: int) -> int:
         """Mostly at most `room` (all of it or a part); now and then more than it, or zero."""
-        how = data.draw(st.sampled_from(["all", "all", "part", "part", "over", "zero"]), label="amount how")
-        if how == "all" and room:
-            return room
-        if how in ("all", "part") and room:
-            return data.draw(st.integers(1, room), label="part")
-        if how == "zero":
-            return 0
-        return room + data.draw(st.integers(1, 5_000), label="over by")
+        if room and often(data, "an amount that fits?", 8):
+            return room if data.draw(st.booleans(), label="all of it?") else data.draw(st.integers(1, room))
+        return 0 if data.draw(st.booleans(), label="zero?") else room + data.draw(st.integers(1, 5_000), label="over")
 
-    @precondition(lambda self: self.desk is not None and self.m.invoices)
+    def _open_invoices(self) -> list[int]:
+        return [i for i in sorted(self.m.invoices) if self.m.balance(i) > 0]
+
+    @precondition(lambda self: self.desk is not None and self._open_invoices())
     @rule(data=st.data())
     def write_off(self, data):
-        """What is left of an open invoice closed without payment; now and then a paid one, too much or zero."""
-        open_ids = [i for i in sorted(self.m.invoices) if self.m.balance(i) > 0]
-        pick = open_ids if open_ids and often(data, "an open invoice?", 8) else sorted(self.m.invoices)
-        invoice_id = data.draw(st.sampled_from(pick), label="invoice")
-        cents = self._amount(data, self.m.balance(invoice_id))
-        reason = data.draw(st.sampled_from([*WRITE_OFF_REASONS, "Short-Pay ", "goodwill"]), label="reason")
-        note = data.draw(st.sampled_from(["", "  ", "agreed with the employer"]), label="note")
+        """What is left of an open invoice closed without payment; now and then one thing wrong: a paid invoice,
+        too much, zero, an unknown reason or "other" without a note."""
+        fault = "none" if often(data, "careful?") else data.draw(
+            st.sampled_from(["invoice", "amount", "reason", "note"]), label="what is wrong")
+        pool = sorted(self.m.invoices) if fault == "invoice" else self._open_invoices()
+        invoice_id = data.draw(st.sampled_from(pool), label="invoice")
+        balance = self.m.balance(invoice_id)
+        if fault == "amount" or not balance:
+            cents = self._amount(data, balance)
+        elif balance > 1 and often(data, "a part (a short-pay)?"):  # mostly the invoice stays open
+            cents = data.draw(st.integers(1, balance - 1), label="part")
+        else:
+            cents = balance
+        reason = data.draw(st.sampled_from(WRITE_OFF_REASONS), label="reason")
+        note = "agreed with the employer" if reason == "other" else data.draw(
+            st.sampled_from(["", "agreed with the employer"]), label="note")
+        if fault == "reason":
+            reason = data.draw(st.sampled_from(["goodwill", "", "bad-debt"]), label="unknown reason")
+        elif fault == "note":
+            reason, note = data.draw(st.sampled_from(["other", " Other"]), label="other"), data.draw(
+                st.sampled_from(["", "  "]), label="no note")
+        elif fault == "none" and data.draw(st.booleans(), label="as typed?"):
+            reason = f" {reason.upper()} "  # the reason as a manager may type it
+        written = set(self.m.write_offs)
         self.desk.write_off(invoice_id=invoice_id, cents=cents, reason=reason, note=note)
+        for wo in set(self.m.write_offs) - written:  # a write-off is not money applied: it cannot be un-applied
+            if not often(data, "leave it?", 6):
+                (a,) = [a for a in self.m.allocations if a.kind == "write-off" and a.source == wo]
+                self.desk.unapply(allocation_id=a.id, reason="written off by mistake")
 
-    @precondition(lambda self: self.desk is not None and (self.m.receipts or self.m.memos))
+    def _to_refund(self) -> bool:
+        """Money a refund may take (or a voided receipt it must refuse); else only "nothing to refund" is left,
+        which the steps after a credit memo and the sequence test reach."""
+        return any(r.unapplied or r.voided for r in self.m.receipts.values()) or any(
+            m.unapplied for m in self.m.memos.values())
+
+    @precondition(lambda self: self.desk is not None and self._to_refund())
     @rule(data=st.data())
     def refund(self, data):
-        """Unapplied money of a receipt or a credit memo paid back; now and then more, zero, or a voided receipt."""
+        """Unapplied money of a receipt or a credit memo paid back; now and then one thing wrong: more than is
+        unapplied, zero, a source with nothing unapplied, a voided receipt or an unknown method."""
         sources = [("receipt", r.id) for r in self.m.receipts.values()] + [("memo", m.id) for m in self.m.memos.values()]
         with_money = [(k, i) for k, i in sources
-                      if (self.m.receipts[i] if k == "receipt" else self.m.memos[i]).unapplied > 0]
+                      if (self.m.receipts[i] if k == "receipt" else self.m.memos[i]).unapplied]
         voided = [("receipt", r.id) for r in self.m.receipts.values() if r.voided]
-        how = data.draw(st.sampled_from(["money"] * 7 + ["voided", "any"]), label="which source")
-        pick = (with_money if how == "money" and with_money else voided if how == "voided" and voided
-                else sources)
+        fault = "none" if with_money and often(data, "careful?") else data.draw(
+            st.sampled_from(["source", "voided", "amount", "method"]), label="what is wrong")
+        if fault == "voided" and voided:
+            pick = voided
+        elif fault == "source" or not with_money:
+            pick = sources
+        else:
+            memos = [x for x in with_money if x[0] == "memo"]  # rarer than receipts: asked for as often
+            pick = memos if memos and data.draw(st.booleans(), label="a credit memo?") else with_money
         kind, source_id = data.draw(st.sampled_from(pick), label="source")
         source = self.m.receipts[source_id] if kind == "receipt" else self.m.memos[source_id]
-        cents = self._amount(data, source.unapplied)
-        method = data.draw(st.sampled_from([*REFUND_METHODS, "ach", "bitcoin"]), label="method")
+        if fault == "amount" or not source.unapplied:
+            cents = self._amount(data, source.unapplied)
+        else:
+            cents = source.unapplied if data.draw(st.booleans(), label="all of it?") else data.draw(
+                st.integers(1, source.unapplied), label="part")
+        method = data.draw(st.sampled_from(REFUND_METHODS), label="method")
+        if fault == "method":
+            method = data.draw(st.sampled_from(["bitcoin", "wire", ""]), label="unknown method")
+        elif data.draw(st.booleans(), label="as typed?"):
+            method = method.lower()
         self.desk.refund(receipt_id=source_id if kind == "receipt" else None,
                          memo_id=source_id if kind == "memo" else None, cents=cents, method=method)
 
@@ -983,10 +1178,13 @@ class LedgerMachine(RuleBasedStateMachine):
         named = [a for a in self.m.allocations if a.id is not None]
         live = [a.id for a in named if a.live and a.kind != "write-off"]
         wrong = [a.id for a in named if not a.live or a.kind == "write-off"]  # taken back already, or a write-off's
-        how = data.draw(st.sampled_from(["live"] * 6 + ["wrong"] * 3 + ["any"]), label="which allocation")
-        pick = live if how == "live" and live else wrong if how == "wrong" and wrong else [a.id for a in named]
+        fault = "none" if live and often(data, "careful?") else data.draw(
+            st.sampled_from(["allocation", "allocation", "reason"]), label="what is wrong")
+        pick = wrong if fault == "allocation" and wrong else live if fault != "allocation" and live else [
+            a.id for a in named]
         allocation_id = data.draw(st.sampled_from(pick), label="allocation")
-        reason = data.draw(st.sampled_from(["applied to the wrong invoice"] * 4 + ["", "  "]), label="reason")
+        reason = (data.draw(st.sampled_from(["", "  "]), label="no reason") if fault == "reason"
+                  else "applied to the wrong invoice")
         a = self.m.allocation(allocation_id)
         was_live = a.live
         self.desk.unapply(allocation_id=allocation_id, reason=reason)
@@ -1047,17 +1245,20 @@ class LedgerMachine(RuleBasedStateMachine):
         memos = set(self.m.memos)
         self.desk.credit_memo(item_id=item_id, invoice_id=invoice_id, encounter_ids=whole, action=action,
                               reassign_to=target, reason="courtesy discount", amounts=amounts)
-        if not amounts or set(self.m.memos) == memos or often(data, "the rest credited whole later?", 5):
+        if set(self.m.memos) == memos:
+            return
+        still_billed = sorted(e for e in amounts if e not in inv.credited and inv.left(e))
+        if not still_billed or often(data, "the rest credited whole later?", 5):
             return
         # Later the visit turns out not billable at all: a whole credit takes only what is left of it.
-        encounter_id = data.draw(st.sampled_from(sorted(amounts)), label="credited whole after")
+        encounter_id = data.draw(st.sampled_from(still_billed), label="credited whole after")
         left = inv.left(encounter_id)
         memos = set(self.m.memos)
         self.desk.credit_memo(item_id=item_id, invoice_id=invoice_id, encounter_ids=[encounter_id],
                               action=data.draw(st.sampled_from(["void", "self-pay"]), label="action"),
                               reassign_to=None, reason="visit not billable after all")
         made = set(self.m.memos) - memos
-        assert [self.m.memos[x].cents for x in made] == ([left] if left else []), "a whole credit takes what is left"
+        assert [self.m.memos[x].cents for x in made] == [left], "a whole credit takes what is left"
 
     @rule(data=st.data())
     def suggest_allocation(self, data):
@@ -1101,7 +1302,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def figures_match_the_model(self):
         if self.desk is not None:
-            self.desk.check()
+            self.desk.check_if_changed()
 
 
 def test_ledger_state_machine(new_database):
@@ -1122,7 +1323,5 @@ def test_ledger_state_machine(new_database):
                  "refused: on-demand batch", "refused: receipt of", "suggested: oldest first",
                  "done: write-off of", "refused: write-off of", "done: refund from a receipt",
                  "done: refund from a credit memo", "refused: refund of", "done: un-apply allocation",
-                 "refused: un-apply allocation", "done: amount credit", "refused: amount credit",
-                 "done: whole credit after an adjustment", "may be refused for: already taken back",
-                 "may be refused for: write-off cannot be un-applied"):
+                 "refused: un-apply allocation", "done: amount credit", "refused: amount credit"):
         assert OUTCOMES[kind] > 0, f"no example reached '{kind}': {sorted(OUTCOMES.items())}"

@@ -1,14 +1,15 @@
-"""An independent, pure-Python model of the money rules (domain.md rules 2, 5, 6, 7, 9, 10) and of the corrections
-of issue 12: write-offs, refunds, un-applying one allocation and amount adjustments on credit memos.
+"""An independent, pure-Python model of the money rules (domain.md rules 2, 5, 6, 7, 9, 10) and of the
+corrections of issue 12: write-offs, refunds, un-applying one allocation and amounts credited on encounters
+that stay billed (adjustments).
 
 It knows nothing of `core`: plain dicts of parties, encounters, invoices, receipts, credit memos, write-offs,
-refunds and allocations, money in integer cents, days as `datetime.date`. The property tests drive the real code and this model
-side by side: the model says whether an action must succeed or must be refused (and why, as a set of
-reasons, any of which may be the one the code names), and what every figure is afterwards.
+refunds and allocations, money in integer cents, days as `datetime.date`. The property tests drive the real
+code and this model side by side: the model says whether an action must succeed or must be refused (and why,
+as a set of reasons, any of which may be the one the code names), and what every figure is afterwards.
 
 Records are keyed by the ids the database gave them: an id is identity (and the tie-break of "oldest
-first"), never a figure. The model is told each id right after the real call made the record (an allocation's too: the
-model makes it without an id, and `told_allocation` names it from the row the code wrote).
+first"), never a figure. The model is told each id right after the real call made the record; an allocation
+the model makes without one, and `told_allocation` names it from the row the code wrote.
 """
 
 from __future__ import annotations
