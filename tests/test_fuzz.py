@@ -35,7 +35,8 @@ FUNCTIONS = [
     "search_groups", "navigate", "audit_log", "audit_changes", "audit_change_count", "headline", "invoices_by_month",
     "open_aging", "get_party", "render_batch_item_pdf", "render_credit_memo_pdf", "render_statement_pdf",
     "render_items_pdf", "verify_document", "invoice_totals", "parse_money", "format_money", "csv_bytes", "defuse",
-    "template_csv",
+    "template_csv", "write_off", "refund", "unapply_allocation", "list_allocations", "list_write_offs", "list_refunds",
+    "party_ledger", "reconcile", "render_party_ledger_pdf", "write_off_needs_confirmation", "aging_basis",
 ]
 # Not drawn: render_batch_pdf (a whole batch's PDF per example; the table in test_hostile_inputs.py covers it on a
 # one-invoice batch) and load_demo_data (refuses a database that has data, which the table checks too).

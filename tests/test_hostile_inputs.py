@@ -36,9 +36,19 @@ HOSTILE: list[object] = [
 ]
 
 
-def _baselines(p: Practice, audit_id: int, today: date) -> dict[str, dict[str, object]]:
+def _baselines(p: Practice, audit_id: int, today: date, allocation_id: int) -> dict[str, dict[str, object]]:
     """Arguments that work for each public function on the practice (the table's starting point)."""
     return {
+        "aging_basis": {},
+        "list_allocations": {"receipt_id": p.receipt.id},
+        "list_refunds": {}, "list_write_offs": {},
+        "party_ledger": {"party_id": p.party.id},
+        "reconcile": {},
+        "refund": {"receipt_id": p.receipt.id, "amount": "1.00", "method": "check", "actor": ACTOR},
+        "render_party_ledger_pdf": {"party_id": p.party.id},
+        "unapply_allocation": {"allocation_id": allocation_id, "reason": "Wrong invoice", "actor": ACTOR},
+        "write_off": {"invoice_id": p.e.invoice_id, "amount": "1.00", "reason": "small balance", "actor": ACTOR},
+        "write_off_needs_confirmation": {"amount": "10.00"},
         "allocate_credit": {"credit_memo_id": p.memo.id, "allocations": {p.a.invoice_id: "1.00"}, "actor": ACTOR},
         "allocate_receipt": {"receipt_id": p.receipt.id, "allocations": {p.a.invoice_id: "1.00"}, "actor": ACTOR},
         "audit_actions": {}, "audit_actors": {},
@@ -121,7 +131,8 @@ def practice_engine(request, tmp_path_factory):
         assert report.ok
         s.commit()
         audit_id = core.audit_log(s, action="import.parties")[0].id
-        baselines = _baselines(practice, audit_id, core.clock.today(s))
+        [allocation] = core.list_allocations(s, receipt_id=practice.receipt.id)  # its 50.00 on invoice B
+        baselines = _baselines(practice, audit_id, core.clock.today(s), allocation.allocation_id)
     # Each function's arguments work as given (a table of refusals would prove little otherwise).
     yield engine, baselines
     engine.dispose()
