@@ -13,7 +13,7 @@ from core import as_of as as_of_sql
 from core import clock
 from core.dates import to_date
 from core.db import guarded
-from core.models import AgingBasis, Allocation, Invoice, Receipt
+from core.models import AgingBasis
 from core.money import from_cents
 from core.parties import get_party
 
@@ -81,18 +81,14 @@ def party_account(session: Session, *, party_id: int, as_of: date | None = None)
     last = session.execute(sa.select(receipts.c.received_date, receipts.c.amount)
                            .order_by(receipts.c.received_date.desc(), receipts.c.id.desc()).limit(1)).first()
     # Days to pay: from first sending to the receipt that brought each invoice paid by that day to zero.
-    inv, r, a = Invoice.__table__, Receipt.__table__, Allocation.__table__
-    paid_ids = sa.select(balances.c.id).where(balances.c.balance == 0)
-    paid_on = (sa.select(inv.c.id, inv.c.first_sent_on, sa.func.max(r.c.received_date).label("paid_on"))
-               .join(a, a.c.invoice_id == inv.c.id).join(r, r.c.id == a.c.receipt_id)
-               .where(inv.c.id.in_(paid_ids), as_of_sql.live_on(day))
-               .group_by(inv.c.id, inv.c.first_sent_on))
-    days = [max(0, (row.paid_on - row.first_sent_on).days) for row in session.execute(paid_on)]
+    paid = as_of_sql.paid_invoices(day, party_id=party_id).subquery()
+    paid_count, paid_days = session.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(paid.c.days),
+                                                                                         0))).one()
     return AccountSummary(
         party_id=party_id, open_balance=from_cents(sum(row.balance for row in open_rows)),
         open_invoices=len(open_rows), unapplied_receipts=from_cents(unapplied_receipts),
         unapplied_credits=from_cents(unapplied_credits), aging=aging_of(open_rows, day, basis),
         last_payment_on=last.received_date if last else None,
         last_payment_amount=from_cents(last.amount) if last else None,
-        average_days_to_pay=round(sum(days) / len(days), 1) if days else None, as_of=day, aging_basis=basis,
+        average_days_to_pay=round(paid_days / paid_count, 1) if paid_count else None, as_of=day, aging_basis=basis,
     )

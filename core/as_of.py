@@ -10,14 +10,16 @@ the statement, the dashboard figures and the reconciliation alike.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
-from core.models import AgingBasis, Allocation, CreditMemo, Invoice, Receipt, Refund
+from core.models import AgingBasis, Allocation, CreditMemo, Invoice, Party, Receipt, Refund
 
-_a, _inv, _r, _m, _f = (Allocation.__table__, Invoice.__table__, Receipt.__table__, CreditMemo.__table__,
-                        Refund.__table__)
+_a, _inv, _r, _m, _f, _p = (Allocation.__table__, Invoice.__table__, Receipt.__table__, CreditMemo.__table__,
+                            Refund.__table__, Party.__table__)
 
 FIRST_SENT_BUCKETS = ("0-30", "31-60", "61-90", "91-120", "over 120")
 DUE_DATE_BUCKETS = ("current", "1-30", "31-60", "61-90", "91-120", "over 120")
@@ -39,6 +41,62 @@ def bucket(days: int, basis: str = AgingBasis.FIRST_SENT) -> str:
     return "over 120"
 
 
+def aging_case(first_sent_on: sa.ColumnElement, due_on: sa.ColumnElement, day: date,
+               basis: str = AgingBasis.FIRST_SENT) -> sa.Case:
+    """The bucket of each row in SQL, as `bucket` names it in Python: the day's boundaries are dates worked out here,
+    so the statement compares dates on both databases (no date arithmetic in SQL)."""
+    start = due_on if basis == AgingBasis.DUE_DATE else first_sent_on
+    names = buckets(basis)
+    whens = [(start >= day, names[0])] if basis == AgingBasis.DUE_DATE else []
+    for limit, name in zip((30, 60, 90, 120), names[-5:-1], strict=True):
+        whens.append((start >= day - timedelta(days=limit), name))
+    return sa.case(*whens, else_=names[-1])
+
+
+class days_between(FunctionElement):  # noqa: N801 (a SQL function's name)
+    """Whole days from `earlier` to `later` (two dates), on SQLite and PostgreSQL alike."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(later, **kw)}) - julianday({compiler.process(earlier, **kw)}) "
+            "AS INTEGER)")
+
+
+@compiles(days_between)
+def _days_default(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+def month_index(column: sa.ColumnElement) -> sa.ColumnElement[int]:
+    """A date's month as one integer (year * 12 + month - 1), to group by month on both databases."""
+    return sa.cast(sa.extract("year", column), sa.Integer) * 12 + sa.cast(sa.extract("month", column), sa.Integer) - 1
+
+
+def month_of_index(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def index_of_month(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def of_parties(party_column: sa.ColumnElement, party_id: int | None, group_id: int | None) -> list:
+    """The WHERE terms that keep one party's or one group's rows (either, both or neither given)."""
+    terms: list = []
+    if party_id is not None:
+        terms.append(party_column == party_id)
+    if group_id is not None:
+        terms.append(party_column.in_(sa.select(_p.c.id).where(_p.c.group_id == group_id)))
+    return terms
+
+
 def basis_label(basis: str) -> str:
     """How an aging names its basis, on every chart and report."""
     return "days past due" if basis == AgingBasis.DUE_DATE else "days since first sent"
@@ -49,7 +107,7 @@ def live_on(day: date) -> sa.ColumnElement[bool]:
     return sa.and_(_a.c.applied_on <= day, sa.or_(_a.c.reversed_on.is_(None), _a.c.reversed_on > day))
 
 
-def invoice_balances(day: date, *, party_id: int | None = None) -> sa.Select:
+def invoice_balances(day: date, *, party_id: int | None = None, group_id: int | None = None) -> sa.Select:
     """Every invoice first sent on or before the day, with its money as it stood then.
 
     Columns: id, number, party_id, first_sent_on, due_on, billed, payments, credits, writeoffs, balance.
@@ -60,8 +118,9 @@ def invoice_balances(day: date, *, party_id: int | None = None) -> sa.Select:
         sa.func.sum(sa.case((_a.c.credit_memo_id.is_not(None), _a.c.amount_cents), else_=0)).label("credits"),
         sa.func.sum(sa.case((_a.c.write_off_id.is_not(None), _a.c.amount_cents), else_=0)).label("writeoffs"))
         .where(live_on(day)).group_by(_a.c.invoice_id))
-    if party_id is not None:
-        sums = sums.where(_a.c.invoice_id.in_(sa.select(_inv.c.id).where(_inv.c.party_id == party_id)))
+    if party_id is not None or group_id is not None:
+        sums = sums.where(_a.c.invoice_id.in_(sa.select(_inv.c.id).where(
+            *of_parties(_inv.c.party_id, party_id, group_id))))
     s = sums.subquery()
     payments, credits, writeoffs = (sa.func.coalesce(s.c.payments, 0), sa.func.coalesce(s.c.credits, 0),
                                     sa.func.coalesce(s.c.writeoffs, 0))
@@ -69,10 +128,25 @@ def invoice_balances(day: date, *, party_id: int | None = None) -> sa.Select:
                    _inv.c.billed_cents.label("billed"), payments.label("payments"), credits.label("credits"),
                    writeoffs.label("writeoffs"),
                    (_inv.c.billed_cents - payments - credits - writeoffs).label("balance"))
-         .outerjoin(s, s.c.invoice_id == _inv.c.id).where(_inv.c.first_sent_on <= day))
-    if party_id is not None:
-        q = q.where(_inv.c.party_id == party_id)
+         .outerjoin(s, s.c.invoice_id == _inv.c.id).where(_inv.c.first_sent_on <= day,
+                                                          *of_parties(_inv.c.party_id, party_id, group_id)))
     return q
+
+
+def paid_invoices(day: date, *, party_id: int | None = None, group_id: int | None = None) -> sa.Select:
+    """Invoices paid off by the day, with the day the last payment that counted was received and the days it
+    took from first sending (never below 0). An invoice settled by credits or a write-off alone is not "paid".
+
+    Columns: id, party_id, first_sent_on, paid_on, days.
+    """
+    balances = invoice_balances(day, party_id=party_id, group_id=group_id).subquery()
+    paid_on = sa.func.max(_r.c.received_date)
+    days = days_between(paid_on, _inv.c.first_sent_on)
+    return (sa.select(_inv.c.id, _inv.c.party_id, _inv.c.first_sent_on, paid_on.label("paid_on"),
+                      sa.case((days < 0, 0), else_=days).label("days"))
+            .join(_a, _a.c.invoice_id == _inv.c.id).join(_r, _r.c.id == _a.c.receipt_id)
+            .where(_inv.c.id.in_(sa.select(balances.c.id).where(balances.c.balance == 0)), live_on(day))
+            .group_by(_inv.c.id, _inv.c.party_id, _inv.c.first_sent_on))
 
 
 def _refunded_by(column: sa.Column, owner: sa.Column, day: date) -> sa.ScalarSelect:
@@ -85,7 +159,7 @@ def _applied_by(column: sa.Column, owner: sa.Column, day: date) -> sa.ScalarSele
             .where(column == owner, live_on(day)).scalar_subquery())
 
 
-def receipts(day: date, *, party_id: int | None = None) -> sa.Select:
+def receipts(day: date, *, party_id: int | None = None, group_id: int | None = None) -> sa.Select:
     """Receipts received on or before the day and not voided by then, with what was applied, refunded and
     unapplied that day. Columns: id, number, party_id, received_date, amount, applied, refunded, unapplied."""
     applied = _applied_by(_a.c.receipt_id, _r.c.id, day)
@@ -93,16 +167,17 @@ def receipts(day: date, *, party_id: int | None = None) -> sa.Select:
     q = (sa.select(_r.c.id, _r.c.number, _r.c.party_id, _r.c.received_date, _r.c.method, _r.c.reference,
                    _r.c.amount_cents.label("amount"), applied.label("applied"), refunded.label("refunded"),
                    (_r.c.amount_cents - applied - refunded).label("unapplied"))
-         .where(_r.c.received_date <= day, sa.or_(_r.c.voided_on.is_(None), _r.c.voided_on > day)))
-    return q.where(_r.c.party_id == party_id) if party_id is not None else q
+         .where(_r.c.received_date <= day, sa.or_(_r.c.voided_on.is_(None), _r.c.voided_on > day),
+                *of_parties(_r.c.party_id, party_id, group_id)))
+    return q
 
 
-def credit_memos(day: date, *, party_id: int | None = None) -> sa.Select:
+def credit_memos(day: date, *, party_id: int | None = None, group_id: int | None = None) -> sa.Select:
     """Credit memos issued on or before the day, with what was unapplied then (same columns as receipts)."""
     applied = _applied_by(_a.c.credit_memo_id, _m.c.id, day)
     refunded = _refunded_by(_f.c.credit_memo_id, _m.c.id, day)
     q = (sa.select(_m.c.id, _m.c.number, _m.c.party_id, _m.c.issued_on, _m.c.amount_cents.label("amount"),
                    applied.label("applied"), refunded.label("refunded"),
                    (_m.c.amount_cents - applied - refunded).label("unapplied"))
-         .where(_m.c.issued_on <= day))
-    return q.where(_m.c.party_id == party_id) if party_id is not None else q
+         .where(_m.c.issued_on <= day, *of_parties(_m.c.party_id, party_id, group_id)))
+    return q

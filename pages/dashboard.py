@@ -1,21 +1,35 @@
 """Statement/Invoice Management Dashboard: headline figures (now or as of a day), charts, the reconciliation, recent
 batches, Create On-Demand Batch."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import streamlit as st
 
-from app.figures import aging_figure, invoices_by_month_figure
+from app import figures as fig
 from app.state import actor, local_time, reading, require_router, today, writing
-from app.ui import attempt, clear_fields, group_picker, md, money, party_picker, request_key, shortcut, table
+from app.ui import (
+    attempt,
+    clear_fields,
+    group_choices,
+    group_picker,
+    md,
+    money,
+    party_picker,
+    request_key,
+    shortcut,
+    table,
+)
 from core import (
     aging_basis,
+    aging_report,
+    collections_by_month,
     create_on_demand_batch,
+    days_to_pay,
     headline,
     invoices_by_month,
     list_batches,
-    open_aging,
     preview_on_demand_batch,
+    rebatch_effect,
     reconcile,
 )
 from core.as_of import basis_label
@@ -24,8 +38,28 @@ from core.as_of import basis_label
 @st.cache_data(ttl=30, show_spinner=False)
 def _figures(day: date | None):
     with reading() as s:
-        return (headline(s, as_of=day), invoices_by_month(s, months=12, today=day), open_aging(s, as_of=day),
-                list_batches(s, limit=8), aging_basis(s))
+        return headline(s, as_of=day), list_batches(s, limit=8), aging_basis(s)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _charts(day: date, first: date, group_id: int | None):
+    """Every chart's rows for the chosen months and group, as they stood at the end of `day` (core's report queries,
+    the same the month-end notebook draws)."""
+    window = dict(today=day, date_from=first, group_id=group_id)
+    with reading() as s:
+        return dict(months=invoices_by_month(s, **window), collections=collections_by_month(s, **window),
+                    aging=aging_report(s, by="total", as_of=day, group_id=group_id)[0].buckets,
+                    debtors=aging_report(s, by="party", as_of=day, group_id=group_id, limit=10),
+                    groups=aging_report(s, by="group", as_of=day, group_id=group_id),
+                    days=days_to_pay(s, **window), resends=rebatch_effect(s, by="month", **window),
+                    sendings=rebatch_effect(s, by="sending", **window))
+
+
+def _months_back(day: date, months: int) -> date:
+    first = day.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -43,7 +77,7 @@ title.title("Statement/Invoice Management Dashboard")
 picked = when.date_input("As of", value=practice_today, max_value=practice_today, key="dash_as_of",
                          format="YYYY-MM-DD") or practice_today
 as_of = None if picked >= practice_today else picked
-figures, months, aging, recent, basis = _figures(as_of)
+figures, recent, basis = _figures(as_of)
 if as_of is not None:
     st.info(f"Figures as of the end of {as_of}. Batches below are the latest, whatever the day.",
             icon=":material/event:")
@@ -59,14 +93,50 @@ bottom[2].metric("Last batch", f"stb {figures.last_batch_number}" if figures.las
 st.caption(f"Batches: {figures.batches_last_24_hours} in the last 24 hours, {figures.batches_last_7_days} in the "
            f"last 7 days" + (f"; last made {local_time(figures.last_batch_at)}" if figures.last_batch_at else ""))
 
+st.subheader("Charts")
+groups = group_choices()
+f1, f2, _ = st.columns([1, 1.4, 1.6])
+end = as_of or practice_today
+first = f1.date_input("Months from", value=_months_back(end, 12), max_value=end, key="dash_from",
+                      format="YYYY-MM-DD", help="The charts show the months from this one to the As of day's.")
+group_id = f2.selectbox("Employer group", list(groups), index=None, format_func=lambda i: groups.get(i, str(i)),
+                        placeholder="All parties", key="dash_chart_group",
+                        help="Charts for one employer group's parties; the figures above stay practice-wide.")
+first = first or _months_back(end, 12)
+if (end.year - first.year) * 12 + end.month - first.month >= 120:
+    st.warning("The charts show at most 120 months (10 years); showing the last 120.", icon=":material/date_range:")
+    first = _months_back(end, 120)
+charts = _charts(end, first, group_id)
+label = basis_label(basis)
 chart_left, chart_right = st.columns([3, 2])
 with chart_left:
-    st.subheader("Invoices by month first sent")
-    st.plotly_chart(invoices_by_month_figure(months), width="stretch", key="dash_months")
+    st.subheader("Invoices by month first sent", divider=False)
+    st.plotly_chart(fig.invoices_by_month_figure(charts["months"]), width="stretch", key="dash_months")
+    st.subheader("Collections by month received", divider=False)
+    st.plotly_chart(fig.collections_figure(charts["collections"]), width="stretch", key="dash_collections")
 with chart_right:
-    st.subheader("Open balance by age")
-    st.caption(f"Aging by {basis_label(basis)} (Settings > Invoice profile)")
-    st.plotly_chart(aging_figure(aging, basis=basis_label(basis)), width="stretch", key="dash_aging")
+    st.subheader("Open balance by age", divider=False)
+    st.caption(f"Aging by {label} (Settings > Invoice profile)")
+    st.plotly_chart(fig.aging_figure(charts["aging"], basis=label), width="stretch", key="dash_aging")
+    st.subheader("Top 10 debtors", divider=False)
+    st.plotly_chart(fig.aging_breakdown_figure(charts["debtors"], basis=label), width="stretch", key="dash_debtors")
+days_tab, resend_tab, group_tab = st.tabs(["Days to pay", "Rebatching", "Aging by group"])
+with days_tab:
+    d1, d2 = st.columns(2)
+    d1.plotly_chart(fig.days_to_pay_figure(charts["days"], title="Invoices paid off, by days from first sending"),
+                    width="stretch", key="dash_days")
+    d2.plotly_chart(fig.days_to_pay_trend_figure(charts["days"].by_month, title="Average days to pay, by month paid"),
+                    width="stretch", key="dash_days_trend")
+with resend_tab:
+    r1, r2 = st.columns(2)
+    r1.plotly_chart(fig.rebatch_effect_figure(charts["resends"], title="Resends by month: paid within 30 days"),
+                    width="stretch", key="dash_resends")
+    r2.plotly_chart(fig.rebatch_effect_figure(charts["sendings"], title="First sending against each resend"),
+                    width="stretch", key="dash_sendings")
+    st.caption("Of what was outstanding when an invoice went out, how much came in by receipts allocated within 30 "
+               "days after; a sending less than 30 days old is still counting.")
+with group_tab:
+    st.plotly_chart(fig.aging_breakdown_figure(charts["groups"], basis=label), width="stretch", key="dash_groups")
 
 with st.expander("Reconciliation: do the books agree?", icon=":material/balance:"):
     st.caption("Per party, the open balance from the invoices, from the ledger of documents and from the aging; "

@@ -1,12 +1,12 @@
 """Employer Dashboard: one party's balance, aging and payment behaviour as of a day, its Invoice History, write-offs
 and its ledger."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import streamlit as st
 
-from app.figures import aging_figure, invoices_by_month_figure
+from app import figures as fig
 from app.state import actor, reading, require_router, today, writing
 from app.ui import (
     PAGE_SIZE,
@@ -25,6 +25,8 @@ from app.ui import (
 from core import (
     WRITE_OFF_REASONS,
     InvoiceDeskError,
+    collections_by_month,
+    days_to_pay,
     get_party,
     invoice_history,
     invoice_history_count,
@@ -59,9 +61,22 @@ if str(party_id) != wanted:
 @st.cache_data(ttl=30, show_spinner=False)
 def _account(pid: int, day: date):
     with reading() as s:
-        party = get_party(s, pid)
-        return (party, party_account(s, party_id=pid, as_of=day),
-                invoices_by_month(s, months=12, party_id=pid, today=day))
+        return get_party(s, pid), party_account(s, party_id=pid, as_of=day)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _charts(pid: int, day: date, first: date):
+    """The party's charts for the chosen months, as they stood at the end of `day` (core's report queries)."""
+    window = dict(party_id=pid, today=day, date_from=first)
+    with reading() as s:
+        return (invoices_by_month(s, **window), collections_by_month(s, **window), days_to_pay(s, **window))
+
+
+def _year_before(day: date) -> date:
+    first = day.replace(day=1)
+    for _ in range(11):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
 
 
 practice_today = today()
@@ -70,7 +85,7 @@ head, when = st.columns([3, 1], vertical_alignment="bottom")
 as_of = when.date_input("As of", value=practice_today, max_value=practice_today, key="emp_as_of", format="YYYY-MM-DD",
                         help="Figures, charts and the statement count only what was sent, received, credited, "
                              "written off or refunded on or before this day.") or practice_today
-party, account, months = _account(party_id, as_of)
+party, account = _account(party_id, as_of)
 head.markdown(f"**{md(party.name)}** · {md(party.account_code)} · {party.kind}"
               + ("" if party.billable else " · **not billable**") + ("" if party.active else " · **inactive**")
               + ("" if as_of == practice_today else f" · **as of {as_of}**"))
@@ -85,14 +100,25 @@ c[3].metric("Last payment on", str(account.last_payment_on or "never"))
 c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if account.average_days_to_pay is not None
             else "n/a")
 
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(aging_figure(account.aging, height=260, title="Aging of the open balance",
-                                 basis=account.aging_label),
-                    width="stretch", key="emp_aging")
-with right:
-    st.plotly_chart(invoices_by_month_figure(months, height=260, title="Invoiced by month"),
-                    width="stretch", key="emp_months")
+with st.expander("Charts", expanded=True, icon=":material/bar_chart:"):
+    first = st.date_input("Months from", value=_year_before(as_of), max_value=as_of, key="emp_from",
+                          format="YYYY-MM-DD", help="The charts show the months from this one to the As of day's.")
+    first = first or _year_before(as_of)
+    if (as_of.year - first.year) * 12 + as_of.month - first.month >= 120:
+        st.warning("The charts show at most 120 months (10 years); showing the last 12.", icon=":material/date_range:")
+        first = _year_before(as_of)
+    months, collections, days = _charts(party_id, as_of, first)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(fig.aging_figure(account.aging, height=260, title="Aging of the open balance",
+                                         basis=account.aging_label), width="stretch", key="emp_aging")
+        st.plotly_chart(fig.collections_figure(collections, height=260, title="Received by month"),
+                        width="stretch", key="emp_collections")
+    with right:
+        st.plotly_chart(fig.invoices_by_month_figure(months, height=260, title="Invoiced by month"),
+                        width="stretch", key="emp_months")
+        st.plotly_chart(fig.days_to_pay_trend_figure(days.by_month, height=260, title="Days to pay, by month paid"),
+                        width="stretch", key="emp_days")
 
 
 def _statement(pid=party_id, day=as_of):

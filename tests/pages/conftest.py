@@ -197,6 +197,13 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def charts_by_key(at: AppTest) -> dict[str, dict]:
+    """The same, by the key the page gave each chart (dash_months, emp_aging ...)."""
+    import json
+
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
 def banner_count(at: AppTest) -> int:
     return sum(BANNER in t for t in plain(at.warning))
 

@@ -7,18 +7,27 @@ on every page (and on none while billing is on).
 from __future__ import annotations
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
-from core import clock, create_on_demand_batch, preview_on_demand_batch, search_parties, set_invoice_billing
-from core.models import Allocation, AuditRecord, Batch, BatchItem, CreditMemo, Party, Receipt
+from core import (
+    aging_report,
+    clock,
+    collections_by_month,
+    create_on_demand_batch,
+    invoices_by_month,
+    preview_on_demand_batch,
+    search_parties,
+    set_invoice_billing,
+)
+from core.models import Allocation, AuditRecord, Batch, BatchItem, CreditMemo, Group, Party, Receipt
 from tests.pages.conftest import (
     PAGES,
     app,
     banner_count,
-    charts,
+    charts_by_key,
     db,
     dollars,
     ledger,
@@ -75,7 +84,8 @@ def test_dashboard_headline_figures_are_sums_over_the_raw_rows(demo_any, demo_ne
         "Last batch": f"stb {last.number}",
     }
     # The aging chart's bars add up to the open balance; every money axis starts at $0 and hovers in dollars.
-    months, aging = charts(at)
+    drawn = charts_by_key(at)
+    months, aging = drawn["dash_months"], drawn["dash_aging"]
     assert round(sum(aging["data"][0]["y"]) * 100) == sum(x.balance for x in books)
     shown = dict(zip(months["data"][1]["customdata"], months["data"][1]["y"], strict=True))
     assert shown and all(round(y * 100) == sum(x.balance for x in books if f"{x.first_sent:%B %Y}" == month)
@@ -274,10 +284,19 @@ def test_every_page_on_an_empty_database_says_what_to_do_first(empty_db):
     assert metrics(at) == {"Open invoices": "0", "Open balance": "$0.00", "Overdue": "$0.00",
                            "Paid, last 30 days": "$0.00", "Unapplied money": "$0.00", "Last batch": "none"}
     # Empty charts say why, with no axes drawn around nothing (they were at $-1 to $1).
-    empty = charts(at)
-    assert [c["layout"]["annotations"][0]["text"] for c in empty] == ["No invoices sent in these months yet",
-                                                                      "Nothing is open: no balance to age"]
-    assert all(not c["data"] and c["layout"]["yaxis"]["visible"] is False for c in empty)
+    empty = charts_by_key(at)
+    assert {key: c["layout"]["annotations"][0]["text"] for key, c in empty.items()} == {
+        "dash_months": "No invoices sent in these months yet",
+        "dash_collections": "No money received in these months yet",
+        "dash_aging": "Nothing is open: no balance to age",
+        "dash_debtors": "Nothing is open: no balance to age",
+        "dash_days": "No invoice was paid off in these months yet",
+        "dash_days_trend": "No invoice was paid off in these months yet",
+        "dash_resends": "No invoice was resent with a balance in these months",
+        "dash_sendings": "No invoice was resent with a balance in these months",
+        "dash_groups": "Nothing is open: no balance to age",
+    }
+    assert all(not c["data"] and c["layout"]["yaxis"]["visible"] is False for c in empty.values())
 
 
 def test_billing_off_banner_on_every_page_and_on_none_while_on(demo_db):
@@ -294,3 +313,58 @@ def test_billing_off_banner_on_every_page_and_on_none_while_on(demo_db):
         assert not at.exception, page
         assert banner_count(at) == 1, f"no billing-off banner on {page}"
         assert any("Settings > Invoice billing" in t for t in plain(at.warning)), page
+
+
+def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any):
+    """The chart filters: a group's charts hold only its parties' money (core's reports for that group, which
+    tests/test_report_queries.py checks against the raw rows); months from a later month draw fewer months."""
+    with db(demo_any) as s:
+        today = clock.today(s)
+        group = s.execute(sa.select(Group).order_by(Group.id)).scalars().first()
+        group_aging = aging_report(s, by="total", as_of=today, group_id=group.id)[0]
+        group_months = invoices_by_month(s, today=today, months=12, group_id=group.id)
+        whole = aging_report(s, by="total", as_of=today)[0]
+        debtors = aging_report(s, by="party", as_of=today, group_id=group.id, limit=10)
+    at = app("pages/dashboard.py")
+    drawn = charts_by_key(at)
+    assert round(sum(drawn["dash_aging"]["data"][0]["y"]) * 100) == int(whole.total * 100)
+    assert len(drawn["dash_months"]["data"][0]["x"]) == 12
+
+    at.selectbox(key="dash_chart_group").select(group.id).run()
+    assert not at.exception
+    drawn = charts_by_key(at)
+    assert round(sum(drawn["dash_aging"]["data"][0]["y"]) * 100) == int(group_aging.total * 100) < int(
+        whole.total * 100)
+    assert [round(y * 100) for y in drawn["dash_months"]["data"][1]["y"]] == [int(m.open * 100)
+                                                                            for m in group_months]
+    assert [round(y * 100) for y in drawn["dash_months"]["data"][2]["y"]] == [int(m.open_balance * 100)
+                                                                            for m in group_months]
+    shown = set(drawn["dash_debtors"]["data"][0]["customdata"])
+    assert shown == {d.name for d in debtors} and shown
+    # The headline figures stay practice-wide; only the charts follow the group.
+    assert metrics(at)["Open balance"] == dollars(int(whole.total * 100))
+
+    at.date_input(key="dash_from").set_value(today.replace(day=1) - timedelta(days=1)).run()
+    drawn = charts_by_key(at)
+    assert len(drawn["dash_months"]["data"][0]["x"]) == 2 and len(drawn["dash_collections"]["data"][0]["x"]) == 2
+    assert [round(y * 100) for y in drawn["dash_months"]["data"][1]["y"]] == [int(m.open * 100)
+                                                                            for m in group_months[-2:]]
+
+
+def test_employer_dashboard_charts_for_the_months_chosen(demo_any):
+    with db(demo_any) as s:
+        today = clock.today(s)
+        debtor = aging_report(s, by="party", as_of=today, limit=1)[0]
+        months = invoices_by_month(s, today=today, months=12, party_id=debtor.key)
+        received = collections_by_month(s, today=today, months=12, party_id=debtor.key)
+    at = app("pages/employer.py", party_id=str(debtor.key))
+    drawn = charts_by_key(at)
+    assert set(drawn) == {"emp_aging", "emp_months", "emp_collections", "emp_days"}
+    assert round(sum(drawn["emp_aging"]["data"][0]["y"]) * 100) == int(debtor.total * 100)
+    assert [round(y * 100) for y in drawn["emp_months"]["data"][0]["y"]] == [int(m.paid_or_credited * 100)
+                                                                           for m in months]
+    assert [round(y * 100) for y in drawn["emp_collections"]["data"][0]["y"]] == [int(m.applied * 100)
+                                                                                for m in received]
+    at.date_input(key="emp_from").set_value(date(today.year - 1, today.month, 1)).run()
+    assert not at.exception
+    assert len(charts_by_key(at)["emp_months"]["data"][0]["x"]) == 13
