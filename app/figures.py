@@ -13,6 +13,11 @@ from decimal import Decimal
 
 import plotly.graph_objects as go
 
+from core.as_of import basis_label
+
+__all__ = ["aging_breakdown_figure", "aging_figure", "basis_label", "collections_figure", "days_to_pay_figure",
+           "days_to_pay_trend_figure", "invoices_by_month_figure", "month_labels", "rebatch_effect_figure"]
+
 PAID = "#3e8e7e"
 OPEN = "#e0a030"
 AGING = "#0b4f6c"

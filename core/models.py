@@ -385,6 +385,13 @@ class Receipt(Table, table=True):
     def unapplied(self) -> Decimal:
         return from_cents(0 if self.voided else self.amount_cents - self.applied_cents - self.refunded_cents)
 
+    @property
+    def document_number(self) -> str:
+        """The number as printed and searched: RCT-000012."""
+        from core.numbering import receipt_number
+
+        return receipt_number(self.number)
+
 
 # A correction crediting selected encounters of one invoice; what exceeds the balance stays unapplied.
 class CreditMemo(Table, table=True):
@@ -424,6 +431,13 @@ class CreditMemo(Table, table=True):
     @property
     def unapplied(self) -> Decimal:
         return from_cents(self.amount_cents - self.applied_cents - self.refunded_cents)
+
+    @property
+    def document_number(self) -> str:
+        """The number as printed and searched: CM-000003."""
+        from core.numbering import credit_memo_number
+
+        return credit_memo_number(self.number)
 
 
 # One encounter credited by a credit memo: the whole of what is left of it (the encounter leaves the invoice), or

@@ -75,6 +75,8 @@ def _baselines(p: Practice, audit_id: int, today: date, allocation_id: int) -> d
         "invoice_history": {}, "invoice_history_count": {},
         "invoice_totals": {"invoice_id": p.a.invoice_id},
         "invoices_by_month": {},
+        "aging_report": {"by": "party", "limit": 10}, "collections_by_month": {}, "days_to_pay": {},
+        "rebatch_effect": {"by": "sending"}, "unapplied_money": {},
         "list_batches": {}, "list_credit_memos": {}, "list_receipts": {},
         "load_demo_data": {},
         "navigate": {"text": "Acme"},
