@@ -20,8 +20,8 @@ __all__ = ["aging_breakdown_figure", "aging_figure", "basis_label", "collections
 
 PAID = "#3e8e7e"
 OPEN = "#e0a030"
-AGING = "#0b4f6c"
-LINE = "#7a5195"
+AGING = "#2b7bb9"  # a mid blue: as clear on a dark theme as on a light one
+LINE = "#8e5bbf"
 REFUNDED = "#c8553d"
 # One colour per aging bucket, young to old, readable on a light and a dark background alike.
 BUCKET_COLOURS = ("#8fc1a9", "#3e8e7e", "#e0a030", "#d9742b", "#c8553d", "#8c2d2d")
@@ -31,11 +31,17 @@ def _layout(fig: go.Figure, *, height: int, title: str | None = None, money: str
             hovermode: str | None = None) -> go.Figure:
     """The house layout; `money` names the axis that carries dollars ("y", "x" for horizontal bars, "" for none)."""
     money_axis = dict(tickprefix="$", tickformat=",.0f", rangemode="tozero")
+    legend = len(fig.data) > 1
+    # A title sits at the top of the figure and the legend just above the plot; on a phone the legend wraps to
+    # two lines, so a figure with both keeps room for them apart.
+    top = (48 + 16 * len(fig.data) if legend else 48) if title else (28 if not legend else 36)
     fig.update_layout(
-        height=height, title=title, barmode="stack",
-        hovermode=hovermode or ("x unified" if len(fig.data) > 1 else "closest"),
-        margin=dict(l=8, r=8, t=48 if title else 28, b=8),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        height=height + (top - 48 if title and legend else 0),
+        title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=8)) if title else None,
+        barmode="stack", hovermode=hovermode or ("x unified" if legend else "closest"),
+        margin=dict(l=8, r=8, t=top, b=8),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, traceorder="normal",
+                    font=dict(size=11)),
         yaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "y" else {})),
         xaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "x" else {})),
         separators=".,",
@@ -57,9 +63,9 @@ def _money(values: Sequence[Decimal]) -> list[float]:
 
 
 def month_labels(months: Sequence[date]) -> list[str]:
-    """ "Dec / 2025", "Jan / 2026", "Feb", ...: the year under the first month and under each January, so twelve
-    labels fit side by side without turning."""
-    return [f"{m:%b}<br>{m:%Y}" if n == 0 or m.month == 1 else f"{m:%b}" for n, m in enumerate(months)]
+    """ "Dec '25", "Jan '26", "Feb", ...: one line each, the year on the first month and on each January, so twelve
+    fit level on a wide screen and, turned by plotly on a phone, never run into each other."""
+    return [f"{m:%b} '{m:%y}" if n == 0 or m.month == 1 else f"{m:%b}" for n, m in enumerate(months)]
 
 
 def _month_bar(name: str, months: Sequence[date], values: Sequence[Decimal], colour: str) -> go.Bar:
@@ -130,26 +136,28 @@ def collections_figure(months: Sequence, *, height: int = 300, title: str | None
 def days_to_pay_figure(report, *, height: int = 300, title: str | None = None) -> go.Figure:
     """How many invoices were paid within each span of days after first sending (core.days_to_pay)."""
     spans = list(report.distribution)
-    fig = _layout(go.Figure(go.Bar(x=[f"{span} days" for span in spans], y=list(report.distribution.values()),
-                                   marker_color=AGING, hovertemplate="Paid in %{x}: %{y:,} invoices<extra></extra>")),
+    fig = _layout(go.Figure(go.Bar(x=spans, y=list(report.distribution.values()), marker_color=AGING,
+                                   hovertemplate="Paid in %{x} days: %{y:,} invoices<extra></extra>")),
                   height=height, title=title, money="")
     fig.update_yaxes(title=dict(text="invoices paid", font=dict(size=11)), rangemode="tozero", tickformat=",d")
+    fig.update_xaxes(title=dict(text="days from first sending to paid", font=dict(size=11)), tickangle=0)
     if not report.invoices:
         return _empty(fig, "No invoice was paid off in these months yet")
     return fig
 
 
 def days_to_pay_trend_figure(by_month: Sequence, *, height: int = 300, title: str | None = None) -> go.Figure:
-    """The average days to pay of the invoices paid off in each month (core.days_to_pay(...).by_month)."""
-    shown = [m for m in by_month if m.average_days is not None]
+    """The average days to pay of the invoices paid off in each month (core.days_to_pay(...).by_month); a month
+    with none paid off is a gap the line steps over."""
     fig = _layout(go.Figure(go.Scatter(
-        name="Average days to pay", x=month_labels([m.month for m in shown]),
-        y=[float(m.average_days) for m in shown], mode="lines+markers", line=dict(color=LINE, width=2),
-        customdata=[[f"{m.month:%B %Y}", m.invoices] for m in shown],
+        name="Average days to pay", x=month_labels([m.month for m in by_month]),
+        y=[float(m.average_days) if m.average_days is not None else None for m in by_month], mode="lines+markers",
+        connectgaps=True, line=dict(color=LINE, width=2),
+        customdata=[[f"{m.month:%B %Y}", m.invoices] for m in by_month],
         hovertemplate="%{customdata[0]}: %{y:.1f} days on average (%{customdata[1]:,} invoices)<extra></extra>")),
         height=height, title=title, money="")
     fig.update_yaxes(title=dict(text="days", font=dict(size=11)), rangemode="tozero")
-    if not shown:
+    if all(m.average_days is None for m in by_month):
         return _empty(fig, "No invoice was paid off in these months yet")
     return fig
 

@@ -24,6 +24,7 @@ from tests.conftest import _pg_database
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 LIMIT = 120  # seconds per notebook: the "under two minutes each"
+pytestmark = pytest.mark.clockless  # a notebook's kernel keeps the real clock, whatever the test run's
 
 
 def _run(notebook: Path, tmp_path: Path, *, env: dict[str, str] | None = None, **parameters: str) -> nbformat.NotebookNode:
