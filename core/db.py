@@ -50,14 +50,25 @@ def database_url(url: str | None = None) -> str:
 def open_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     """An engine for the URL (see database_url), with the schema brought to the newest migration."""
     url = database_url(url)
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
-    else:
-        # Stored moments are UTC whatever zone the server or the practice is in.
-        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            # Stored moments are UTC whatever zone the server or the practice is in.
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise InvoiceDeskError(f"{url.split('@')[-1][:200]!r} is not a database URL Invoice Desk can open "
+                               "(sqlite:///path/desk.db or postgresql+psycopg://user:password@host/name).") from exc
     if migrate:
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            where = engine.url.render_as_string(hide_password=True)
+            engine.dispose()
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+            hint = " (does its folder exist?)" if url.startswith("sqlite") else ""
+            raise InvoiceDeskError(f"Cannot open the database {where}: {reason}{hint}.") from exc
     return engine
 
 

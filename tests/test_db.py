@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel
 
-from core import ConcurrencyError, create_on_demand_batch, invoice_history, load_demo_data, rebatch
+from core import ConcurrencyError, InvoiceDeskError, create_on_demand_batch, invoice_history, load_demo_data, rebatch
 from core.db import current_revision, head_revision, open_engine, read_session, upgrade
 from core.migrations.naming import include_object
 from core.models import AuditRecord, BatchItem, Invoice
@@ -339,3 +339,18 @@ def test_a_sessions_records_stay_readable_after_commit_and_close(sqlite_engine):
         party = make_party(s, name="Kept Co")
         s.commit()
     assert party.name == "Kept Co"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("sqlite:///{tmp}/no/such/folder/desk.db", r"Cannot open the database sqlite:///.*/no/such/folder/desk\.db: "
+                                               r"unable to open database file \(does its folder exist\?\)\."),
+    ("postgresql+psycopg://someone:secret@127.0.0.1:1/desk", r"Cannot open the database postgresql\+psycopg://someone:"
+                                                             r"\*\*\*@127\.0\.0\.1:1/desk: .*"),
+    ("nonsense://desk", r"'nonsense://desk' is not a database URL Invoice Desk can open"),
+])
+def test_a_database_that_cannot_be_opened_is_named_in_a_clear_message(tmp_path, url, message):
+    """A notebook's DATABASE_URL or an operator's INVOICE_DESK_DATABASE_URL that points nowhere: a message naming
+    the database (never its password), not a driver's traceback."""
+    with pytest.raises(InvoiceDeskError, match=message) as refused:
+        open_engine(url.format(tmp=tmp_path))
+    assert "secret" not in str(refused.value)
