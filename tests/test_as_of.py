@@ -257,9 +257,14 @@ def test_figures_as_of_a_day_do_not_move_when_later_documents_are_added(session)
         2, D("305.00"), 1, D("210.00"), D("65.00"), D("140.00"), 4, 0, 1, AS_OF)
     months = {m.month: m for m in before["months"]}
     assert len(months) == 12 and min(months) == date(2025, 6, 1) and max(months) == date(2026, 5, 1)
-    assert months[date(2026, 3, 1)] == MonthFigures(date(2026, 3, 1), 2, D("580.00"), D("580.00"), D("0.00"))
-    assert months[date(2026, 4, 1)] == MonthFigures(date(2026, 4, 1), 1, D("250.00"), D("40.00"), D("210.00"))
-    assert months[date(2026, 5, 1)] == MonthFigures(date(2026, 5, 1), 1, D("120.00"), D("25.00"), D("95.00"))
+    # The open balance at each month's end, whenever sent: March 500.00 + 80.00 (nothing paid yet); April I1 settled,
+    # J1 80.00, I2 210.00; May (to AS_OF) J1 settled by receipt and credit, I2 210.00, I3 95.00.
+    assert months[date(2026, 3, 1)] == MonthFigures(date(2026, 3, 1), 2, D("580.00"), D("580.00"), D("0.00"),
+                                                    open_invoices=0, settled_invoices=2, open_balance=D("580.00"))
+    assert months[date(2026, 4, 1)] == MonthFigures(date(2026, 4, 1), 1, D("250.00"), D("40.00"), D("210.00"),
+                                                    open_invoices=1, settled_invoices=0, open_balance=D("290.00"))
+    assert months[date(2026, 5, 1)] == MonthFigures(date(2026, 5, 1), 1, D("120.00"), D("25.00"), D("95.00"),
+                                                    open_invoices=1, settled_invoices=0, open_balance=D("305.00"))
     assert sum(m.invoices for m in before["months"]) == 4
     assert [m.invoices for m in before["party months"] if m.invoices] == [1, 1, 1]
     statement = before["statement"]
