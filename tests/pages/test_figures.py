@@ -315,7 +315,7 @@ def test_billing_off_banner_on_every_page_and_on_none_while_on(demo_db):
         assert any("Settings > Invoice billing" in t for t in plain(at.warning)), page
 
 
-def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any):
+def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any, demo_next_day):
     """The chart filters: a group's charts hold only its parties' money (core's reports for that group, which
     tests/test_report_queries.py checks against the raw rows); months from a later month draw fewer months."""
     with db(demo_any) as s:
@@ -351,7 +351,7 @@ def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any):
                                                                             for m in group_months[-2:]]
 
 
-def test_employer_dashboard_charts_for_the_months_chosen(demo_any):
+def test_employer_dashboard_charts_for_the_months_chosen(demo_any, demo_next_day):
     with db(demo_any) as s:
         today = clock.today(s)
         debtor = aging_report(s, by="party", as_of=today, limit=1)[0]
