@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -210,3 +211,10 @@ if (!doc[flag]) {{
 
         components.html(script, height=0)
 
+
+def months_back(day: date, months: int) -> date:
+    """The first day of the month `months - 1` months before `day`'s: the start of a chart window of `months`."""
+    first = day.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first

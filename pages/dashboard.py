@@ -1,7 +1,7 @@
 """Statement/Invoice Management Dashboard: headline figures (now or as of a day), charts, the reconciliation, recent
 batches, Create On-Demand Batch."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import streamlit as st
 
@@ -14,6 +14,7 @@ from app.ui import (
     group_picker,
     md,
     money,
+    months_back,
     party_picker,
     request_key,
     shortcut,
@@ -55,13 +56,6 @@ def _charts(day: date, first: date, group_id: int | None):
                     sendings=rebatch_effect(s, by="sending", **window))
 
 
-def _months_back(day: date, months: int) -> date:
-    first = day.replace(day=1)
-    for _ in range(months - 1):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return first
-
-
 @st.cache_data(ttl=30, show_spinner=False)
 def _reconciliation(day: date | None):
     with reading() as s:
@@ -97,15 +91,15 @@ st.subheader("Charts")
 groups = group_choices()
 f1, f2, _ = st.columns([1, 1.4, 1.6])
 end = as_of or practice_today
-first = f1.date_input("Months from", value=_months_back(end, 12), max_value=end, key="dash_from",
+first = f1.date_input("Months from", value=months_back(end, 12), max_value=end, key="dash_from",
                       format="YYYY-MM-DD", help="The charts show the months from this one to the As of day's.")
 group_id = f2.selectbox("Employer group", list(groups), index=None, format_func=lambda i: groups.get(i, str(i)),
                         placeholder="All parties", key="dash_chart_group",
                         help="Charts for one employer group's parties; the figures above stay practice-wide.")
-first = first or _months_back(end, 12)
+first = first or months_back(end, 12)
 if (end.year - first.year) * 12 + end.month - first.month >= 120:
     st.warning("The charts show at most 120 months (10 years); showing the last 120.", icon=":material/date_range:")
-    first = _months_back(end, 120)
+    first = months_back(end, 120)
 charts = _charts(end, first, group_id)
 label = basis_label(basis)
 chart_left, chart_right = st.columns([3, 2])

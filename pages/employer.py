@@ -1,7 +1,7 @@
 """Employer Dashboard: one party's balance, aging and payment behaviour as of a day, its Invoice History, write-offs
 and its ledger."""
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import streamlit as st
@@ -14,6 +14,7 @@ from app.ui import (
     clear_fields,
     md,
     money,
+    months_back,
     paginator,
     party_picker,
     plain_money,
@@ -72,13 +73,6 @@ def _charts(pid: int, day: date, first: date):
         return (invoices_by_month(s, **window), collections_by_month(s, **window), days_to_pay(s, **window))
 
 
-def _year_before(day: date) -> date:
-    first = day.replace(day=1)
-    for _ in range(11):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return first
-
-
 practice_today = today()
 head, when = st.columns([3, 1], vertical_alignment="bottom")
 # A month-end look: every figure below, the charts and the statement as they stood at the end of that day.
@@ -101,12 +95,12 @@ c[4].metric("Average days to pay", f"{account.average_days_to_pay:.0f}" if accou
             else "n/a")
 
 with st.expander("Charts", expanded=True, icon=":material/bar_chart:"):
-    first = st.date_input("Months from", value=_year_before(as_of), max_value=as_of, key="emp_from",
+    first = st.date_input("Months from", value=months_back(as_of, 12), max_value=as_of, key="emp_from",
                           format="YYYY-MM-DD", help="The charts show the months from this one to the As of day's.")
-    first = first or _year_before(as_of)
+    first = first or months_back(as_of, 12)
     if (as_of.year - first.year) * 12 + as_of.month - first.month >= 120:
         st.warning("The charts show at most 120 months (10 years); showing the last 12.", icon=":material/date_range:")
-        first = _year_before(as_of)
+        first = months_back(as_of, 12)
     months, collections, days = _charts(party_id, as_of, first)
     left, right = st.columns(2)
     with left:
