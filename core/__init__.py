@@ -109,6 +109,7 @@ from core.reports import (
     rebatch_effect,
     unapplied_money,
 )
+from core.roles import ADMIN, MANAGER, ROLES, VIEWER, Actor
 from core.settings import (
     current_profile,
     invoice_billing_enabled,
@@ -119,7 +120,9 @@ from core.settings import (
 )
 
 __all__ = [
+    "ADMIN",
     "AccountSummary",
+    "Actor",
     "AgingRow",
     "AllocationRow",
     "AllocationSuggestion",
@@ -147,6 +150,7 @@ __all__ = [
     "ImportReport",
     "Invoice",
     "InvoiceDeskError",
+    "MANAGER",
     "InvoiceLine",
     "InvoiceProfile",
     "ItemDetail",
@@ -158,6 +162,7 @@ __all__ = [
     "PartyDaysToPay",
     "Patient",
     "RECEIPT_METHODS",
+    "ROLES",
     "RebatchEffectRow",
     "Receipt",
     "ReceiptRow",
@@ -166,6 +171,7 @@ __all__ = [
     "RefundRow",
     "RowError",
     "Totals",
+    "VIEWER",
     "UnappliedRow",
     "WRITE_OFF_REASONS",
     "WriteOff",

@@ -13,10 +13,10 @@ from sqlmodel import Session, col
 
 from core import clock
 from core.db import guarded
-from core.errors import InvoiceDeskError
 from core.inputs import search_text
 from core.models import AuditChange, AuditRecord
 from core.money import format_money
+from core.roles import MANAGER, Actor, permit
 
 
 def record(session: Session, *, actor: str, action: str, entity: str, ids: Iterable[int] = (),
@@ -39,11 +39,9 @@ def record_changes(session: Session, audit_id: int, rows: Iterable[tuple[int, st
         session.execute(sa.insert(AuditChange.__table__), values)
 
 
-def require_actor(actor: str) -> str:
-    actor = actor.replace("\x00", "").strip() if isinstance(actor, str) else ""
-    if not actor:
-        raise InvoiceDeskError("Who is doing this? An actor (the manager's name or sign-in) is required.")
-    return actor[:120]
+def require_actor(actor: str | Actor, need: str = MANAGER) -> str:
+    """The name to record for a write, or InvoiceDeskError: no actor, or a role that may not (core.roles)."""
+    return permit(actor, need)
 
 
 _MONEY_KEYS = frozenset({"amount", "total", "unapplied", "reversed", "applied", "allocations", "adjustments",

@@ -21,6 +21,7 @@ from core.models import Batch, BatchItem, BatchKind, Encounter, Invoice, Invoice
 from core.money import from_cents
 from core.numbering import next_numbers, printed_invoice_number
 from core.parties import get_group, get_party
+from core.roles import Actor
 from core.settings import needs_invoice_billing, profile_for_new_batch
 from core.validation import free_text
 
@@ -227,7 +228,7 @@ def _finish_batch(session: Session, batch: Batch) -> Batch:
 def create_on_demand_batch(session: Session, *, party_id: int | None = None, group_id: int | None = None,
                            dos_from: DateInput | None = None, dos_to: DateInput | None = None,
                            post_from: DateInput | None = None, post_to: DateInput | None = None,
-                           internal_note: str = "", actor: str,
+                           internal_note: str = "", actor: str | Actor,
                            as_of: datetime | None = None, kind: str = BatchKind.ON_DEMAND,
                            request_key: str | None = None) -> Batch:
     """One new invoice per party with eligible encounters, each sent as item 1 of one new batch."""
@@ -313,7 +314,7 @@ def get_batch(session: Session, *, batch_id: int | None = None, number: int | No
 @guarded
 @needs_invoice_billing("rebatching")
 def rebatch(session: Session, *, source_batch_id: int, invoice_ids: list[int] | None = None,
-            include_paid: bool = False, internal_note: str = "", actor: str,
+            include_paid: bool = False, internal_note: str = "", actor: str | Actor,
             as_of: datetime | None = None, request_key: str | None = None) -> Batch:
     """Resend invoices of an earlier batch: each gets its next suffix and a snapshot as of now."""
     actor = audit.require_actor(actor)
@@ -403,7 +404,7 @@ def _resend(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]
 @guarded
 @needs_invoice_billing("rebatching")
 def rebatch_invoices(session: Session, *, invoice_ids: list[int], include_paid: bool = False,
-                     internal_note: str = "", actor: str, as_of: datetime | None = None,
+                     internal_note: str = "", actor: str | Actor, as_of: datetime | None = None,
                      request_key: str | None = None) -> list[Batch]:
     """Resend invoices chosen from any batches: one rebatch per batch that last sent them, in one transaction.
 

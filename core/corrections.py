@@ -31,6 +31,7 @@ from core.models import (
 )
 from core.money import MoneyInput, format_money, from_cents, parse_money, to_cents
 from core.numbering import credit_memo_number, next_numbers, receipt_number, refund_number, write_off_number
+from core.roles import Actor
 from core.settings import current_profile
 from core.validation import free_text
 
@@ -62,7 +63,7 @@ def write_off_needs_confirmation(session: Session, *, amount: MoneyInput) -> boo
 
 
 @guarded
-def write_off(session: Session, *, invoice_id: int, amount: MoneyInput, reason: str, note: str = "", actor: str,
+def write_off(session: Session, *, invoice_id: int, amount: MoneyInput, reason: str, note: str = "", actor: str | Actor,
               as_of: datetime | None = None, request_key: str | None = None) -> WriteOff:
     """Close some or all of an open invoice's balance without payment (a short-pay, a small balance, bad debt)."""
     actor = audit.require_actor(actor)
@@ -103,7 +104,7 @@ def write_off(session: Session, *, invoice_id: int, amount: MoneyInput, reason: 
 
 @guarded
 def refund(session: Session, *, receipt_id: int | None = None, credit_memo_id: int | None = None,
-           amount: MoneyInput, method: str, reference: str = "", actor: str, as_of: datetime | None = None,
+           amount: MoneyInput, method: str, reference: str = "", actor: str | Actor, as_of: datetime | None = None,
            request_key: str | None = None) -> Refund:
     """Pay back to the party money of a receipt or a credit memo that is not applied to any invoice."""
     actor = audit.require_actor(actor)
@@ -148,7 +149,7 @@ def refund(session: Session, *, receipt_id: int | None = None, credit_memo_id: i
 
 
 @guarded
-def unapply_allocation(session: Session, *, allocation_id: int, reason: str, actor: str,
+def unapply_allocation(session: Session, *, allocation_id: int, reason: str, actor: str | Actor,
                        as_of: datetime | None = None, request_key: str | None = None) -> None:
     """Reverse one allocation of a receipt or a credit memo; its money returns to unapplied, the receipt stays."""
     actor = audit.require_actor(actor)

@@ -27,13 +27,14 @@ from core.models import (
 from core.money import MoneyInput, format_money, from_cents, parse_money, to_cents
 from core.numbering import credit_memo_number, next_numbers
 from core.parties import get_party
+from core.roles import Actor
 from core.settings import needs_invoice_billing
 from core.validation import free_text
 
 
 @guarded
 def create_credit_memo(session: Session, *, batch_item_id: int, encounter_ids: list[int], action: str, reason: str,
-                       reassign_to_party_id: int | None = None, actor: str,
+                       reassign_to_party_id: int | None = None, actor: str | Actor,
                        line_amounts: dict[int, MoneyInput] | None = None,
                        as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
     """Credit encounters of the invoice a batch item sent; cannot be undone, so the caller confirms first.
@@ -168,7 +169,7 @@ def _line_amounts(line_amounts: dict | None) -> dict[int, int]:
 
 @guarded
 @needs_invoice_billing("applying credit to invoices")
-def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, MoneyInput], actor: str,
+def allocate_credit(session: Session, *, credit_memo_id: int, allocations: dict[int, MoneyInput], actor: str | Actor,
                     as_of: datetime | None = None, request_key: str | None = None) -> CreditMemo:
     """Apply a credit memo's unapplied credit to other open invoices of its party."""
     actor = audit.require_actor(actor)

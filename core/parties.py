@@ -13,6 +13,7 @@ from core.db import get_record, guarded
 from core.errors import NotFoundError
 from core.inputs import UNSET, Unset, given, search_text
 from core.models import Group, Party
+from core.roles import ADMIN, Actor
 from core.validation import PartyFields, group_name, require_flag
 
 
@@ -76,7 +77,7 @@ def _check_party_values(session: Session, values: dict, unknown: Mapping[str, ob
 
 
 @guarded
-def create_party(session: Session, *, account_code: str, name: str, actor: str,
+def create_party(session: Session, *, account_code: str, name: str, actor: str | Actor,
                  kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET, billable: bool | Unset = UNSET,
                  active: bool | Unset = UNSET, contact_name: str | Unset = UNSET, email: str | Unset = UNSET,
                  address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET, city: str | Unset = UNSET,
@@ -84,7 +85,7 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str,
     from core import audit
     from core.errors import InvoiceDeskError
 
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     fields = given(kind=kind, group_id=group_id, billable=billable, active=active, contact_name=contact_name,
                    email=email, address_line1=address_line1, address_line2=address_line2, city=city, state=state,
                    postal_code=postal_code)
@@ -100,7 +101,7 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str,
 
 
 @guarded
-def update_party(session: Session, *, party_id: int, actor: str, account_code: str | Unset = UNSET,
+def update_party(session: Session, *, party_id: int, actor: str | Actor, account_code: str | Unset = UNSET,
                  name: str | Unset = UNSET, kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET,
                  billable: bool | Unset = UNSET, active: bool | Unset = UNSET, contact_name: str | Unset = UNSET,
                  email: str | Unset = UNSET, address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET,
@@ -109,7 +110,7 @@ def update_party(session: Session, *, party_id: int, actor: str, account_code: s
     """Change the details given; deactivate with active=False (it then leaves the look-ups)."""
     from core import audit
 
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     fields = given(account_code=account_code, name=name, kind=kind, group_id=group_id, billable=billable,
                    active=active, contact_name=contact_name, email=email, address_line1=address_line1,
                    address_line2=address_line2, city=city, state=state, postal_code=postal_code)
@@ -138,11 +139,11 @@ def update_party(session: Session, *, party_id: int, actor: str, account_code: s
 
 
 @guarded
-def create_group(session: Session, *, name: str, actor: str) -> Group:
+def create_group(session: Session, *, name: str, actor: str | Actor) -> Group:
     from core import audit
     from core.errors import InvoiceDeskError
 
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     name = group_name(name)
     if session.execute(sa.select(col(Group.id)).where(sa.func.lower(col(Group.name)) == name.lower())).first():
         raise InvoiceDeskError(f"There is already a group called {name}.")
@@ -160,13 +161,13 @@ def party_count(session: Session) -> int:
 
 
 @guarded
-def update_group(session: Session, *, group_id: int, actor: str, name: str | None = None,
+def update_group(session: Session, *, group_id: int, actor: str | Actor, name: str | None = None,
                  active: bool | None = None) -> Group:
     """Rename a group or deactivate it (it then leaves the look-ups; its parties keep their history)."""
     from core import audit
     from core.errors import InvoiceDeskError
 
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     group = get_group(session, group_id)
     if active is not None:
         active = require_flag(active, "active")

@@ -18,6 +18,7 @@ from core.models import Party, Receipt, ReceiptMethod
 from core.money import MoneyInput, from_cents, parse_money, to_cents
 from core.numbering import next_numbers, receipt_number
 from core.parties import get_party
+from core.roles import Actor
 from core.settings import needs_invoice_billing
 from core.validation import free_text
 
@@ -36,7 +37,7 @@ def _clean(text: str, label: str, limit: int) -> str:
 @guarded
 @needs_invoice_billing("posting invoice payments")
 def post_receipt(session: Session, *, party_id: int, amount: MoneyInput, received_date: DateInput, method: str,
-                 reference: str = "", allocations: dict[int, MoneyInput] | None = None, note: str = "", actor: str,
+                 reference: str = "", allocations: dict[int, MoneyInput] | None = None, note: str = "", actor: str | Actor,
                  post_date: DateInput | None = None, as_of: datetime | None = None,
                  request_key: str | None = None) -> Receipt:
     """Record money received from a party and, optionally, allocate it to its open invoices."""
@@ -78,7 +79,7 @@ def post_receipt(session: Session, *, party_id: int, amount: MoneyInput, receive
 
 @guarded
 @needs_invoice_billing("posting invoice payments")
-def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int, MoneyInput], actor: str,
+def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int, MoneyInput], actor: str | Actor,
                      as_of: datetime | None = None, request_key: str | None = None) -> Receipt:
     """Allocate a receipt's unapplied money to open invoices of its party."""
     actor = audit.require_actor(actor)
@@ -95,7 +96,7 @@ def allocate_receipt(session: Session, *, receipt_id: int, allocations: dict[int
 
 
 @guarded
-def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str,
+def void_receipt(session: Session, *, receipt_id: int, reason: str, actor: str | Actor,
                  as_of: datetime | None = None, request_key: str | None = None) -> Receipt:
     """Void a receipt (a bounced check): every allocation is reversed and the reason kept."""
     actor = audit.require_actor(actor)

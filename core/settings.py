@@ -14,6 +14,7 @@ from core.db import guarded
 from core.errors import BillingDisabledError, InvoiceDeskError
 from core.inputs import UNSET, Unset, given
 from core.models import InvoiceProfile, Setting
+from core.roles import ADMIN, Actor
 from core.validation import ProfileFields, require_flag
 
 INVOICE_BILLING = "invoice_billing"
@@ -60,8 +61,8 @@ def require_invoice_billing(session: Session, what: str) -> None:
 
 
 @guarded
-def set_invoice_billing(session: Session, *, enabled: bool, actor: str) -> None:
-    actor = audit.require_actor(actor)
+def set_invoice_billing(session: Session, *, enabled: bool, actor: str | Actor) -> None:
+    actor = audit.require_actor(actor, ADMIN)
     enabled = require_flag(enabled, "invoice billing")  # 'off' is a true value in Python: it would turn billing on
     value = "on" if enabled else "off"
     setting = session.get(Setting, INVOICE_BILLING)
@@ -83,9 +84,9 @@ def time_zone_name(session: Session) -> str:
 
 
 @guarded
-def set_time_zone(session: Session, *, zone: str, actor: str) -> None:
+def set_time_zone(session: Session, *, zone: str, actor: str | Actor) -> None:
     """Set the practice's time zone (an IANA name such as America/Chicago); '' follows the server's."""
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     if not isinstance(zone, str):
         raise InvoiceDeskError(f"The time zone must be a name such as America/Chicago, not {zone!r}.")
     name = zone.strip()
@@ -122,14 +123,14 @@ def profile_for_new_batch(session: Session, *, actor: str) -> InvoiceProfile:
 
 
 @guarded
-def save_invoice_profile(session: Session, *, actor: str, remit_to_name: str | Unset = UNSET,
+def save_invoice_profile(session: Session, *, actor: str | Actor, remit_to_name: str | Unset = UNSET,
                          remit_to_address: str | Unset = UNSET, logo: bytes | None | Unset = UNSET,
                          logo_mime: str | Unset = UNSET, footer: str | Unset = UNSET, terms_days: int | Unset = UNSET,
                          show_procedure_codes: bool | Unset = UNSET, total_by: str | Unset = UNSET,
                          number_prefix: str | Unset = UNSET, aging_basis: str | Unset = UNSET,
                          write_off_confirm_cents: int | Unset = UNSET, **unknown: Never) -> InvoiceProfile:
     """Save the changes given as a new version; batches already made keep the version they had."""
-    actor = audit.require_actor(actor)
+    actor = audit.require_actor(actor, ADMIN)
     fields = given(**unknown,
                    remit_to_name=remit_to_name, remit_to_address=remit_to_address, logo=logo, logo_mime=logo_mime,
                    footer=footer, terms_days=terms_days, show_procedure_codes=show_procedure_codes,
