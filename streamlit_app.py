@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app import auth
 from app.state import reading, routed_run
 from app.ui import md
 from core import invoice_billing_enabled, navigate, party_count
@@ -43,6 +44,8 @@ def _home() -> None:
 
 HOME = st.Page(_home, title="Invoice Desk", url_path="home", default=True)
 page = st.navigation([HOME, *pages], position="hidden")
+# Signed out, or signed in but on no access list: the sign-in screen or a refusal, and nothing else (issue 14).
+acting = auth.gate()
 
 
 def _search() -> None:
@@ -81,6 +84,8 @@ with st.sidebar:
                          icon=":material/description:", query_params={"batch": str(row.batch_number)})
         if len(matches.invoices) > 15:
             st.caption(f"{len(matches.invoices) - 15} more invoices match; narrow the search.")
+    st.divider()
+    auth.sidebar(acting)
 
 if not billing_on and not empty:
     st.warning("Invoice billing is switched off: batches and invoice payments are refused until it is turned on "

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import streamlit as st
 from sqlmodel import Session
 
-from core import clock, load_demo_data, open_engine, party_count, read_session, transaction
+from core import Actor, clock, load_demo_data, open_engine, party_count, read_session, transaction
 
 DEMO_ENV = "INVOICE_DESK_DEMO"
 
@@ -59,9 +59,11 @@ def local_time(moment: datetime) -> str:
     return f"{moment.astimezone(practice_zone()):%Y-%m-%d %H:%M}"
 
 
-def actor() -> str:
-    """Who is acting; sign-in replaces this once roles land."""
-    return os.environ.get("INVOICE_DESK_USER") or "manager"
+def actor() -> str | Actor:
+    """Who is acting: the signed-in person with their role, or local mode's user (app.auth)."""
+    from app import auth
+
+    return auth.current()
 
 
 ROUTED = "_invoice_desk_routed"

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+from app.auth import role_tabs
 from app.state import actor, local_time, reading, require_router, writing
 from app.ui import (
     PAGE_SIZE,
@@ -21,6 +22,8 @@ from app.ui import (
 )
 from core import (
     BATCH_KINDS,
+    MANAGER,
+    VIEWER,
     InvoiceDeskError,
     batch_items,
     create_credit_memo,
@@ -136,8 +139,9 @@ totals_line([("Billed", sum((i.sent.billed for i in items), start=Decimal("0.00"
              ("Balance when sent", batch.total),
              ("Balance now", sum((i.now.balance_due for i in items), start=Decimal("0.00")))])
 
-tab_items, tab_rebatch, tab_memo, tab_pdf = st.tabs(["Invoice and encounters", "Rebatch", "Credit Memo",
-                                                     "Batch PDF"])
+# A viewer looks and downloads: no Rebatch or Credit Memo tab (core refuses their writes anyway).
+tab_items, tab_rebatch, tab_memo, tab_pdf = role_tabs([("Invoice and encounters", VIEWER), ("Rebatch", MANAGER),
+                                                       ("Credit Memo", MANAGER), ("Batch PDF", VIEWER)])
 by_number = {i.invoice_number: i for i in items}
 
 with tab_items:
@@ -166,94 +170,96 @@ with tab_items:
         else:
             d2.error("The document no longer matches the one first printed.")
 
-with tab_rebatch:
-    st.caption("Resend invoices of this batch: each gets its next suffix (-2, -3, ...) and its balance as of now.")
-    with st.form("stb_rebatch_form"):
-        picked = st.multiselect("Invoices", list(by_number), default=list(by_number), key="stb_rebatch_invoices")
-        include_paid = st.checkbox("Include paid invoices", value=False, key="stb_rebatch_paid")
-        note = st.text_area("Internal note", key="stb_rebatch_note", max_chars=2000)
-        go = st.form_submit_button("Rebatch", type="primary", icon=":material/replay:")
-    if go:
-        def _rebatch():
-            with writing() as s:
-                return rebatch(s, source_batch_id=batch.batch_id, invoice_ids=[by_number[n].invoice_id for n in picked],
-                               include_paid=include_paid, internal_note=note, actor=actor(),
-                               request_key=request_key("rebatch"))
-
-        new = attempt(_rebatch, once="rebatch")
-        if new is not None:
-            st.session_state["stb_rebatched"] = (batch.number, new.number, new.invoice_count, new.total)
-            st.rerun()  # every figure above is read again
-    rebatched = st.session_state.get("stb_rebatched")
-    if rebatched and rebatched[0] == batch.number:
-        _, new_number, new_count, new_total = rebatched
-        st.success(f"Batch **{new_number}** made: {new_count} invoice(s) resent, {money(new_total)} due.")
-        st.page_link("pages/batches.py", label=f"Open stb {new_number}", query_params={"batch": str(new_number)})
-
-with tab_memo:
-    st.caption("Correct encounters invoiced in error, or take an amount off one. A credit memo cannot be undone.")
-    if st.session_state.pop("stb_memo_clear", False):  # a memo was just issued: the form starts empty
-        clear_fields({"stb_memo_encounters": [], "stb_memo_reason": "", "stb_memo_confirm": False,
-                      "stb_memo_target": None,
-                      **{k: "" for k in st.session_state if str(k).startswith("stb_memo_adjust_")}})
-    memo_invoice = st.selectbox("Invoice", list(by_number), key="stb_memo_invoice")
-    memo_item = by_number[memo_invoice]
-    open_encounters = {e.encounter_id: e for e in memo_item.encounters if not e.credited}
-    action = st.radio("Action", ["self-pay", "reassign", "void", "adjust"], horizontal=True, key="stb_memo_action",
-                      captions=["The patient pays", "Bill another party", "Billed in error",
-                                "Take an amount off; the visit stays billed"])
-    with st.form("stb_memo_form"):
-        amounts: dict[int, str] = {}
-        encounter_ids: list[int] = []
-        if action == "adjust":
-            # An amount on a visit (a courtesy discount, a contract-rate correction), never above what is left of it.
-            for e in open_encounters.values():
-                left, right = st.columns([3, 1.2], vertical_alignment="center")
-                left.markdown(f"**{md(e.number)}** · {e.date_of_service} · {md(e.patient)} · {money(e.amount)}")
-                typed = right.text_input(f"Amount off {e.number}", key=f"stb_memo_adjust_{e.encounter_id}",
-                                         label_visibility="collapsed", placeholder="0.00")
-                if typed.strip():
-                    amounts[e.encounter_id] = typed.strip()
-        else:
-            encounter_ids = st.multiselect(
-                "Encounters", list(open_encounters), key="stb_memo_encounters",
-                format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
-                                      f"{open_encounters[e].patient} · {plain_money(open_encounters[e].amount)}")
-        target = party_picker("Reassign to", key="stb_memo_target") if action == "reassign" else None
-        reason = st.text_area("Reason (printed on the credit memo)", key="stb_memo_reason", max_chars=1000)
-        confirm = st.checkbox("I understand this cannot be undone", key="stb_memo_confirm")
-        issue = st.form_submit_button("Issue Credit Memo", type="primary", icon=":material/receipt:")
-    if issue:
-        if not confirm:
-            st.error("Tick 'I understand this cannot be undone' to issue the credit memo.")
-        else:
-            def _memo():
+if tab_rebatch is not None:
+    with tab_rebatch:
+        st.caption("Resend invoices of this batch: each gets its next suffix (-2, -3, ...) and its balance as of now.")
+        with st.form("stb_rebatch_form"):
+            picked = st.multiselect("Invoices", list(by_number), default=list(by_number), key="stb_rebatch_invoices")
+            include_paid = st.checkbox("Include paid invoices", value=False, key="stb_rebatch_paid")
+            note = st.text_area("Internal note", key="stb_rebatch_note", max_chars=2000)
+            go = st.form_submit_button("Rebatch", type="primary", icon=":material/replay:")
+        if go:
+            def _rebatch():
                 with writing() as s:
-                    memo = create_credit_memo(s, batch_item_id=memo_item.batch_item_id, encounter_ids=encounter_ids,
-                                              action=action, reason=reason, reassign_to_party_id=target,
-                                              line_amounts=amounts or None, actor=actor(),
-                                              request_key=request_key("credit_memo"))
-                    return memo.id, memo.number, memo.amount, memo.unapplied
+                    return rebatch(s, source_batch_id=batch.batch_id, invoice_ids=[by_number[n].invoice_id for n in picked],
+                                   include_paid=include_paid, internal_note=note, actor=actor(),
+                                   request_key=request_key("rebatch"))
 
-            made = attempt(_memo, once="credit_memo")
-            if made:
-                # The memo is announced on this batch only, the form starts empty, and the figures above are read
-                # again (issue 11 #7: the items table showed Credits $0.00 after a memo).
-                st.session_state["stb_memo_made"] = (batch.number, *made)
-                st.session_state["stb_memo_clear"] = True
-                st.rerun()
-    made = st.session_state.get("stb_memo_made")
-    if made and made[0] == batch.number:
-        _, memo_id, memo_number, amount, unapplied = made
-        st.success(f"Credit memo **{credit_memo_number(memo_number)}** issued for {money(amount)}"
-                   + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
+            new = attempt(_rebatch, once="rebatch")
+            if new is not None:
+                st.session_state["stb_rebatched"] = (batch.number, new.number, new.invoice_count, new.total)
+                st.rerun()  # every figure above is read again
+        rebatched = st.session_state.get("stb_rebatched")
+        if rebatched and rebatched[0] == batch.number:
+            _, new_number, new_count, new_total = rebatched
+            st.success(f"Batch **{new_number}** made: {new_count} invoice(s) resent, {money(new_total)} due.")
+            st.page_link("pages/batches.py", label=f"Open stb {new_number}", query_params={"batch": str(new_number)})
 
-        def _memo_pdf(memo_id=memo_id):
-            with reading() as s:
-                return render_credit_memo_pdf(s, credit_memo_id=memo_id)
+if tab_memo is not None:
+    with tab_memo:
+        st.caption("Correct encounters invoiced in error, or take an amount off one. A credit memo cannot be undone.")
+        if st.session_state.pop("stb_memo_clear", False):  # a memo was just issued: the form starts empty
+            clear_fields({"stb_memo_encounters": [], "stb_memo_reason": "", "stb_memo_confirm": False,
+                          "stb_memo_target": None,
+                          **{k: "" for k in st.session_state if str(k).startswith("stb_memo_adjust_")}})
+        memo_invoice = st.selectbox("Invoice", list(by_number), key="stb_memo_invoice")
+        memo_item = by_number[memo_invoice]
+        open_encounters = {e.encounter_id: e for e in memo_item.encounters if not e.credited}
+        action = st.radio("Action", ["self-pay", "reassign", "void", "adjust"], horizontal=True, key="stb_memo_action",
+                          captions=["The patient pays", "Bill another party", "Billed in error",
+                                    "Take an amount off; the visit stays billed"])
+        with st.form("stb_memo_form"):
+            amounts: dict[int, str] = {}
+            encounter_ids: list[int] = []
+            if action == "adjust":
+                # An amount on a visit (a courtesy discount, a contract-rate correction), never above what is left of it.
+                for e in open_encounters.values():
+                    left, right = st.columns([3, 1.2], vertical_alignment="center")
+                    left.markdown(f"**{md(e.number)}** · {e.date_of_service} · {md(e.patient)} · {money(e.amount)}")
+                    typed = right.text_input(f"Amount off {e.number}", key=f"stb_memo_adjust_{e.encounter_id}",
+                                             label_visibility="collapsed", placeholder="0.00")
+                    if typed.strip():
+                        amounts[e.encounter_id] = typed.strip()
+            else:
+                encounter_ids = st.multiselect(
+                    "Encounters", list(open_encounters), key="stb_memo_encounters",
+                    format_func=lambda e: f"{open_encounters[e].number} · {open_encounters[e].date_of_service} · "
+                                          f"{open_encounters[e].patient} · {plain_money(open_encounters[e].amount)}")
+            target = party_picker("Reassign to", key="stb_memo_target") if action == "reassign" else None
+            reason = st.text_area("Reason (printed on the credit memo)", key="stb_memo_reason", max_chars=1000)
+            confirm = st.checkbox("I understand this cannot be undone", key="stb_memo_confirm")
+            issue = st.form_submit_button("Issue Credit Memo", type="primary", icon=":material/receipt:")
+        if issue:
+            if not confirm:
+                st.error("Tick 'I understand this cannot be undone' to issue the credit memo.")
+            else:
+                def _memo():
+                    with writing() as s:
+                        memo = create_credit_memo(s, batch_item_id=memo_item.batch_item_id, encounter_ids=encounter_ids,
+                                                  action=action, reason=reason, reassign_to_party_id=target,
+                                                  line_amounts=amounts or None, actor=actor(),
+                                                  request_key=request_key("credit_memo"))
+                        return memo.id, memo.number, memo.amount, memo.unapplied
 
-        st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"{credit_memo_number(memo_number)}.pdf",
-                           mime="application/pdf", key="stb_memo_pdf", on_click="ignore")
+                made = attempt(_memo, once="credit_memo")
+                if made:
+                    # The memo is announced on this batch only, the form starts empty, and the figures above are read
+                    # again (issue 11 #7: the items table showed Credits $0.00 after a memo).
+                    st.session_state["stb_memo_made"] = (batch.number, *made)
+                    st.session_state["stb_memo_clear"] = True
+                    st.rerun()
+        made = st.session_state.get("stb_memo_made")
+        if made and made[0] == batch.number:
+            _, memo_id, memo_number, amount, unapplied = made
+            st.success(f"Credit memo **{credit_memo_number(memo_number)}** issued for {money(amount)}"
+                       + (f"; {money(unapplied)} stays on account as unapplied credit." if unapplied else "."))
+
+            def _memo_pdf(memo_id=memo_id):
+                with reading() as s:
+                    return render_credit_memo_pdf(s, credit_memo_id=memo_id)
+
+            st.download_button("Download credit memo PDF", data=_memo_pdf, file_name=f"{credit_memo_number(memo_number)}.pdf",
+                               mime="application/pdf", key="stb_memo_pdf", on_click="ignore")
 
 with tab_pdf:
     st.caption(f"All {len(items)} invoices of stb {batch.number} in one PDF, drawn over all cores.")

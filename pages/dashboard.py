@@ -6,6 +6,7 @@ from datetime import date
 import streamlit as st
 
 from app import figures as fig
+from app.auth import VIEWER_NOTE, may
 from app.state import actor, local_time, reading, require_router, today, writing
 from app.ui import (
     attempt,
@@ -21,6 +22,7 @@ from app.ui import (
     table,
 )
 from core import (
+    MANAGER,
     aging_basis,
     aging_report,
     collections_by_month,
@@ -155,9 +157,12 @@ if recent:
           money_columns=["Total"], date_columns=["Created"])
     st.page_link("pages/batches.py", label="All batches in Batch History", icon=":material/inventory_2:")
 else:
-    st.info("No batches yet. Create the first one below.")
+    st.info("No batches yet." + (" Create the first one below." if may(MANAGER) else ""))
 
 st.divider()
+if not may(MANAGER):  # a viewer looks: the batch form is for managers (core refuses a viewer's batch anyway)
+    st.caption(VIEWER_NOTE)
+    st.stop()
 st.subheader("Create On-Demand Batch")
 # A batch just made is announced once, on the run after it (issue 11 #7), and the form starts empty again, so a
 # second F2 asks for a new target instead of repeating the first.

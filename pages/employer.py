@@ -7,6 +7,7 @@ from decimal import Decimal
 import streamlit as st
 
 from app import figures as fig
+from app.auth import may
 from app.state import actor, reading, require_router, today, writing
 from app.ui import (
     PAGE_SIZE,
@@ -24,6 +25,7 @@ from app.ui import (
     url_number,
 )
 from core import (
+    MANAGER,
     WRITE_OFF_REASONS,
     InvoiceDeskError,
     collections_by_month,
@@ -124,8 +126,9 @@ links = st.columns([1.6, 1, 3])
 links[0].download_button("Account statement PDF", data=_statement,
                          file_name=f"statement-{party.account_code}-{as_of}.pdf",
                          mime="application/pdf", icon=":material/download:", key="emp_statement", on_click="ignore")
-links[1].page_link("pages/payments.py", label="Post a receipt", icon=":material/payments:",
-                   query_params={"party_id": str(party_id)})
+if may(MANAGER):
+    links[1].page_link("pages/payments.py", label="Post a receipt", icon=":material/payments:",
+                       query_params={"party_id": str(party_id)})
 
 # ---------- Invoice History ----------
 st.subheader("Invoice History")
@@ -189,8 +192,10 @@ st.session_state["emp_selected"] = [n for n in st.session_state.get("emp_selecte
 chosen = st.multiselect("Selected invoices", list(by_number), key="emp_selected",
                         help="Pick rows in the table or here.")
 a1, a2, a3 = st.columns([1, 1, 3])
-include_paid = a3.checkbox("Include paid invoices in the rebatch", key="emp_include_paid")
-if a1.button("Rebatch selected", disabled=not chosen, key="emp_rebatch", icon=":material/replay:"):
+# A viewer may pick invoices and download their PDFs; rebatching them is for managers.
+writer = may(MANAGER)
+include_paid = writer and a3.checkbox("Include paid invoices in the rebatch", key="emp_include_paid")
+if writer and a1.button("Rebatch selected", disabled=not chosen, key="emp_rebatch", icon=":material/replay:"):
     def _rebatch(ids=tuple(by_number[n].invoice_id for n in chosen)):
         with writing() as s:  # one action, one transaction: a rebatch per batch that last sent them, or none
             return [b.number for b in rebatch_invoices(s, invoice_ids=list(ids), include_paid=include_paid,
@@ -222,64 +227,65 @@ def _open(pid: int):
         return open_invoices(s, party_id=pid)
 
 
-with st.expander("Write off a balance", icon=":material/money_off:"):
-    done = st.session_state.pop("emp_written_off", None)
-    if done:
-        clear_fields({"emp_wo_amount": "", "emp_wo_note": ""})
-        st.success(done, icon=":material/check_circle:")
-    open_now = {i.invoice_id: i for i in _open(party_id)}
-    if not open_now:
-        st.caption("This party has no open invoice to write off.")
-    else:
-        w1, w2 = st.columns([2, 1])
-        invoice_id = w1.selectbox("Invoice", list(open_now), key="emp_wo_invoice",
-                                  format_func=lambda i: f"{open_now[i].number} · balance "
-                                                        f"{plain_money(open_now[i].balance_due)} · "
-                                                        f"sent {open_now[i].first_sent_on}")
-        amount = w2.text_input("Amount", key="emp_wo_amount", placeholder=f"{open_now[invoice_id].balance_due:.2f}",
-                               help="Blank writes off the whole balance.") or f"{open_now[invoice_id].balance_due:.2f}"
-        reason = w1.selectbox("Reason", WRITE_OFF_REASONS, key="emp_wo_reason")
-        note = w2.text_input("Note", key="emp_wo_note", placeholder="required for 'other'")
-        asked = (invoice_id, amount.strip(), reason, note.strip())
-        pending = st.session_state.get("emp_wo_pending")
+if writer:  # write-offs are for managers
+    with st.expander("Write off a balance", icon=":material/money_off:"):
+        done = st.session_state.pop("emp_written_off", None)
+        if done:
+            clear_fields({"emp_wo_amount": "", "emp_wo_note": ""})
+            st.success(done, icon=":material/check_circle:")
+        open_now = {i.invoice_id: i for i in _open(party_id)}
+        if not open_now:
+            st.caption("This party has no open invoice to write off.")
+        else:
+            w1, w2 = st.columns([2, 1])
+            invoice_id = w1.selectbox("Invoice", list(open_now), key="emp_wo_invoice",
+                                      format_func=lambda i: f"{open_now[i].number} · balance "
+                                                            f"{plain_money(open_now[i].balance_due)} · "
+                                                            f"sent {open_now[i].first_sent_on}")
+            amount = w2.text_input("Amount", key="emp_wo_amount", placeholder=f"{open_now[invoice_id].balance_due:.2f}",
+                                   help="Blank writes off the whole balance.") or f"{open_now[invoice_id].balance_due:.2f}"
+            reason = w1.selectbox("Reason", WRITE_OFF_REASONS, key="emp_wo_reason")
+            note = w2.text_input("Note", key="emp_wo_note", placeholder="required for 'other'")
+            asked = (invoice_id, amount.strip(), reason, note.strip())
+            pending = st.session_state.get("emp_wo_pending")
 
-        def _write_off(asked=asked):
-            with writing() as s:
-                wo = write_off(s, invoice_id=asked[0], amount=asked[1], reason=asked[2], note=asked[3], actor=actor(),
-                               request_key=request_key("emp_write_off"))
-                return write_off_number(wo.number), wo.amount
+            def _write_off(asked=asked):
+                with writing() as s:
+                    wo = write_off(s, invoice_id=asked[0], amount=asked[1], reason=asked[2], note=asked[3], actor=actor(),
+                                   request_key=request_key("emp_write_off"))
+                    return write_off_number(wo.number), wo.amount
 
-        def _finish(made) -> None:
-            if made:
-                st.session_state.pop("emp_wo_pending", None)
-                st.session_state["emp_written_off"] = (f"{made[0]}: {money(made[1])} of {open_now[invoice_id].number} "
-                                                       "written off.")
-                _open.clear()
-                _account.clear()
-                _history.clear()
-                st.rerun()
+            def _finish(made) -> None:
+                if made:
+                    st.session_state.pop("emp_wo_pending", None)
+                    st.session_state["emp_written_off"] = (f"{made[0]}: {money(made[1])} of {open_now[invoice_id].number} "
+                                                           "written off.")
+                    _open.clear()
+                    _account.clear()
+                    _history.clear()
+                    st.rerun()
 
-        if pending == asked:
-            # Above the profile's threshold a write-off asks a second time, naming what it will do.
-            st.warning(f"Write off {money(parse_money(amount))} of {open_now[invoice_id].number} ({reason})? This is above the "
-                       "amount that asks twice (Settings > Invoice profile).", icon=":material/warning:")
-            y, n = st.columns(2)
-            if y.button("Yes, write it off", type="primary", key="emp_wo_yes"):
-                _finish(attempt(_write_off, once="emp_write_off"))
-            if n.button("Cancel", key="emp_wo_no"):
-                st.session_state.pop("emp_wo_pending", None)
-                st.rerun()
-        elif st.button("Write off", key="emp_wo_go", icon=":material/money_off:"):
-            def _needs(amount=amount):
-                with reading() as s:
-                    return write_off_needs_confirmation(s, amount=amount)
+            if pending == asked:
+                # Above the profile's threshold a write-off asks a second time, naming what it will do.
+                st.warning(f"Write off {money(parse_money(amount))} of {open_now[invoice_id].number} ({reason})? This is above the "
+                           "amount that asks twice (Settings > Invoice profile).", icon=":material/warning:")
+                y, n = st.columns(2)
+                if y.button("Yes, write it off", type="primary", key="emp_wo_yes"):
+                    _finish(attempt(_write_off, once="emp_write_off"))
+                if n.button("Cancel", key="emp_wo_no"):
+                    st.session_state.pop("emp_wo_pending", None)
+                    st.rerun()
+            elif st.button("Write off", key="emp_wo_go", icon=":material/money_off:"):
+                def _needs(amount=amount):
+                    with reading() as s:
+                        return write_off_needs_confirmation(s, amount=amount)
 
-            needs = attempt(_needs)
-            if needs:
-                st.session_state["emp_wo_pending"] = asked
-                st.rerun()
-            elif needs is False:
-                _finish(attempt(_write_off, once="emp_write_off"))
+                needs = attempt(_needs)
+                if needs:
+                    st.session_state["emp_wo_pending"] = asked
+                    st.rerun()
+                elif needs is False:
+                    _finish(attempt(_write_off, once="emp_write_off"))
 
 # ---------- Ledger ----------
 with st.expander("Ledger: every document with the running balance", icon=":material/receipt_long:"):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+from app.auth import role_tabs
 from app.state import actor, reading, require_router, today, writing
 from app.ui import (
     PAGE_SIZE,
@@ -21,7 +22,9 @@ from app.ui import (
     url_number,
 )
 from core import (
+    MANAGER,
     RECEIPT_METHODS,
+    VIEWER,
     allocate_credit,
     allocate_receipt,
     list_allocations,
@@ -93,8 +96,10 @@ if party_id is None:
     st.stop()
 
 practice_today = today()
-tab_new, tab_list, tab_apply, tab_unapply, tab_refund, tab_void = st.tabs(
-    ["New receipt", "Receipts", "Allocate unapplied money", "Un-apply", "Refund", "Void"])
+# A viewer sees the receipts list only (core refuses their writes anyway).
+tab_new, tab_list, tab_apply, tab_unapply, tab_refund, tab_void = role_tabs(
+    [("New receipt", MANAGER), ("Receipts", VIEWER), ("Allocate unapplied money", MANAGER), ("Un-apply", MANAGER),
+     ("Refund", MANAGER), ("Void", MANAGER)])
 
 
 def _changed() -> None:
@@ -124,72 +129,73 @@ def _unapplied_sources(pid) -> dict[tuple[str, int], str]:
     return found
 
 
-with tab_new:
-    # After a receipt is posted the form starts empty and the balances are read again, so one more click posts
-    # nothing (issue 11 #2); the message says what was posted.
-    posted_message = st.session_state.pop("pay_posted", None)
-    if posted_message:
-        clear_fields({"pay_amount": "", "pay_reference": "", "pay_note": "", "pay_duplicate_ok": False,
-                      **{k: "" for k in st.session_state if str(k).startswith("pay_apply_")}})
-        st.success(posted_message, icon=":material/check_circle:")
-    c1, c2, c3 = st.columns(3)
-    amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
-    received = c2.date_input("Received", value=practice_today, max_value=practice_today, key="pay_received",
-                             format="YYYY-MM-DD")
-    method = c3.selectbox("Method", RECEIPT_METHODS, key="pay_method")
-    reference = c1.text_input("Reference", key="pay_reference", placeholder="check number")
-    note = c2.text_input("Internal note", key="pay_note")
-    if c3.button("Suggest allocation", key="pay_suggest", icon=":material/auto_fix_high:"):
-        def _suggest():
-            with reading() as s:
-                return suggest_allocation(s, party_id=party_id, amount=amount)
+if tab_new is not None:
+    with tab_new:
+        # After a receipt is posted the form starts empty and the balances are read again, so one more click posts
+        # nothing (issue 11 #2); the message says what was posted.
+        posted_message = st.session_state.pop("pay_posted", None)
+        if posted_message:
+            clear_fields({"pay_amount": "", "pay_reference": "", "pay_note": "", "pay_duplicate_ok": False,
+                          **{k: "" for k in st.session_state if str(k).startswith("pay_apply_")}})
+            st.success(posted_message, icon=":material/check_circle:")
+        c1, c2, c3 = st.columns(3)
+        amount = c1.text_input("Amount", key="pay_amount", placeholder="1250.00")
+        received = c2.date_input("Received", value=practice_today, max_value=practice_today, key="pay_received",
+                                 format="YYYY-MM-DD")
+        method = c3.selectbox("Method", RECEIPT_METHODS, key="pay_method")
+        reference = c1.text_input("Reference", key="pay_reference", placeholder="check number")
+        note = c2.text_input("Internal note", key="pay_note")
+        if c3.button("Suggest allocation", key="pay_suggest", icon=":material/auto_fix_high:"):
+            def _suggest():
+                with reading() as s:
+                    return suggest_allocation(s, party_id=party_id, amount=amount)
 
-        suggestion = attempt(_suggest)
+            suggestion = attempt(_suggest)
+            if suggestion is not None:
+                st.session_state["pay_suggestion"] = (party_id, amount, suggestion)
+                # The boxes take the suggestion through their keys: a browser keeps a keyed box's own
+                # value over a new default, so the state is what has to change.
+                for inv in _open(party_id)[:MAX_ROWS]:
+                    applied = suggestion.allocations.get(inv.invoice_id)
+                    st.session_state[f"pay_apply_{inv.invoice_id}"] = f"{applied:.2f}" if applied else ""
+        saved = st.session_state.get("pay_suggestion")
+        suggestion = saved[2] if saved and saved[0] == party_id and saved[1] == amount else None
         if suggestion is not None:
-            st.session_state["pay_suggestion"] = (party_id, amount, suggestion)
-            # The boxes take the suggestion through their keys: a browser keeps a keyed box's own
-            # value over a new default, so the state is what has to change.
-            for inv in _open(party_id)[:MAX_ROWS]:
-                applied = suggestion.allocations.get(inv.invoice_id)
-                st.session_state[f"pay_apply_{inv.invoice_id}"] = f"{applied:.2f}" if applied else ""
-    saved = st.session_state.get("pay_suggestion")
-    suggestion = saved[2] if saved and saved[0] == party_id and saved[1] == amount else None
-    if suggestion is not None:
-        st.info(f"Suggested ({suggestion.method}): {md(suggestion.explanation)} Edit the amounts before posting.")
-    invoices = _open(party_id)
-    with st.form("pay_form"):
-        if invoices:
-            entered = _allocation_inputs(invoices, prefix="pay_apply")
-        else:
-            entered = {}
-            st.caption("No open invoices: the whole receipt stays unapplied.")
-        post = st.form_submit_button("Post receipt", type="primary", icon=":material/savings:")
-    # The same check twice is nearly always a mistake: a receipt of this party with this reference asks first.
-    duplicate_ok = False
-    same = [r for r in _receipts(party_id, False) if reference.strip() and not r.voided
-            and r.reference.strip().lower() == reference.strip().lower()]
-    if same:
-        st.warning(f"{same[0].number} ({money(same[0].amount)}, received {same[0].received_date}) "
-                   f"already has the reference {md(reference.strip())}.", icon=":material/content_copy:")
-        duplicate_ok = st.checkbox("It is another payment: post it anyway", key="pay_duplicate_ok")
-    if post and same and not duplicate_ok:
-        st.error("Not posted: tick the box above if this is another payment with the same reference.",
-                 icon=":material/error:")
-    elif post:
-        def _post():
-            with writing() as s:
-                r = post_receipt(s, party_id=party_id, amount=amount, received_date=received, method=method,
-                                 reference=reference, note=note, allocations=entered, actor=actor(),
-                                 request_key=request_key("receipt"))
-                return r.number, r.amount, r.unapplied
+            st.info(f"Suggested ({suggestion.method}): {md(suggestion.explanation)} Edit the amounts before posting.")
+        invoices = _open(party_id)
+        with st.form("pay_form"):
+            if invoices:
+                entered = _allocation_inputs(invoices, prefix="pay_apply")
+            else:
+                entered = {}
+                st.caption("No open invoices: the whole receipt stays unapplied.")
+            post = st.form_submit_button("Post receipt", type="primary", icon=":material/savings:")
+        # The same check twice is nearly always a mistake: a receipt of this party with this reference asks first.
+        duplicate_ok = False
+        same = [r for r in _receipts(party_id, False) if reference.strip() and not r.voided
+                and r.reference.strip().lower() == reference.strip().lower()]
+        if same:
+            st.warning(f"{same[0].number} ({money(same[0].amount)}, received {same[0].received_date}) "
+                       f"already has the reference {md(reference.strip())}.", icon=":material/content_copy:")
+            duplicate_ok = st.checkbox("It is another payment: post it anyway", key="pay_duplicate_ok")
+        if post and same and not duplicate_ok:
+            st.error("Not posted: tick the box above if this is another payment with the same reference.",
+                     icon=":material/error:")
+        elif post:
+            def _post():
+                with writing() as s:
+                    r = post_receipt(s, party_id=party_id, amount=amount, received_date=received, method=method,
+                                     reference=reference, note=note, allocations=entered, actor=actor(),
+                                     request_key=request_key("receipt"))
+                    return r.number, r.amount, r.unapplied
 
-        posted = attempt(_post, once="receipt")
-        if posted:
-            st.session_state.pop("pay_suggestion", None)
-            number, total, unapplied = posted
-            st.session_state["pay_posted"] = (f"Receipt {receipt_number(number)} posted for {money(total)}; "
-                                              f"{money(unapplied)} unapplied.")
-            st.rerun()
+            posted = attempt(_post, once="receipt")
+            if posted:
+                st.session_state.pop("pay_suggestion", None)
+                number, total, unapplied = posted
+                st.session_state["pay_posted"] = (f"Receipt {receipt_number(number)} posted for {money(total)}; "
+                                                  f"{money(unapplied)} unapplied.")
+                st.rerun()
 
 with tab_list:
     only_unapplied = st.toggle("Only receipts with unapplied money", key="pay_only_unapplied")
@@ -206,125 +212,129 @@ with tab_list:
                  ("Unapplied", sum((r.unapplied for r in live), start=Decimal("0.00")))])
     newer_older(key="pay_list_offset", has_more=more)
 
-with tab_apply:
-    sources = _unapplied_sources(party_id)
-    if not sources:
-        st.caption("This party has no unapplied money.")
-    else:
-        source = st.selectbox("Unapplied money from", list(sources), format_func=sources.get, key="pay_source")
-        with st.form("pay_allocate_form"):
-            entered = _allocation_inputs(_open(party_id), prefix="pay_alloc")
-            apply = st.form_submit_button("Allocate", type="primary")
-        if apply:
-            def _apply():
-                with writing() as s:
-                    if source[0] == "receipt":
-                        allocate_receipt(s, receipt_id=source[1], allocations=entered, actor=actor(),
-                                         request_key=request_key("allocate"))
-                    else:
-                        allocate_credit(s, credit_memo_id=source[1], allocations=entered, actor=actor(),
-                                        request_key=request_key("allocate"))
-                return True
-
-            if attempt(_apply, once="allocate"):
-                _changed()
-                st.success("Allocated.")
-
-with tab_unapply:
-    # Money put on the wrong invoice goes back to unapplied; the receipt (or credit memo) stays as it was posted.
-    unapplied_msg = st.session_state.pop("pay_unapplied_msg", None)
-    if unapplied_msg:
-        clear_fields({"pay_unapply_reason": ""})
-        st.success(unapplied_msg, icon=":material/check_circle:")
-    live = {a.allocation_id: a for a in _allocations(party_id) if a.kind != "write-off"}
-    if not live:
-        st.caption("Nothing of this party's money is applied to an invoice.")
-    else:
-        with st.form("pay_unapply_form"):
-            allocation_id = st.selectbox(
-                "Allocation", list(live), index=None, key="pay_unapply_id",
-                format_func=lambda i: f"{live[i].source} → {live[i].invoice_number} · {plain_money(live[i].amount)} · "
-                                      f"applied {live[i].applied_on}")
-            why = st.text_input("Reason", key="pay_unapply_reason", placeholder="Applied to the wrong invoice")
-            go = st.form_submit_button("Un-apply", icon=":material/undo:")
-        if go:
-            if allocation_id is None:
-                st.error("Choose the allocation to un-apply.")
-            else:
-                chosen = live[allocation_id]
-
-                def _unapply(allocation_id=allocation_id, why=why):
+if tab_apply is not None:
+    with tab_apply:
+        sources = _unapplied_sources(party_id)
+        if not sources:
+            st.caption("This party has no unapplied money.")
+        else:
+            source = st.selectbox("Unapplied money from", list(sources), format_func=sources.get, key="pay_source")
+            with st.form("pay_allocate_form"):
+                entered = _allocation_inputs(_open(party_id), prefix="pay_alloc")
+                apply = st.form_submit_button("Allocate", type="primary")
+            if apply:
+                def _apply():
                     with writing() as s:
-                        unapply_allocation(s, allocation_id=allocation_id, reason=why, actor=actor(),
-                                           request_key=request_key("unapply"))
+                        if source[0] == "receipt":
+                            allocate_receipt(s, receipt_id=source[1], allocations=entered, actor=actor(),
+                                             request_key=request_key("allocate"))
+                        else:
+                            allocate_credit(s, credit_memo_id=source[1], allocations=entered, actor=actor(),
+                                            request_key=request_key("allocate"))
                     return True
 
-                if attempt(_unapply, once="unapply"):
+                if attempt(_apply, once="allocate"):
                     _changed()
-                    st.session_state["pay_unapplied_msg"] = (
-                        f"{plain_money(chosen.amount)} of {chosen.source} taken back from {chosen.invoice_number}; "
-                        "it is unapplied again.")
-                    st.rerun()
+                    st.success("Allocated.")
 
-with tab_refund:
-    refunded_msg = st.session_state.pop("pay_refunded_msg", None)
-    if refunded_msg:
-        clear_fields({"pay_refund_amount": "", "pay_refund_reference": ""})
-        st.success(refunded_msg, icon=":material/check_circle:")
-    sources = _unapplied_sources(party_id)
-    if not sources:
-        st.caption("This party has no unapplied money to refund.")
-    else:
-        with st.form("pay_refund_form"):
-            source = st.selectbox("Refund from", list(sources), format_func=sources.get, key="pay_refund_source")
-            r1, r2, r3 = st.columns(3)
-            amount = r1.text_input("Amount", key="pay_refund_amount", placeholder="all that is unapplied")
-            method = r2.selectbox("Method", RECEIPT_METHODS, key="pay_refund_method")
-            reference = r3.text_input("Reference", key="pay_refund_reference", placeholder="check number")
-            go = st.form_submit_button("Refund", icon=":material/currency_exchange:")
-        if go:
-            left = {**{("receipt", r.receipt_id): r.unapplied for r in _receipts(party_id, True)},
-                    **{("memo", m.credit_memo_id): m.unapplied for m in _memos(party_id)}}
-
-            def _refund(source=source, amount=amount.strip() or f"{left.get(source, 0):.2f}", method=method,
-                        reference=reference):
-                with writing() as s:
-                    made = refund(s, receipt_id=source[1] if source[0] == "receipt" else None,
-                                  credit_memo_id=source[1] if source[0] == "memo" else None, amount=amount,
-                                  method=method, reference=reference, actor=actor(),
-                                  request_key=request_key("refund"))
-                    return refund_number(made.number), made.amount
-
-            made = attempt(_refund, once="refund")
-            if made:
-                _changed()
-                st.session_state["pay_refunded_msg"] = f"Refund {made[0]} of {money(made[1])} recorded."
-                st.rerun()
-    refunds = _refunds(party_id)
-    if refunds:
-        st.caption("Refunds of this party")
-        table([{"Refund": r.number, "Amount": r.amount, "From": r.source, "Refunded": r.refunded_on,
-                "Method": r.method, "Reference": r.reference, "By": r.created_by} for r in refunds],
-              money_columns=["Amount"], date_columns=["Refunded"])
-
-with tab_void:
-    voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {plain_money(r.amount)} · {r.reference}"
-                for r in _receipts(party_id, False) if not r.voided}
-    with st.form("pay_void_form"):
-        receipt_id = st.selectbox("Receipt", list(voidable), format_func=voidable.get, index=None, key="pay_void_id")
-        reason = st.text_input("Reason", key="pay_void_reason", placeholder="Check returned NSF")
-        confirm = st.checkbox("Reverse every allocation of this receipt", key="pay_void_confirm")
-        void = st.form_submit_button("Void receipt", icon=":material/block:")
-    if void:
-        if receipt_id is None or not confirm:
-            st.error("Choose a receipt and tick the confirmation to void it.")
+if tab_unapply is not None:
+    with tab_unapply:
+        # Money put on the wrong invoice goes back to unapplied; the receipt (or credit memo) stays as it was posted.
+        unapplied_msg = st.session_state.pop("pay_unapplied_msg", None)
+        if unapplied_msg:
+            clear_fields({"pay_unapply_reason": ""})
+            st.success(unapplied_msg, icon=":material/check_circle:")
+        live = {a.allocation_id: a for a in _allocations(party_id) if a.kind != "write-off"}
+        if not live:
+            st.caption("Nothing of this party's money is applied to an invoice.")
         else:
-            def _void():
-                with writing() as s:
-                    return void_receipt(s, receipt_id=receipt_id, reason=reason, actor=actor(),
-                                        request_key=request_key("void")).number
+            with st.form("pay_unapply_form"):
+                allocation_id = st.selectbox(
+                    "Allocation", list(live), index=None, key="pay_unapply_id",
+                    format_func=lambda i: f"{live[i].source} → {live[i].invoice_number} · {plain_money(live[i].amount)} · "
+                                          f"applied {live[i].applied_on}")
+                why = st.text_input("Reason", key="pay_unapply_reason", placeholder="Applied to the wrong invoice")
+                go = st.form_submit_button("Un-apply", icon=":material/undo:")
+            if go:
+                if allocation_id is None:
+                    st.error("Choose the allocation to un-apply.")
+                else:
+                    chosen = live[allocation_id]
 
-            number = attempt(_void, once="void")
-            if number:
-                _changed()
-                st.success(f"Receipt {receipt_number(number)} voided; its allocations were reversed.")
+                    def _unapply(allocation_id=allocation_id, why=why):
+                        with writing() as s:
+                            unapply_allocation(s, allocation_id=allocation_id, reason=why, actor=actor(),
+                                               request_key=request_key("unapply"))
+                        return True
+
+                    if attempt(_unapply, once="unapply"):
+                        _changed()
+                        st.session_state["pay_unapplied_msg"] = (
+                            f"{plain_money(chosen.amount)} of {chosen.source} taken back from {chosen.invoice_number}; "
+                            "it is unapplied again.")
+                        st.rerun()
+
+if tab_refund is not None:
+    with tab_refund:
+        refunded_msg = st.session_state.pop("pay_refunded_msg", None)
+        if refunded_msg:
+            clear_fields({"pay_refund_amount": "", "pay_refund_reference": ""})
+            st.success(refunded_msg, icon=":material/check_circle:")
+        sources = _unapplied_sources(party_id)
+        if not sources:
+            st.caption("This party has no unapplied money to refund.")
+        else:
+            with st.form("pay_refund_form"):
+                source = st.selectbox("Refund from", list(sources), format_func=sources.get, key="pay_refund_source")
+                r1, r2, r3 = st.columns(3)
+                amount = r1.text_input("Amount", key="pay_refund_amount", placeholder="all that is unapplied")
+                method = r2.selectbox("Method", RECEIPT_METHODS, key="pay_refund_method")
+                reference = r3.text_input("Reference", key="pay_refund_reference", placeholder="check number")
+                go = st.form_submit_button("Refund", icon=":material/currency_exchange:")
+            if go:
+                left = {**{("receipt", r.receipt_id): r.unapplied for r in _receipts(party_id, True)},
+                        **{("memo", m.credit_memo_id): m.unapplied for m in _memos(party_id)}}
+
+                def _refund(source=source, amount=amount.strip() or f"{left.get(source, 0):.2f}", method=method,
+                            reference=reference):
+                    with writing() as s:
+                        made = refund(s, receipt_id=source[1] if source[0] == "receipt" else None,
+                                      credit_memo_id=source[1] if source[0] == "memo" else None, amount=amount,
+                                      method=method, reference=reference, actor=actor(),
+                                      request_key=request_key("refund"))
+                        return refund_number(made.number), made.amount
+
+                made = attempt(_refund, once="refund")
+                if made:
+                    _changed()
+                    st.session_state["pay_refunded_msg"] = f"Refund {made[0]} of {money(made[1])} recorded."
+                    st.rerun()
+        refunds = _refunds(party_id)
+        if refunds:
+            st.caption("Refunds of this party")
+            table([{"Refund": r.number, "Amount": r.amount, "From": r.source, "Refunded": r.refunded_on,
+                    "Method": r.method, "Reference": r.reference, "By": r.created_by} for r in refunds],
+                  money_columns=["Amount"], date_columns=["Refunded"])
+
+if tab_void is not None:
+    with tab_void:
+        voidable = {r.receipt_id: f"{r.number} · {r.received_date} · {plain_money(r.amount)} · {r.reference}"
+                    for r in _receipts(party_id, False) if not r.voided}
+        with st.form("pay_void_form"):
+            receipt_id = st.selectbox("Receipt", list(voidable), format_func=voidable.get, index=None, key="pay_void_id")
+            reason = st.text_input("Reason", key="pay_void_reason", placeholder="Check returned NSF")
+            confirm = st.checkbox("Reverse every allocation of this receipt", key="pay_void_confirm")
+            void = st.form_submit_button("Void receipt", icon=":material/block:")
+        if void:
+            if receipt_id is None or not confirm:
+                st.error("Choose a receipt and tick the confirmation to void it.")
+            else:
+                def _void():
+                    with writing() as s:
+                        return void_receipt(s, receipt_id=receipt_id, reason=reason, actor=actor(),
+                                            request_key=request_key("void")).number
+
+                number = attempt(_void, once="void")
+                if number:
+                    _changed()
+                    st.success(f"Receipt {receipt_number(number)} voided; its allocations were reversed.")

@@ -2,9 +2,12 @@
 
 import streamlit as st
 
+from app.auth import ADMIN_NOTE, VIEWER_NOTE, may
 from app.state import actor, reading, require_router, writing
 from app.ui import attempt, group_choices, md, party_picker, table
 from core import (
+    ADMIN,
+    MANAGER,
     clock,
     create_group,
     create_party,
@@ -24,6 +27,28 @@ from core.money import parse_money, to_cents
 
 require_router()
 st.title("Settings")
+if not may(ADMIN):
+    # Managers and viewers see the settings the whole office works by; changing them is for an administrator.
+    st.info(ADMIN_NOTE if may(MANAGER) else VIEWER_NOTE, icon=":material/lock:")
+    with reading() as s:
+        enabled, zone_name, practice_today, profile = (invoice_billing_enabled(s), time_zone_name(s), clock.today(s),
+                                                       current_profile(s))
+    zone_label = zone_name or f"the server's ({clock.server_zone_name()})"
+    st.markdown(f"**Invoice billing** is {'on' if enabled else 'off'}. **Time zone:** {md(zone_label)}; the "
+                f"practice's today is {practice_today:%A, %B %-d, %Y}.")
+    if profile is None:
+        st.caption("No invoice profile yet: the first batch uses a plain default.")
+    else:
+        st.subheader(f"Invoice profile, version {profile.version}")
+        table([{"Setting": k, "Value": v} for k, v in [
+            ("Remit-to name", profile.remit_to_name), ("Remit-to address", profile.remit_to_address),
+            ("Footer message", profile.footer), ("Payment terms (days)", str(profile.terms_days)),
+            ("Invoice number prefix", profile.number_prefix), ("Total by", profile.total_by),
+            ("Show procedure codes", "yes" if profile.show_procedure_codes else "no"),
+            ("Aging counts days", profile.aging_basis),
+            ("Write-offs above this amount ask twice", f"${profile.write_off_confirm_cents / 100:,.2f}"),
+            ("Saved by", profile.created_by)]])
+    st.stop()
 tab_billing, tab_profile, tab_parties, tab_import = st.tabs(["Invoice billing", "Invoice profile",
                                                               "Parties and groups", "CSV import"])
 

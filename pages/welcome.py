@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from app.auth import may
 from app.state import actor, require_router, writing
 from app.ui import attempt
-from core import load_demo_data
+from core import ADMIN, load_demo_data
 from core.demo import STEPS
 
 require_router()
@@ -16,7 +17,9 @@ with left.container(border=True):
     st.subheader("Demo practice")
     st.write("Five employer groups, forty parties, a year of encounters up to today, batches, receipts, resends "
              "and credit memos. Invoice billing is switched on.")
-    if st.button("Load the demo practice", type="primary", key="welcome_demo"):
+    if not may(ADMIN):
+        st.caption("Loading the demo is for an administrator.")
+    elif st.button("Load the demo practice", type="primary", key="welcome_demo"):
         with st.status("Writing the demo practice for today...", expanded=True) as status:
             def load():
                 with writing() as s:

@@ -12,7 +12,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel
 
-from core import ConcurrencyError, InvoiceDeskError, create_on_demand_batch, invoice_history, load_demo_data, rebatch
+from core import (
+    ConcurrencyError,
+    InvoiceDeskError,
+    create_on_demand_batch,
+    invoice_history,
+    load_demo_data,
+    rebatch,
+)
 from core.db import current_revision, head_revision, open_engine, read_session, upgrade
 from core.migrations.naming import include_object
 from core.models import AuditRecord, BatchItem, Invoice

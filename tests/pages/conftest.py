@@ -38,7 +38,7 @@ DEMO_NEXT_DAY = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 def _point_at(monkeypatch, url: str) -> None:
     monkeypatch.setenv("INVOICE_DESK_DATABASE_URL", url)
     monkeypatch.delenv("INVOICE_DESK_DEMO", raising=False)
-    monkeypatch.delenv("INVOICE_DESK_USER", raising=False)
+    monkeypatch.setenv("INVOICE_DESK_USER", "manager")  # local mode acts as this user (tests/pages/test_signin.py)
     st.cache_resource.clear()
     st.cache_data.clear()
 

@@ -44,7 +44,7 @@ from tests.pages.conftest import (
     snapshot,
 )
 
-MANAGER = "manager"  # who the app acts as without sign-in
+MANAGER = "manager"  # who the app acts as in local mode (INVOICE_DESK_USER, set in conftest)
 
 
 def _newest_audit(url: str, action: str) -> AuditRecord:
