@@ -192,6 +192,11 @@ def gate() -> str | Actor:
         st.stop()
     auth = secrets.get("auth")
     if auth is None:
+        exposed = _listening_wider()
+        if exposed:
+            st.warning(f"Sign-in is off, yet this server listens on {md(exposed)}: anyone who can reach it can see and "
+                       "change everything. Configure sign-in (README, Sign-in and roles) or listen on 127.0.0.1.",
+                       icon=":material/gpp_maybe:")
         return local_actor()
     user = _user()
     if not user.get("is_logged_in"):
@@ -202,6 +207,14 @@ def gate() -> str | Actor:
         _refusal(user)
         st.stop()
     return actor
+
+
+def _listening_wider() -> str:
+    """The server's address when local mode listens beyond this computer ('' on loopback)."""
+    from streamlit import config
+
+    address = str(config.get_option("server.address") or "")
+    return "" if address in ("127.0.0.1", "localhost", "::1") else address or "every address"
 
 
 def sidebar(actor: str | Actor) -> None:
