@@ -230,3 +230,18 @@ def test_local_mode_acts_as_the_operating_system_user(demo_db, monkeypatch):
 ], ids=str)
 def test_role_for_reads_addresses_and_domains(email, access, role):
     assert auth.role_for(email, access) == role
+
+
+def test_local_mode_listening_wider_warns_on_every_page(demo_db):
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+    finally:
+        config.set_option("server.address", before)
+    assert any("Sign-in is off, yet this server listens on 0.0.0.0" in w for w in plain(at.warning)), plain(at.warning)
+    quiet = AppTest.from_file(APP, default_timeout=120).run()
+    assert not any("Sign-in is off, yet" in w for w in plain(quiet.warning)), "on 127.0.0.1 nothing to warn about"
