@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +28,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(database: Path | str, port: int, *, demo: bool = True, log: Path | None = None) -> subprocess.Popen:
+def start_app(database: Path | str, port: int, *, demo: bool = True, log: Path | None = None,
+              args: Sequence[str] = ()) -> subprocess.Popen:
     """Streamlit serving streamlit_app.py on 127.0.0.1:port; returns once its health check answers.
 
-    database is a SQLite file or any database URL; log, when given, keeps the server's output for a failure message.
+    database is a SQLite file or any database URL; log, when given, keeps the server's output for a failure message;
+    args are more `streamlit run` options (say, `--secrets.files=...` for a sign-in test's secrets).
     """
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     env = {**os.environ, "INVOICE_DESK_DATABASE_URL": url}
@@ -41,8 +44,8 @@ def start_app(database: Path | str, port: int, *, demo: bool = True, log: Path |
     with (log.open("wb") if log else open(os.devnull, "wb")) as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "run_app.py"), "run",
                                  str(ROOT / "streamlit_app.py"), "--server.headless=true", f"--server.port={port}",
-                                 "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+                                 "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", *args],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
