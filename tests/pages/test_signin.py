@@ -145,6 +145,23 @@ def test_each_role_sees_the_controls_it_may_use(demo_db, page, who, role):
         assert auth.VIEWER_NOTE in [c.value for c in at.caption]
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_local_mode_every_page_has_every_control_and_the_notice(demo_db, page):
+    at = AppTest.from_file(APP, default_timeout=120)
+    if page in ("pages/employer.py", "pages/payments.py"):
+        at.query_params["party_id"] = str(_party(demo_db)[0])
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception
+    labels = _labels(at)
+    for buttons in WRITE_BUTTONS[page].values():
+        assert set(buttons) <= labels, set(buttons) - labels
+    assert set(WRITE_TABS.get(page, ())) <= {t.label for t in at.tabs}
+    assert "Sign-in is off: local mode, this computer only. Acting as **manager**." in plain(at.sidebar.caption)
+    assert not at.sidebar.button and "Sign in" not in labels
+
+
 def test_without_an_admins_list_managers_are_admins(demo_db):
     at = signed("pages/settings.py", MANAGER_USER, access={"managers": ["@riverbend.example"]})
     assert at.toggle and "Save profile" in _labels(at)
