@@ -15,6 +15,25 @@ from tests.support import postgres
 REQUIRE_POSTGRES = os.environ.get("INVOICE_DESK_REQUIRE_POSTGRES") == "1"
 # CI runs the suite again with the clock started on a month end and on 29 February (an ISO moment with offset).
 FROZEN_NOW = os.environ.get("INVOICE_DESK_TEST_NOW", "")
+# "sqlite" or "postgresql": the other database's cases of every test parametrised over both are deselected.
+# CI's frozen-clock runs split the two databases between them (.ci/run); the first run has both.
+ONLY_DATABASE = os.environ.get("INVOICE_DESK_TEST_ONLY_DATABASE", "")
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ONLY_DATABASE:
+        return
+    if ONLY_DATABASE not in DATABASES:
+        raise pytest.UsageError(f"INVOICE_DESK_TEST_ONLY_DATABASE is {ONLY_DATABASE!r}; use sqlite or postgresql")
+    other = next(name for name in DATABASES if name != ONLY_DATABASE)
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        (drop if callspec and other in callspec.params.values() else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", autouse=True)
