@@ -153,9 +153,17 @@ def downloads(monkeypatch) -> dict[str, Callable[[], bytes]]:
 
 # ---------- driving the app ----------
 
-def app(page: str | None = None, **query) -> AppTest:
-    """The app as a manager opens it: through the router, then the page (with its link's query)."""
+def app(page: str | None = None, *, secrets: dict | None = None, user: dict | None = None, **query) -> AppTest:
+    """The app as a manager opens it: through the router, then the page (with its link's query).
+
+    `secrets` and `user` are what st.secrets and st.user read (tests/pages/test_signin.py); without them the app
+    runs in local mode.
+    """
     at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (secrets or {}).items():
+        at.secrets[key] = value
+    if user is not None:
+        at.user = user
     for key, value in query.items():
         at.query_params[key] = value
     at.run()

@@ -19,7 +19,7 @@ from app import auth
 from app.ui import md
 from core import ADMIN, MANAGER, VIEWER
 from core.models import AuditRecord, Batch, Party
-from tests.pages.conftest import APP, PAGES, db, plain, plain_text, snapshot
+from tests.pages.conftest import APP, PAGES, app, db, plain, plain_text, snapshot
 
 AUTH = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "c" * 40, "client_id": "invoice-desk",
         "client_secret": "not-a-secret", "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
@@ -52,18 +52,9 @@ def _party(url: str) -> tuple[int, str]:
 
 def signed(page: str | None, user: dict | None, *, access: dict | None = None, url: str | None = None) -> AppTest:
     """The app with sign-in configured; `user` None is signed out. Employer and Payments open a party."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["auth"] = AUTH
-    at.secrets["access"] = ACCESS if access is None else access
-    at.user = {"is_logged_in": False} if user is None else {"is_logged_in": True, **user}
-    if url and page in ("pages/employer.py", "pages/payments.py"):
-        at.query_params["party_id"] = str(_party(url)[0])
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    query = {"party_id": str(_party(url)[0])} if url and page in ("pages/employer.py", "pages/payments.py") else {}
+    return app(page, secrets={"auth": AUTH, "access": ACCESS if access is None else access},
+               user={"is_logged_in": False} if user is None else {"is_logged_in": True, **user}, **query)
 
 
 def _labels(at: AppTest) -> set[str]:
@@ -88,13 +79,10 @@ def test_signed_out_every_page_shows_the_sign_in_screen_and_no_data(demo_db, pag
 
 
 def test_signed_out_with_named_providers_offers_each(demo_db):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["auth"] = {k: v for k, v in AUTH.items() if k in ("redirect_uri", "cookie_secret")} | {
-        "google": {k: AUTH[k] for k in ("client_id", "client_secret", "server_metadata_url")},
-        "microsoft": {k: AUTH[k] for k in ("client_id", "client_secret", "server_metadata_url")}}
-    at.secrets["access"] = ACCESS
-    at.user = {"is_logged_in": False}
-    at.run()
+    provider = {k: AUTH[k] for k in ("client_id", "client_secret", "server_metadata_url")}
+    shared = {k: AUTH[k] for k in ("redirect_uri", "cookie_secret")}
+    at = app(secrets={"auth": {**shared, "google": provider, "microsoft": provider}, "access": ACCESS},
+             user={"is_logged_in": False})
     assert {"Sign in with Google", "Sign in with Microsoft"} <= _labels(at)
 
 
@@ -147,13 +135,7 @@ def test_each_role_sees_the_controls_it_may_use(demo_db, page, who, role):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_local_mode_every_page_has_every_control_and_the_notice(demo_db, page):
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page in ("pages/employer.py", "pages/payments.py"):
-        at.query_params["party_id"] = str(_party(demo_db)[0])
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception
+    at = app(page, **({"party_id": str(_party(demo_db)[0])} if page in ("pages/employer.py", "pages/payments.py") else {}))
     labels = _labels(at)
     for buttons in WRITE_BUTTONS[page].values():
         assert set(buttons) <= labels, set(buttons) - labels
@@ -217,10 +199,7 @@ def test_a_hostile_name_in_the_sidebar_is_shown_literally(demo_db):
 def test_local_mode_acts_as_the_operating_system_user(demo_db, monkeypatch):
     """No [auth]: full rights, the local-mode notice, and writes recorded as the computer's user."""
     monkeypatch.delenv("INVOICE_DESK_USER")
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/settings.py")
-    at.run()
+    at = app("pages/settings.py")
     me = getpass.getuser()
     assert f"Sign-in is off: local mode, this computer only. Acting as **{me}**." in plain(at.sidebar.caption)
     assert not at.sidebar.button, "no Sign out in local mode"
