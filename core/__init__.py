@@ -53,6 +53,15 @@ from core.exports import csv_bytes, defuse
 from core.history import HistoryRow, invoice_history, invoice_history_count
 from core.imports import ImportReport, RowError, import_csv, template_csv
 from core.invoices import Totals, invoice_totals
+from core.mail import (
+    DeliveryReport,
+    DeliveryRow,
+    SmtpSettings,
+    deliveries,
+    send_batch_email,
+    send_test_email,
+    smtp_settings,
+)
 from core.models import (
     BATCH_KINDS,
     CREDIT_ACTIONS,
@@ -141,6 +150,8 @@ __all__ = [
     "CreditMemo",
     "CreditMemoRow",
     "DaysToPay",
+    "DeliveryReport",
+    "DeliveryRow",
     "Destination",
     "DocumentCheck",
     "Encounter",
@@ -170,6 +181,7 @@ __all__ = [
     "Refund",
     "RefundRow",
     "RowError",
+    "SmtpSettings",
     "Totals",
     "VIEWER",
     "UnappliedRow",
@@ -195,6 +207,7 @@ __all__ = [
     "csv_bytes",
     "current_profile",
     "days_to_pay",
+    "deliveries",
     "defuse",
     "format_money",
     "get_batch",
@@ -239,8 +252,11 @@ __all__ = [
     "save_invoice_profile",
     "search_groups",
     "search_parties",
+    "send_batch_email",
+    "send_test_email",
     "set_invoice_billing",
     "set_time_zone",
+    "smtp_settings",
     "suggest_allocation",
     "template_csv",
     "time_zone_name",

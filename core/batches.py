@@ -17,6 +17,7 @@ from core.dates import DateInput, to_date
 from core.db import expire_loaded, get_record, guarded
 from core.errors import ConcurrencyError, InvoiceDeskError, NotFoundError
 from core.invoices import Totals
+from core.mail import last_delivery
 from core.models import Batch, BatchItem, BatchKind, Encounter, Invoice, InvoiceLine, Party
 from core.money import from_cents
 from core.numbering import next_numbers, printed_invoice_number
@@ -516,6 +517,7 @@ class ItemDetail:
     sent: Totals  # what this sending printed: the snapshot, never changed afterwards
     now: Totals  # the invoice's live totals today
     encounters: list[ItemEncounter]
+    delivery: str = ""  # its last e-mail: sent, failed, queued, no address; "" if never e-mailed (core.mail)
 
 
 @guarded
@@ -527,7 +529,8 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
     il, enc, pt = InvoiceLine.__table__, Encounter.__table__, Patient.__table__
     items = session.execute(
         sa.select(bi, inv.c.billed_cents.label("now_billed"), inv.c.payments_cents.label("now_payments"),
-                  inv.c.credits_cents.label("now_credits"), inv.c.writeoffs_cents.label("now_writeoffs"), inv.c.due_on, p.c.name.label("party_name"))
+                  inv.c.credits_cents.label("now_credits"), inv.c.writeoffs_cents.label("now_writeoffs"), inv.c.due_on, p.c.name.label("party_name"),
+                  last_delivery(bi.c.id).label("delivery"))
         .join(inv, inv.c.id == bi.c.invoice_id).join(p, p.c.id == bi.c.party_id)
         .where(bi.c.batch_id == batch_id).order_by(bi.c.id)).all()
     encounters: dict[int, list[ItemEncounter]] = defaultdict(list)
@@ -545,4 +548,4 @@ def batch_items(session: Session, *, batch_id: int) -> list[ItemDetail]:
                                                        writeoffs=r.writeoffs_cents),
                        now=invoices.totals_from_cents(r.now_billed, r.now_payments, r.now_credits, r.due_on, today,
                                                       r.now_writeoffs),
-                       encounters=encounters[r.invoice_id]) for r in items]
+                       encounters=encounters[r.invoice_id], delivery=r.delivery or "") for r in items]

@@ -14,6 +14,7 @@ from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.inputs import search_text
 from core.invoices import totals_from_cents
+from core.mail import last_delivery
 from core.models import Batch, BatchItem, Invoice, Party
 from core.money import from_cents
 
@@ -46,6 +47,7 @@ class HistoryRow:
     flags: tuple[str, ...]
     balance_when_sent: Decimal
     writeoffs: Decimal = Decimal("0.00")
+    delivery: str = ""  # the last e-mail of this sending: sent, failed, queued, no address; "" if never e-mailed
 
 
 def _number_contains(session: Session, text: str) -> sa.ColumnElement[bool]:
@@ -81,7 +83,7 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
                    col(BatchItem.party_id), col(BatchItem.sent_on), col(BatchItem.balance_cents).label("sent_balance"),
                    col(BatchItem.batch_id), col(Invoice.number), col(Invoice.due_on), col(Invoice.encounter_count), col(Invoice.billed_cents),
                    col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.writeoffs_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
-                   col(Party.name))
+                   col(Party.name), last_delivery(col(BatchItem.id)).label("delivery"))
          .select_from(BatchItem)
          .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
          .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
@@ -99,7 +101,8 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
             batch_number=r.batch_number, batch_kind=r.kind, sent_on=r.sent_on, due_on=r.due_on,
             encounter_count=r.encounter_count, billed=totals.billed, payments=totals.payments,
             credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
-            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance), writeoffs=totals.writeoffs))
+            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance), writeoffs=totals.writeoffs,
+            delivery=r.delivery or ""))
     return rows
 
 

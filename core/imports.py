@@ -29,6 +29,9 @@ PARTY_COLUMNS = ("account_code", "name", "kind", "group", "billable", "contact_n
 ENCOUNTER_COLUMNS = ("encounter_number", "patient_account", "patient_name", "party_account_code",
                      "date_of_service", "post_date", "procedure_code", "description", "units", "amount")
 COLUMNS = {"parties": PARTY_COLUMNS, "encounters": ENCOUNTER_COLUMNS}
+# Columns a file may leave out (files written before they existed): a party's Cc addresses (issue 15). Left out,
+# an update keeps what the party has.
+OPTIONAL_COLUMNS = {"parties": ("email_cc",), "encounters": ()}
 MAX_BYTES = 20 * 1024 * 1024
 MAX_REPORTED = 5000
 # An encounter file's text limits; a parties file's are the party's rules (core.validation.PartyFields).
@@ -64,7 +67,8 @@ def template_csv(kind: str) -> str:
     """A header and one example row, for the downloadable template."""
     if kind == "parties":
         example = ["ACME01", "Acme Manufacturing", "employer", "Acme Group", "yes", "Pat Lee",
-                   "ap@acme.example", "100 Main St", "Suite 4", "Springfield", "IL", "62701"]
+                   "ap@acme.example", "100 Main St", "Suite 4", "Springfield", "IL", "62701",
+                   "controller@acme.example, hr@acme.example"]
     elif kind == "encounters":
         example = ["E-10001", "P-5001", "Jordan Smith", "ACME01", "2026-10-01", "2026-10-02", "80305",
                    "Drug screen", "1", "45.00"]
@@ -72,7 +76,7 @@ def template_csv(kind: str) -> str:
         raise InvoiceDeskError(f"Unknown import kind '{kind}'; use 'parties' or 'encounters'.")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS[kind])
+    writer.writerow((*COLUMNS[kind], *OPTIONAL_COLUMNS[kind]))
     writer.writerow(example)
     return out.getvalue()
 
@@ -139,10 +143,11 @@ def _header(text: str, kind: str, report: ImportReport) -> list[str] | None:
     for name in expected:
         if name not in seen:
             report.errors.append(RowError(1, name, "this column is missing from the header."))
+    allowed = (*expected, *OPTIONAL_COLUMNS[kind])
     for name in names:
-        if name not in expected:
+        if name not in allowed:
             shown = name if len(name) <= 40 else name[:37] + "..."
-            report.errors.append(RowError(1, shown, f"unknown column; the columns are {','.join(expected)}."))
+            report.errors.append(RowError(1, shown, f"unknown column; the columns are {','.join(allowed)}."))
     return None if report.errors else names
 
 
@@ -266,7 +271,8 @@ class _PartyImport:
 
     def _values(self, line: int, row: dict[str, str], errors: list[RowError]) -> tuple[str, dict] | None:
         """One row through the party's rules (the same create_party and update_party use)."""
-        fields = {name: row[name] for name in PARTY_COLUMNS if name != "group"}
+        fields = {name: row[name] for name in (*PARTY_COLUMNS, *OPTIONAL_COLUMNS["parties"])
+                  if name != "group" and name in row}
         clean, found = PartyFields.check(fields, csv=True)
         for name, message in found:
             errors.append(RowError(line, name, message))

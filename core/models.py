@@ -72,6 +72,13 @@ class TotalBy(StrEnum):
     PROCEDURE = "procedure"
 
 
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    NO_ADDRESS = "no address"
+
+
 def one_of(column: str, vocabulary: type[StrEnum]) -> str:
     """The CHECK constraint text for a column that takes one of a vocabulary's values."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in vocabulary)})"
@@ -83,6 +90,7 @@ BATCH_KINDS = tuple(BatchKind)
 RECEIPT_METHODS = tuple(ReceiptMethod)
 CREDIT_ACTIONS = tuple(CreditAction)
 WRITE_OFF_REASONS = tuple(WriteOffReason)
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 class Table(SQLModel):
@@ -130,7 +138,9 @@ class Party(Table, table=True):
     billable: bool = True
     active: bool = True
     contact_name: str = Field(default="", max_length=200)
-    email: str = Field(default="", max_length=200)
+    # Billing e-mail: the To and Cc addresses, each a comma-separated list (issue 15).
+    email: str = Field(default="", max_length=1000)
+    email_cc: str = Field(default="", max_length=1000, sa_column_kwargs={"server_default": ""})
     address_line1: str = Field(default="", max_length=200)
     address_line2: str = Field(default="", max_length=200)
     city: str = Field(default="", max_length=100)
@@ -188,6 +198,11 @@ class ChargeLine(Table, table=True):
 
 
 # One version of how invoices look; a batch keeps the version in force when it was made.
+DEFAULT_EMAIL_SUBJECT = "Invoice {invoice_number} from {practice_name}"
+DEFAULT_EMAIL_BODY = ("Hello {contact_name},\n\nPlease find attached invoice {invoice_number} for {party_name}: "
+                      "{balance_due} due by {due_date}.\n\nThank you,\n{practice_name}")
+
+
 class InvoiceProfile(Table, table=True):
     __tablename__ = "invoice_profile"
     __table_args__ = (
@@ -212,6 +227,11 @@ class InvoiceProfile(Table, table=True):
     # A write-off above this many cents asks for a second confirmation.
     write_off_confirm_cents: int = Field(default=5000, sa_type=sa.BigInteger,
                                          sa_column_kwargs={"server_default": "5000"})
+    # The e-mail that carries an invoice: templates with {invoice_number}, {balance_due}, ... (core.mail).
+    email_subject: str = Field(default=DEFAULT_EMAIL_SUBJECT, max_length=300,
+                               sa_column_kwargs={"server_default": DEFAULT_EMAIL_SUBJECT})
+    email_body: str = Field(default=DEFAULT_EMAIL_BODY, max_length=4000,
+                            sa_column_kwargs={"server_default": DEFAULT_EMAIL_BODY})
     created_by: str = Field(default="", max_length=120)
     created_at: datetime | None = None
 
@@ -578,3 +598,38 @@ class AuditChange(Table, table=True):
     record_key: str = Field(max_length=40)
     action: str = Field(max_length=20)
     changes: str = Field(default="", sa_type=sa.Text)
+
+
+# A document's bytes as first mailed (issue 15): the mailed PDF is the archived one, byte for byte. Insert-only.
+class DocumentContent(Table, table=True):
+    __tablename__ = "document_content"
+    __table_args__ = (sa.UniqueConstraint("kind", "ref_id", name="uq_document_content_kind_ref"),)
+    id: int = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    ref_id: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime
+
+
+# One e-mail of one batch item (issue 15): queued, then sent with the server's answer or failed with the reason;
+# "no address" when the party has no billing e-mail. One per item per send request (its request key).
+class Delivery(Table, table=True):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("status", DeliveryStatus), name="status"),
+        sa.UniqueConstraint("request_key", "batch_item_id", name="uq_delivery_request_item"),
+    )
+    id: int = Field(default=None, primary_key=True)
+    batch_item_id: int = Field(foreign_key="batch_item.id", index=True)
+    request_key: str = Field(max_length=120)
+    status: str = Field(max_length=20)
+    to_addresses: str = Field(default="", max_length=1000)
+    cc_addresses: str = Field(default="", max_length=1000)
+    subject: str = Field(default="", max_length=300)
+    message_id: str = Field(default="", max_length=300)
+    answer: str = Field(default="", max_length=1000)
+    attachment_sha256: str = Field(default="", max_length=64)
+    created_by: str = Field(max_length=120)
+    created_at: datetime
+    finished_at: datetime | None = None

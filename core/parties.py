@@ -64,8 +64,8 @@ def get_group(session: Session, group_id: int) -> Group:
     return group
 
 
-PARTY_FIELDS = ("name", "kind", "group_id", "billable", "active", "contact_name", "email", "address_line1",
-                "address_line2", "city", "state", "postal_code")
+PARTY_FIELDS = ("name", "kind", "group_id", "billable", "active", "contact_name", "email", "email_cc",
+                "address_line1", "address_line2", "city", "state", "postal_code")
 
 
 def _check_party_values(session: Session, values: dict, unknown: Mapping[str, object]) -> dict:
@@ -80,14 +80,15 @@ def _check_party_values(session: Session, values: dict, unknown: Mapping[str, ob
 def create_party(session: Session, *, account_code: str, name: str, actor: str | Actor,
                  kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET, billable: bool | Unset = UNSET,
                  active: bool | Unset = UNSET, contact_name: str | Unset = UNSET, email: str | Unset = UNSET,
-                 address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET, city: str | Unset = UNSET,
-                 state: str | Unset = UNSET, postal_code: str | Unset = UNSET, **unknown: Never) -> Party:
+                 email_cc: str | Unset = UNSET, address_line1: str | Unset = UNSET,
+                 address_line2: str | Unset = UNSET, city: str | Unset = UNSET, state: str | Unset = UNSET,
+                 postal_code: str | Unset = UNSET, **unknown: Never) -> Party:
     from core import audit
     from core.errors import InvoiceDeskError
 
     actor = audit.require_actor(actor, ADMIN)
     fields = given(kind=kind, group_id=group_id, billable=billable, active=active, contact_name=contact_name,
-                   email=email, address_line1=address_line1, address_line2=address_line2, city=city, state=state,
+                   email=email, email_cc=email_cc, address_line1=address_line1, address_line2=address_line2, city=city, state=state,
                    postal_code=postal_code)
     values = _check_party_values(session, {"account_code": account_code, "name": name, **fields}, unknown)
     if session.execute(sa.select(col(Party.id)).where(col(Party.account_code) == values["account_code"])).first():
@@ -104,15 +105,16 @@ def create_party(session: Session, *, account_code: str, name: str, actor: str |
 def update_party(session: Session, *, party_id: int, actor: str | Actor, account_code: str | Unset = UNSET,
                  name: str | Unset = UNSET, kind: str | Unset = UNSET, group_id: int | None | Unset = UNSET,
                  billable: bool | Unset = UNSET, active: bool | Unset = UNSET, contact_name: str | Unset = UNSET,
-                 email: str | Unset = UNSET, address_line1: str | Unset = UNSET, address_line2: str | Unset = UNSET,
-                 city: str | Unset = UNSET, state: str | Unset = UNSET, postal_code: str | Unset = UNSET,
-                 **unknown: Never) -> Party:
+                 email: str | Unset = UNSET, email_cc: str | Unset = UNSET, address_line1: str | Unset = UNSET,
+                 address_line2: str | Unset = UNSET, city: str | Unset = UNSET, state: str | Unset = UNSET,
+                 postal_code: str | Unset = UNSET, **unknown: Never) -> Party:
     """Change the details given; deactivate with active=False (it then leaves the look-ups)."""
     from core import audit
 
     actor = audit.require_actor(actor, ADMIN)
     fields = given(account_code=account_code, name=name, kind=kind, group_id=group_id, billable=billable,
-                   active=active, contact_name=contact_name, email=email, address_line1=address_line1,
+                   active=active, contact_name=contact_name, email=email, email_cc=email_cc,
+                   address_line1=address_line1,
                    address_line2=address_line2, city=city, state=state, postal_code=postal_code)
     party = get_party(session, party_id)
     values = _check_party_values(session, fields, unknown)

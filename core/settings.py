@@ -21,7 +21,8 @@ INVOICE_BILLING = "invoice_billing"
 P = ParamSpec("P")
 R = TypeVar("R")
 PROFILE_FIELDS = ("remit_to_name", "remit_to_address", "logo", "logo_mime", "footer", "terms_days",
-                  "show_procedure_codes", "total_by", "number_prefix", "aging_basis", "write_off_confirm_cents")
+                  "show_procedure_codes", "total_by", "number_prefix", "aging_basis", "write_off_confirm_cents",
+                  "email_subject", "email_body")
 
 
 @guarded
@@ -128,14 +129,16 @@ def save_invoice_profile(session: Session, *, actor: str | Actor, remit_to_name:
                          logo_mime: str | Unset = UNSET, footer: str | Unset = UNSET, terms_days: int | Unset = UNSET,
                          show_procedure_codes: bool | Unset = UNSET, total_by: str | Unset = UNSET,
                          number_prefix: str | Unset = UNSET, aging_basis: str | Unset = UNSET,
-                         write_off_confirm_cents: int | Unset = UNSET, **unknown: Never) -> InvoiceProfile:
+                         write_off_confirm_cents: int | Unset = UNSET, email_subject: str | Unset = UNSET,
+                         email_body: str | Unset = UNSET, **unknown: Never) -> InvoiceProfile:
     """Save the changes given as a new version; batches already made keep the version they had."""
     actor = audit.require_actor(actor, ADMIN)
     fields = given(**unknown,
                    remit_to_name=remit_to_name, remit_to_address=remit_to_address, logo=logo, logo_mime=logo_mime,
                    footer=footer, terms_days=terms_days, show_procedure_codes=show_procedure_codes,
                    total_by=total_by, number_prefix=number_prefix, aging_basis=aging_basis,
-                   write_off_confirm_cents=write_off_confirm_cents)
+                   write_off_confirm_cents=write_off_confirm_cents, email_subject=email_subject,
+                   email_body=email_body)
     # The profile's rules (core.validation.ProfileFields) check what is changed; the rest was checked when saved.
     fields = ProfileFields.require(fields)
     base = current_profile(session)

@@ -7,6 +7,7 @@ does the same for the invoice profile. Each rule's message names the field, show
 
 from __future__ import annotations
 
+import string
 import unicodedata
 from collections.abc import Mapping
 from enum import Enum
@@ -15,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from core.errors import InvoiceDeskError
-from core.inputs import is_email, parse_id
+from core.inputs import email_addresses, is_email, parse_id
 from core.models import AgingBasis, PartyKind, TotalBy
 
 # The words a CSV cell may use for yes and no; a call from Python passes True or False.
@@ -102,8 +103,8 @@ class _Fields(BaseModel):
 
 # ---------- parties ----------
 
-PARTY_TEXT = {"account_code": 40, "name": 200, "contact_name": 200, "email": 200, "address_line1": 200,
-              "address_line2": 200, "city": 100, "state": 40, "postal_code": 20}
+PARTY_TEXT = {"account_code": 40, "name": 200, "contact_name": 200, "email": 1000, "email_cc": 1000,
+              "address_line1": 200, "address_line2": 200, "city": 100, "state": 40, "postal_code": 20}
 GROUP_NAME_LIMIT = 200
 
 
@@ -119,6 +120,7 @@ class PartyFields(_Fields):
     active: bool = True
     contact_name: str = ""
     email: str = ""
+    email_cc: str = ""
     address_line1: str = ""
     address_line2: str = ""
     city: str = ""
@@ -134,8 +136,14 @@ class PartyFields(_Fields):
             raise ValueError("A party needs an account code.")
         if name == "name" and not text:
             raise ValueError("A party needs a name.")
-        if name == "email" and text and not is_email(text):
-            raise ValueError(f"{shown(text)} is not an e-mail address; write it as name@example.com.")
+        if name in ("email", "email_cc") and text:
+            # Billing e-mail: several addresses, separated by commas; stored as "a@x.com, b@x.com".
+            addresses = email_addresses(text)
+            bad = [a for a in addresses if not is_email(a)]
+            if bad:
+                raise ValueError(f"{shown(bad[0])} is not an e-mail address; write each as name@example.com, "
+                                 "separated by commas.")
+            return ", ".join(addresses)
         return text
 
     @field_validator("kind", mode="before")
@@ -196,7 +204,40 @@ MAX_LOGO_BYTES = 2 * 1024 * 1024
 # The footer prints in a fixed strip at the bottom of every page; longer text would be shrunk to fit (to 2.6 pt at
 # 1,000 characters), so it is refused instead.
 MAX_FOOTER = 200
-_PROFILE_TEXT = {"remit_to_name": (200, False), "remit_to_address": (600, True), "logo_mime": (40, False)}
+
+# What a subject or body template may say; a manager sees this list in Settings.
+PLACEHOLDERS = {
+    "invoice_number": "the invoice's number as sent (INV-000123-2)",
+    "balance_due": "the balance printed on it ($1,234.00)",
+    "billed": "what it billed",
+    "due_date": "its due date (2026-12-27)",
+    "sent_on": "the day the batch sent it",
+    "party_name": "the bill-to party",
+    "account_code": "the party's account code",
+    "contact_name": "the party's contact, else its name",
+    "practice_name": "the remit-to name of the invoice profile",
+    "batch_number": "the batch (stb) number",
+}
+
+
+def check_template(text: str, what: str) -> str:
+    """An e-mail template as saved: only the placeholders above, each plain ({name}, no attribute, index or format)."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise InvoiceDeskError(f"The {what} has a stray brace ({exc}); write a literal brace as {{{{ or }}}}.") from exc
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            shown_field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise InvoiceDeskError(f"The {what} uses {shown_field[:60]}, which is not a placeholder; use "
+                                   + ", ".join("{" + p + "}" for p in PLACEHOLDERS) + ".")
+    return text
+
+
+_PROFILE_TEXT = {"remit_to_name": (200, False), "remit_to_address": (600, True), "logo_mime": (40, False),
+                 "email_subject": (300, False), "email_body": (4000, True)}
 _LOGO_TYPES = ("", "image/png", "image/jpeg", "image/jpg", "image/gif")
 
 
@@ -215,6 +256,8 @@ class ProfileFields(_Fields):
     number_prefix: str = "INV-"
     aging_basis: AgingBasis = AgingBasis.FIRST_SENT
     write_off_confirm_cents: int = 5000
+    email_subject: str = ""
+    email_body: str = ""
 
     @field_validator(*_PROFILE_TEXT, mode="before")
     @classmethod
@@ -222,6 +265,11 @@ class ProfileFields(_Fields):
         name = info.field_name or ""
         limit, lines = _PROFILE_TEXT[name]
         text = clean_text(value, name, limit, lines=lines)
+        if name in ("email_subject", "email_body"):
+            try:
+                check_template(text, label(name).lower())
+            except InvoiceDeskError as exc:
+                raise ValueError(str(exc)) from exc
         if name == "logo_mime" and text not in _LOGO_TYPES:
             raise ValueError(f"The logo must be a PNG, JPEG or GIF image, not {shown(text)}.")
         return text

@@ -1,9 +1,11 @@
 """Batch History (stb): every batch, and a batch's Invoice Batch Items with Rebatch, PDFs and Credit Memo."""
 
+import uuid
 from decimal import Decimal
 
 import streamlit as st
 
+from app import mailer
 from app.auth import role_tabs
 from app.state import actor, local_time, reading, require_router, writing
 from app.ui import (
@@ -27,6 +29,7 @@ from core import (
     InvoiceDeskError,
     batch_items,
     create_credit_memo,
+    deliveries,
     list_batches,
     rebatch,
     render_batch_item_pdf,
@@ -126,13 +129,14 @@ if batch.internal_note:
     st.info(f"Internal note (never printed): {md(batch.internal_note)}", icon=":material/sticky_note_2:")
 # What was sent (its balance, as printed), then where each invoice stands now: payments and credits to date.
 table([{"Invoice": i.invoice_number, "Balance now": i.now.balance_due, "Status now": i.now.status,
-        "Party": i.party_name, "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
+        "E-mail": i.delivery, "Party": i.party_name, "Billed": i.sent.billed, "Balance when sent": i.sent.balance_due,
         "Payments to date": i.now.payments, "Credits to date": i.now.credits,
         "Written off to date": i.now.writeoffs, "Times batched": i.times_batched, "Encounters": len(i.encounters)}
        for i in items], money_columns=["Billed", "Balance when sent", "Payments to date", "Credits to date",
                                        "Written off to date", "Balance now"],
       column_help={"Balance when sent": "The balance printed on the invoice this batch sent.",
                    "Payments to date": "Every payment applied to the invoice so far, before or after this batch.",
+                   "E-mail": "The last e-mail of this invoice: sent, failed, queued or no address (E-mail tab).",
                    "Credits to date": "Every credit memo on the invoice so far."},
       csv_name=f"stb-{batch.number}-items")
 totals_line([("Billed", sum((i.sent.billed for i in items), start=Decimal("0.00"))),
@@ -140,8 +144,9 @@ totals_line([("Billed", sum((i.sent.billed for i in items), start=Decimal("0.00"
              ("Balance now", sum((i.now.balance_due for i in items), start=Decimal("0.00")))])
 
 # A viewer looks and downloads: no Rebatch or Credit Memo tab (core refuses their writes anyway).
-tab_items, tab_rebatch, tab_memo, tab_pdf = role_tabs([("Invoice and encounters", VIEWER), ("Rebatch", MANAGER),
-                                                       ("Credit Memo", MANAGER), ("Batch PDF", VIEWER)])
+tab_items, tab_rebatch, tab_memo, tab_pdf, tab_mail = role_tabs(
+    [("Invoice and encounters", VIEWER), ("Rebatch", MANAGER), ("Credit Memo", MANAGER), ("Batch PDF", VIEWER),
+     ("E-mail", MANAGER)])
 by_number = {i.invoice_number: i for i in items}
 
 with tab_items:
@@ -279,3 +284,64 @@ with tab_pdf:
                            mime="application/pdf", key="stb_batch_pdf_download", icon=":material/download:",
                            on_click="ignore")
 
+# ---------- E-mail (issue 15) ----------
+
+
+def _delivery_log(batch_id: int) -> list:
+    with reading() as s:
+        return deliveries(s, batch_id=batch_id)
+
+
+@st.fragment(run_every=1.0)
+def _sending(key: str) -> None:
+    """The send's progress while it runs in the background; its report once it is done (the page is read again)."""
+    job = mailer.job(key)
+    if job is None:
+        return
+    if not job.finished.is_set():
+        st.progress(job.done / job.total if job.total else 0.0,
+                    text=f"Sending stb {job.batch_number}: {job.done} of {job.total} e-mails")
+        return
+    if st.session_state.pop("stb_mail_running", None) == key:
+        st.cache_data.clear()
+        st.rerun()
+    if job.error:
+        st.error(md(job.error), icon=":material/error:")
+    elif job.report is not None:
+        (st.success if not job.report.failed else st.warning)(md(job.report.summary), icon=":material/mail:")
+
+
+if tab_mail is not None:
+    with tab_mail:
+        smtp = mailer.settings_or_say()
+        if smtp is not None:
+            st.caption(f"From {md(smtp.from_address)} through {md(smtp.host)}:{smtp.port} ({smtp.security}). Each "
+                       "invoice goes to its party's billing addresses with its PDF attached, as archived.")
+            log = _delivery_log(batch.batch_id)
+            last = {}
+            for row in reversed(log):
+                last[row.batch_item_id] = row.status
+            failed = [i for i in items if last.get(i.batch_item_id) == "failed"]
+            picked = st.multiselect("Invoices to send", list(by_number), default=list(by_number),
+                                    key=f"stb_mail_pick_{batch.batch_id}")
+            b1, b2, _ = st.columns([1.3, 1.3, 2])
+            send = b1.button(f"Send {len(picked)} by e-mail", type="primary", disabled=not picked,
+                             key="stb_mail_send", icon=":material/send:")
+            retry = b2.button(f"Retry {len(failed)} failed", disabled=not failed, key="stb_mail_retry",
+                              icon=":material/replay:")
+            if send or retry:
+                chosen_items = failed if retry else [by_number[n] for n in picked]
+                key = f"mail-{uuid.uuid4().hex}"
+                st.session_state["stb_mail_running"] = key
+                st.session_state["stb_mail_key"] = key
+                mailer.start(request_key=key, batch_id=batch.batch_id, batch_number=batch.number,
+                             item_ids=[i.batch_item_id for i in chosen_items], total=len(chosen_items),
+                             actor=actor(), smtp=smtp)
+            if st.session_state.get("stb_mail_key"):
+                _sending(st.session_state["stb_mail_key"])
+            if log:
+                st.markdown("**Delivery log**")
+                table([{"Invoice": r.invoice_number, "Status": r.status, "To": r.to_addresses, "Cc": r.cc_addresses,
+                        "Server's answer or reason": r.answer, "Queued": local_time(r.created_at),
+                        "By": r.created_by} for r in log], height="auto" if len(log) <= 8 else 300,
+                      csv_name=f"stb-{batch.number}-deliveries")

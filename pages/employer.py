@@ -171,7 +171,7 @@ def _tick_rows() -> None:
 
 
 st.session_state["emp_listed"] = [r.invoice_number for r in rows]
-table([{"Invoice": r.invoice_number, "Balance": r.balance_due, "Status": r.status, "Sent": r.sent_on,
+table([{"Invoice": r.invoice_number, "Balance": r.balance_due, "Status": r.status, "E-mail": r.delivery, "Sent": r.sent_on,
         "Billed": r.billed, "Payments": r.payments, "Credits": r.credits, "Written off": r.writeoffs,
         "Flags": ", ".join(r.flags), "Batch": f"stb {r.batch_number}", "Kind": r.batch_kind,
         "Encounters": r.encounter_count} for r in rows],

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app import mailer
 from app.auth import ADMIN_NOTE, VIEWER_NOTE, may
 from app.state import actor, reading, require_router, writing
 from app.ui import attempt, group_choices, md, party_picker, table
@@ -16,6 +17,7 @@ from core import (
     import_csv,
     invoice_billing_enabled,
     save_invoice_profile,
+    send_test_email,
     set_invoice_billing,
     set_time_zone,
     template_csv,
@@ -23,7 +25,9 @@ from core import (
     update_group,
     update_party,
 )
+from core.models import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT
 from core.money import parse_money, to_cents
+from core.validation import PLACEHOLDERS
 
 require_router()
 st.title("Settings")
@@ -47,6 +51,7 @@ if not may(ADMIN):
             ("Show procedure codes", "yes" if profile.show_procedure_codes else "no"),
             ("Aging counts days", profile.aging_basis),
             ("Write-offs above this amount ask twice", f"${profile.write_off_confirm_cents / 100:,.2f}"),
+            ("E-mail subject", profile.email_subject), ("E-mail text", profile.email_body),
             ("Saved by", profile.created_by)]])
     st.stop()
 tab_billing, tab_profile, tab_parties, tab_import = st.tabs(["Invoice billing", "Invoice profile",
@@ -99,6 +104,24 @@ with tab_billing:
         if attempt(_zone):
             st.rerun()
 
+    st.subheader("E-mail")
+    smtp = mailer.settings_or_say()
+    if smtp is not None:
+        st.write(f"Invoices go out from **{md(smtp.from_address)}** through **{md(smtp.host)}:{smtp.port}** "
+                 f"({smtp.security}{', as ' + md(smtp.user) if smtp.user else ''})"
+                 + (f", replies to {md(smtp.reply_to)}" if smtp.reply_to else "") + ".")
+        with st.form("set_smtp_test_form"):
+            test_to = st.text_input("Send a test e-mail to", key="set_smtp_test_to", placeholder="you@example.com")
+            test = st.form_submit_button("Send a test e-mail", icon=":material/send:")
+        if test:
+            def _test():
+                with writing() as s:
+                    return send_test_email(s, to=test_to, actor=actor(), settings=smtp)
+
+            said = attempt(_test)
+            if said:
+                st.success(md(said), icon=":material/mark_email_read:")
+
 with tab_profile:
     with reading() as s:
         profile = current_profile(s)
@@ -127,11 +150,18 @@ with tab_profile:
         confirm_over = a2.text_input("Write-offs above this amount ask twice",
                                      value=f"{(profile.write_off_confirm_cents if profile else 5000) / 100:.2f}",
                                      key="set_write_off_confirm")
+        placeholders = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+        subject = st.text_input("E-mail subject", value=profile.email_subject if profile else DEFAULT_EMAIL_SUBJECT,
+                                key="set_email_subject", max_chars=300, help=f"Placeholders: {placeholders}.")
+        body = st.text_area("E-mail text", value=profile.email_body if profile else DEFAULT_EMAIL_BODY,
+                            key="set_email_body", max_chars=4000, height=160,
+                            help=f"Placeholders: {placeholders}. The internal note is never sent.")
         logo = st.file_uploader("Logo (PNG or JPEG, at most 2 MB)", type=["png", "jpg", "jpeg"], key="set_logo")
         save = st.form_submit_button("Save profile", type="primary")
     if save:
         fields = dict(remit_to_name=name, remit_to_address=address, footer=footer, terms_days=int(terms),
-                      number_prefix=prefix, total_by=total_by, show_procedure_codes=codes, aging_basis=basis)
+                      number_prefix=prefix, total_by=total_by, show_procedure_codes=codes, aging_basis=basis,
+                      email_subject=subject, email_body=body)
         if logo is not None:
             fields.update(logo=logo.getvalue(), logo_mime=logo.type or "image/png")
 
@@ -158,7 +188,8 @@ with tab_parties:
             group = st.selectbox("Group", list(groups), format_func=groups.get, index=None, key="set_new_group")
             billable = st.checkbox("Billable", value=True, key="set_new_billable")
             contact = st.text_input("Billing contact", key="set_new_contact")
-            email = st.text_input("E-mail", key="set_new_email")
+            email = st.text_input("Billing e-mail (To)", key="set_new_email", help="Invoices are e-mailed here; several addresses separated by commas.")
+            email_cc = st.text_input("Billing e-mail (Cc)", key="set_new_email_cc", help="Copied on every invoice.")
             line1 = st.text_input("Address line 1", key="set_new_line1")
             line2 = st.text_input("Address line 2", key="set_new_line2")
             a, b, c = st.columns([2, 1, 1])
@@ -170,7 +201,7 @@ with tab_parties:
             def _add():
                 with writing() as s:
                     return create_party(s, account_code=code, name=pname, kind=kind, group_id=group,
-                                        billable=billable, contact_name=contact, email=email, address_line1=line1,
+                                        billable=billable, contact_name=contact, email=email, email_cc=email_cc, address_line1=line1,
                                         address_line2=line2, city=city, state=state, postal_code=postal,
                                         actor=actor()).account_code
 
@@ -218,7 +249,10 @@ with tab_parties:
                 ebill = st.checkbox("Billable", value=party.billable, key=f"set_edit_billable_{pid}")
                 eactive = st.checkbox("Active (shown in look-ups)", value=party.active, key=f"set_edit_active_{pid}")
                 econtact = st.text_input("Billing contact", value=party.contact_name, key=f"set_edit_contact_{pid}")
-                eemail = st.text_input("E-mail", value=party.email, key=f"set_edit_email_{pid}")
+                eemail = st.text_input("Billing e-mail (To)", value=party.email, key=f"set_edit_email_{pid}",
+                                       help="Invoices are e-mailed here; several addresses separated by commas.")
+                eemail_cc = st.text_input("Billing e-mail (Cc)", value=party.email_cc, key=f"set_edit_email_cc_{pid}",
+                                          help="Copied on every invoice.")
                 e1 = st.text_input("Address line 1", value=party.address_line1, key=f"set_edit_line1_{pid}")
                 e2 = st.text_input("Address line 2", value=party.address_line2, key=f"set_edit_line2_{pid}")
                 a, b, c = st.columns([2, 1, 1])
@@ -230,7 +264,7 @@ with tab_parties:
                 def _edit():
                     with writing() as s:
                         update_party(s, party_id=pid, name=ename, group_id=egroup, billable=ebill, active=eactive,
-                                     contact_name=econtact, email=eemail, address_line1=e1, address_line2=e2,
+                                     contact_name=econtact, email=eemail, email_cc=eemail_cc, address_line1=e1, address_line2=e2,
                                      city=ecity, state=estate, postal_code=epostal, actor=actor())
                     return True
 

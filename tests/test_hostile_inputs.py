@@ -23,6 +23,7 @@ from tests.conftest import module_engine, public_parameters
 from tests.factories import ACTOR
 from tests.support.fingerprint import commit_anyway, fingerprint
 from tests.support.practice import Practice, build_practice
+from tests.support.smtp import smtp_server
 
 UNKNOWN = 987_654_321
 HOSTILE: list[object] = [
@@ -36,7 +37,8 @@ HOSTILE: list[object] = [
 ]
 
 
-def _baselines(p: Practice, audit_id: int, today: date, allocation_id: int) -> dict[str, dict[str, object]]:
+def _baselines(p: Practice, audit_id: int, today: date, allocation_id: int,
+               smtp: object) -> dict[str, dict[str, object]]:
     """Arguments that work for each public function on the practice (the table's starting point)."""
     return {
         "aging_basis": {},
@@ -106,6 +108,11 @@ def _baselines(p: Practice, audit_id: int, today: date, allocation_id: int) -> d
         "update_group": {"group_id": p.group.id, "actor": ACTOR},
         "update_party": {"party_id": p.party.id, "actor": ACTOR},
         "verify_document": {"kind": "batch_item", "ref_id": p.a.id},
+        # E-mail through the module's SMTP server on loopback (tests/support/smtp.py).
+        "send_batch_email": {"batch_id": p.a.batch_id, "actor": ACTOR, "settings": smtp},
+        "send_test_email": {"to": "me@riverbend.example", "actor": ACTOR, "settings": smtp},
+        "deliveries": {"batch_id": p.a.batch_id},
+        "smtp_settings": {"secrets": {"host": "mail.example", "from": "billing@riverbend.example"}},
         "void_receipt": {"receipt_id": p.receipt.id, "reason": "Check returned", "actor": ACTOR},
     }
 
@@ -134,9 +141,12 @@ def practice_engine(request, tmp_path_factory):
         s.commit()
         audit_id = core.audit_log(s, action="import.parties")[0].id
         [allocation] = core.list_allocations(s, receipt_id=practice.receipt.id)  # its 50.00 on invoice B
-        baselines = _baselines(practice, audit_id, core.clock.today(s), allocation.allocation_id)
+        server = smtp_server()
+        _, smtp = server.__enter__()
+        baselines = _baselines(practice, audit_id, core.clock.today(s), allocation.allocation_id, smtp)
     # Each function's arguments work as given (a table of refusals would prove little otherwise).
     yield engine, baselines
+    server.__exit__(None, None, None)
     engine.dispose()
 
 

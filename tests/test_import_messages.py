@@ -15,6 +15,7 @@ from tests.factories import ACTOR
 from tests.support.fingerprint import commit_anyway, fingerprint
 
 PARTY_HEADER = ",".join(PARTY_COLUMNS)
+PARTY_ALLOWED = PARTY_HEADER + ",email_cc"  # the optional Cc column (a file may leave it out)
 ENC_HEADER = ",".join(ENCOUNTER_COLUMNS)
 GOOD_PARTY = "ACME01,Acme Manufacturing,employer,Acme Group,yes,Pat Lee,ap@acme.example,1 Main St,,Springfield,IL,62701"
 
@@ -48,8 +49,10 @@ def _parties(session, *rows: str):
     ("X1,,employer,,yes,,,,,,,", ["row 2, column name: A party needs a name."]),
     ("X1,Robot Co,Robot,,yes,,,,,,,", ["row 2, column kind: Kind must be employer or attorney, not 'Robot'."]),
     ("X1,Maybe Co,employer,,perhaps,,,,,,,", ["row 2, column billable: Billable must be yes or no (True or False), not 'perhaps'."]),
-    ("X1,Mail Co,employer,,yes,,pat@nowhere,,,,,", ["row 2, column email: 'pat@nowhere' is not an e-mail address; write it as name@example.com."]),
-    ("X1,Mail Co,employer,,yes,,pat @x.com,,,,,", ["row 2, column email: 'pat @x.com' is not an e-mail address; write it as name@example.com."]),
+    ("X1,Mail Co,employer,,yes,,pat@nowhere,,,,,", ["row 2, column email: 'pat@nowhere' is not an e-mail address; write each as name@example.com, "
+                                                 "separated by commas."]),
+    ("X1,Mail Co,employer,,yes,,pat @x.com,,,,,", ["row 2, column email: 'pat' is not an e-mail address; write each as name@example.com, "
+                                                "separated by commas."]),
     ("X" * 41 + ",Long Co,employer,,yes,,,,,,,", ["row 2, column account_code: Account code is 41 characters long; shorten it to at most 40."]),
     ("X1,Zip Co,employer,,yes,,,,,,," + "9" * 21, ["row 2, column postal_code: Postal code is 21 characters long; shorten it to at most 20."]),
 ])
@@ -169,10 +172,10 @@ def test_whole_file_problems(session, tmp_path):
         ["row 1: The file is not UTF-8 text (bad byte at position 13); save it as CSV UTF-8."]
     assert _errors(session, "parties", "account_code\x00,name\n") == ["row 1: The file holds binary data, not CSV text."]
     assert _errors(session, "parties", PARTY_HEADER + ",colour\n") == \
-        [f"row 1, column colour: unknown column; the columns are {PARTY_HEADER}."]
+        [f"row 1, column colour: unknown column; the columns are {PARTY_ALLOWED}."]
     long_name = "c" * 50
     assert _errors(session, "parties", PARTY_HEADER + "," + long_name + "\n") == \
-        [f"row 1, column {'c' * 37}...: unknown column; the columns are {PARTY_HEADER}."]
+        [f"row 1, column {'c' * 37}...: unknown column; the columns are {PARTY_ALLOWED}."]
     assert _errors(session, "parties", PARTY_HEADER + "\nX1,One,employer,,yes\n") == \
         ["row 2: this row has 5 fields; the header has 12."]
     assert _errors(session, "parties", PARTY_HEADER + '\nX1,"One,employer\n') == \

@@ -140,12 +140,12 @@ def test_party_rows_validated(session):
 
 
 def test_templates_have_the_documented_columns():
-    assert template_csv("parties").splitlines()[0] == ",".join(PARTY_COLUMNS)
+    assert template_csv("parties").splitlines()[0] == ",".join(PARTY_COLUMNS) + ",email_cc"  # the optional Cc last
     assert template_csv("encounters").splitlines()[0] == ",".join(ENCOUNTER_COLUMNS)
     # The example row the Import page offers, as the help text describes it, one line per row.
-    assert template_csv("parties") == ",".join(PARTY_COLUMNS) + "\n" + (
+    assert template_csv("parties") == ",".join(PARTY_COLUMNS) + ",email_cc\n" + (
         "ACME01,Acme Manufacturing,employer,Acme Group,yes,Pat Lee,ap@acme.example,100 Main St,Suite 4,"
-        "Springfield,IL,62701\n")
+        'Springfield,IL,62701,"controller@acme.example, hr@acme.example"\n')
     assert template_csv("encounters") == ",".join(ENCOUNTER_COLUMNS) + "\n" + (
         "E-10001,P-5001,Jordan Smith,ACME01,2026-10-01,2026-10-02,80305,Drug screen,1,45.00\n")
 

@@ -24,7 +24,7 @@ from core import (
     update_group,
     update_party,
 )
-from core.imports import PARTY_COLUMNS
+from core.imports import OPTIONAL_COLUMNS, PARTY_COLUMNS
 from core.models import Party
 from core.parties import get_group, party_count
 from tests.factories import ACTOR, billing_on, make_encounter
@@ -49,11 +49,13 @@ PARTY_RULES = [
     ("name", "  ", SAME, "A party needs a name.", None),
     ("account_code", " ", SAME, "A party needs an account code.", None),
     ("kind", "insurer", SAME, "Kind must be employer or attorney, not 'insurer'.", None),
-    ("email", "pat@example", SAME, "'pat@example' is not an e-mail address; write it as name@example.com.", None),
-    ("email", "pat.example.com", SAME, "'pat.example.com' is not an e-mail address; write it as name@example.com.",
-     None),
-    ("email", "a b@c.io", SAME, "'a b@c.io' is not an e-mail address; write it as name@example.com.", None),
-    ("email", "x@@c.io", SAME, "'x@@c.io' is not an e-mail address; write it as name@example.com.", None),
+    ("email", "pat@example", SAME, "'pat@example' is not an e-mail address; write each as name@example.com, separated by commas.", None),
+    ("email", "pat.example.com", SAME, "'pat.example.com' is not an e-mail address; write each as name@example.com, separated by commas.", None),
+    ("email", "a b@c.io", SAME, "'a' is not an e-mail address; write each as name@example.com, separated by commas.", None),  # a space separates two addresses
+    ("email", "x@@c.io", SAME, "'x@@c.io' is not an e-mail address; write each as name@example.com, separated by commas.", None),
+    ("email", "ap@one.example;  boss@one.example,ap@one.example", SAME, None, "ap@one.example, boss@one.example"),
+    ("email_cc", "cc@one.example, nope", SAME, "'nope' is not an e-mail address; write each as name@example.com, separated by commas.", None),
+    ("email_cc", " cc@one.example ", SAME, None, "cc@one.example"),
     ("billable", "maybe", SAME, "Billable must be yes or no (True or False), not 'maybe'.", None),
     ("billable", 1, None, "Billable must be yes or no (True or False), not 1.", None),
     ("active", "no", None, "Active must be yes or no (True or False), not 'no'.", None),
@@ -73,12 +75,13 @@ PARTY_RULES = [
 
 
 def _party_file(code: str, field: str, text: str) -> str:
-    row = {name: "" for name in PARTY_COLUMNS} | {"account_code": code, "name": "New Co", "kind": "employer",
-                                                   "billable": "yes", field: text}
+    columns = (*PARTY_COLUMNS, *OPTIONAL_COLUMNS["parties"])
+    row = {name: "" for name in columns} | {"account_code": code, "name": "New Co", "kind": "employer",
+                                             "billable": "yes", field: text}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(PARTY_COLUMNS)
-    writer.writerow([row[name] for name in PARTY_COLUMNS])
+    writer.writerow(columns)
+    writer.writerow([row[name] for name in columns])
     return out.getvalue()
 
 

@@ -21,6 +21,7 @@ from core import (
     VIEWER,
     Actor,
     InvoiceDeskError,
+    SmtpSettings,
     allocate_credit,
     allocate_receipt,
     audit_log,
@@ -35,6 +36,8 @@ from core import (
     rebatch_invoices,
     refund,
     save_invoice_profile,
+    send_batch_email,
+    send_test_email,
     set_invoice_billing,
     set_time_zone,
     unapply_allocation,
@@ -45,6 +48,7 @@ from core import (
 )
 from core.models import AuditRecord
 from tests.conftest import public_parameters
+from tests.support.browser import free_port
 from tests.support.fingerprint import assert_refused_unchanged
 from tests.support.practice import Practice, build_practice
 
@@ -58,6 +62,18 @@ PARTIES_CSV = ("account_code,name,kind,group,billable,contact_name,email,address
 def _unapply(s, p: Practice, actor):
     (allocation,) = list_allocations(s, receipt_id=p.receipt.id)
     return unapply_allocation(s, allocation_id=allocation.allocation_id, reason="Wrong invoice", actor=actor)
+
+
+_NOWHERE = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", from_address="b@riverbend.example")
+
+
+def _test_email(s, actor):
+    """The test e-mail to a closed port: refused after the role check, with the attempt audited."""
+    try:
+        send_test_email(s, to="me@riverbend.example", actor=actor, settings=_NOWHERE)
+    except InvoiceDeskError as refused:
+        if "was not sent" not in str(refused):
+            raise
 
 
 # name -> (the role it needs, the call). Each call succeeds on a fresh practice for a role that may make it.
@@ -88,6 +104,10 @@ WRITERS = {
     "create_group": (ADMIN, lambda s, p, a: create_group(s, name="Role Group", actor=a)),
     "update_group": (ADMIN, lambda s, p, a: update_group(s, group_id=p.group.id, name="Renamed Group", actor=a)),
     "import_csv": (ADMIN, lambda s, p, a: import_csv(s, kind="parties", data=PARTIES_CSV, actor=a)),
+    # To a closed port: the items fail, the send and its audit record happen.
+    "send_batch_email": (MANAGER, lambda s, p, a: send_batch_email(s, batch_id=p.a.batch_id, actor=a,
+                                                                   settings=_NOWHERE)),
+    "send_test_email": (ADMIN, lambda s, p, a: _test_email(s, a)),
 }
 
 ANN = Actor(email="Ann.Viewer@Riverbend.example", role=VIEWER, name="Ann Viewer")

@@ -38,7 +38,7 @@ WRITE_BUTTONS = {
     "pages/settings.py": {ADMIN: ["Save time zone", "Save profile", "Add party", "Add group", "Import"]},
     "pages/audit.py": {},
 }
-WRITE_TABS = {"pages/batches.py": ["Rebatch", "Credit Memo"],
+WRITE_TABS = {"pages/batches.py": ["Rebatch", "Credit Memo", "E-mail"],
               "pages/payments.py": ["New receipt", "Allocate unapplied money", "Un-apply", "Refund", "Void"]}
 READ_BUTTONS = {"pages/batches.py": ["Make batch PDF", "Check archived PDF"], "pages/dashboard.py": ["Check now"]}
 RANK = {VIEWER: 0, MANAGER: 1, ADMIN: 2}
@@ -241,3 +241,12 @@ def test_local_mode_listening_wider_warns_on_every_page(demo_db):
     assert any("Sign-in is off, yet this server listens on 0.0.0.0" in w for w in plain(at.warning)), plain(at.warning)
     quiet = AppTest.from_file(APP, default_timeout=120).run()
     assert not any("Sign-in is off, yet" in w for w in plain(quiet.warning)), "on 127.0.0.1 nothing to warn about"
+
+
+@pytest.mark.parametrize("who, can_load", [(VIEWER_USER, False), (MANAGER_USER, False), (ADMIN_USER, True)],
+                         ids=["viewer", "manager", "admin"])
+def test_only_an_admin_may_load_the_demo_on_the_welcome_page(empty_db, who, can_load):
+    at = app(secrets={"auth": AUTH, "access": ACCESS}, user={"is_logged_in": True, **who})
+    assert at.title[0].value == "Welcome to Invoice Desk"
+    assert ("Load the demo practice" in _labels(at)) == can_load
+    assert ("Loading the demo is for an administrator." in [c.value for c in at.caption]) != can_load
