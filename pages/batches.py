@@ -1,6 +1,5 @@
 """Batch History (stb): every batch, and a batch's Invoice Batch Items with Rebatch, PDFs and Credit Memo."""
 
-import uuid
 from decimal import Decimal
 
 import streamlit as st
@@ -292,6 +291,23 @@ def _delivery_log(batch_id: int) -> list:
         return deliveries(s, batch_id=batch_id)
 
 
+def _mail_running() -> bool:
+    """A send started from this browser tab is still going: the send buttons wait for it."""
+    job = mailer.job(st.session_state.get("stb_mail_key", ""))
+    return job is not None and not job.finished.is_set()
+
+
+def _start_send(chosen: list, where: str) -> None:
+    """Send these items in the background under this form's request key: a double click or a rerun finds the same
+    job (and core claims each item once per key); the key is renewed once the send is done."""
+    form = f"mail_{batch.batch_id}_{where}"
+    key = request_key(form)
+    st.session_state.update(stb_mail_running=key, stb_mail_key=key, stb_mail_where=where, stb_mail_form=form)
+    mailer.start(request_key=key, batch_id=batch.batch_id, batch_number=batch.number,
+                 item_ids=[i.batch_item_id for i in chosen], total=len(chosen), actor=actor(), smtp=smtp)
+    st.rerun()  # drawn again with the send buttons waiting and the progress bar showing
+
+
 @st.fragment(run_every=1.0)
 def _sending(key: str) -> None:
     """The send's progress while it runs in the background; its report once it is done (the page is read again)."""
@@ -303,6 +319,8 @@ def _sending(key: str) -> None:
                     text=f"Sending stb {job.batch_number}: {job.done} of {job.total} e-mails")
         return
     if st.session_state.pop("stb_mail_running", None) == key:
+        # The next click is a new request: a retry of what failed sends it again.
+        st.session_state.pop(f"_request_key_{st.session_state.get('stb_mail_form')}", None)
         st.cache_data.clear()
         st.rerun()
     if job.error:
@@ -311,10 +329,35 @@ def _sending(key: str) -> None:
         (st.success if not job.report.failed else st.warning)(md(job.report.summary), icon=":material/mail:")
 
 
+def _progress_here(where: str) -> None:
+    if st.session_state.get("stb_mail_key") and st.session_state.get("stb_mail_where") == where:
+        _sending(st.session_state["stb_mail_key"])
+
+
+smtp = None
+if tab_mail is not None:
+    try:
+        smtp = mailer.settings()
+    except InvoiceDeskError:
+        pass  # the E-mail tab says what is wrong with the settings
+busy = _mail_running()
+
+if smtp is not None:
+    with tab_items:
+        # One invoice by e-mail, from the invoice itself (the E-mail tab sends several).
+        e1, e2 = st.columns([1, 3])
+        if e1.button("E-mail this invoice", key="stb_mail_one", icon=":material/send:", disabled=busy):
+            _start_send([item], "item")
+        last_status = item.delivery or "never e-mailed"
+        e2.caption(f"{md(item.invoice_number)}: {last_status}. Its PDF goes as archived to its party's billing "
+                   "addresses.")
+        _progress_here("item")
+
 if tab_mail is not None:
     with tab_mail:
-        smtp = mailer.settings_or_say()
-        if smtp is not None:
+        if smtp is None:
+            mailer.settings_or_say()
+        else:
             st.caption(f"From {md(smtp.from_address)} through {md(smtp.host)}:{smtp.port} ({smtp.security}). Each "
                        "invoice goes to its party's billing addresses with its PDF attached, as archived.")
             log = _delivery_log(batch.batch_id)
@@ -325,20 +368,16 @@ if tab_mail is not None:
             picked = st.multiselect("Invoices to send", list(by_number), default=list(by_number),
                                     key=f"stb_mail_pick_{batch.batch_id}")
             b1, b2, _ = st.columns([1.3, 1.3, 2])
-            send = b1.button(f"Send {len(picked)} by e-mail", type="primary", disabled=not picked,
+            send = b1.button(f"Send {len(picked)} by e-mail", type="primary", disabled=busy or not picked,
                              key="stb_mail_send", icon=":material/send:")
-            retry = b2.button(f"Retry {len(failed)} failed", disabled=not failed, key="stb_mail_retry",
+            retry = b2.button(f"Retry {len(failed)} failed", disabled=busy or not failed, key="stb_mail_retry",
                               icon=":material/replay:")
-            if send or retry:
-                chosen_items = failed if retry else [by_number[n] for n in picked]
-                key = f"mail-{uuid.uuid4().hex}"
-                st.session_state["stb_mail_running"] = key
-                st.session_state["stb_mail_key"] = key
-                mailer.start(request_key=key, batch_id=batch.batch_id, batch_number=batch.number,
-                             item_ids=[i.batch_item_id for i in chosen_items], total=len(chosen_items),
-                             actor=actor(), smtp=smtp)
-            if st.session_state.get("stb_mail_key"):
-                _sending(st.session_state["stb_mail_key"])
+            if send:
+                _start_send([by_number[n] for n in picked], "batch")
+            elif retry:
+                _start_send(failed, "retry")
+            _progress_here("batch")
+            _progress_here("retry")
             if log:
                 st.markdown("**Delivery log**")
                 table([{"Invoice": r.invoice_number, "Status": r.status, "To": r.to_addresses, "Cc": r.cc_addresses,

@@ -70,3 +70,37 @@ def test_settings_sends_a_test_email(demo_db, monkeypatch):
         at.text_input(key="set_smtp_test_to").input("not an address")
         button(at, "Send a test e-mail").click().run()
         assert any("is not one e-mail address" in e for e in plain(at.error))
+
+
+def _wait_for_report(at, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not (at.success or at.warning) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def test_one_invoice_is_sent_from_its_tab_once_while_the_page_reruns(demo_any, monkeypatch):
+    number, _ = _small_batch(demo_any)
+    with smtp_server() as (recorder, settings):
+        _smtp_env(monkeypatch, settings)
+        at = app("pages/batches.py", batch=str(number))
+        invoice = at.selectbox(key="stb_item").value
+        recorder.open.clear()  # the server holds the message: the send is still going when the second click lands
+        button(at, "E-mail this invoice").click().run()
+        assert button(at, "E-mail this invoice").disabled, "the button waits while the send runs"
+        assert button(at, f"Send {len(at.multiselect[0].value)} by e-mail").disabled
+        at.run().run()  # reruns while the send is held (a browser's second click lands on a disabled button)
+        recorder.open.set()
+        _wait_for_report(at)
+        assert not at.exception and plain(at.success)[-1] == "1 sent.", plain(at.success)
+        assert len(recorder.messages) == 1 and invoice in recorder.messages[0][1]["Subject"]
+        assert f"{invoice}: sent." in plain_text(" ".join(c.value for c in at.caption))
+        # Once that send is done, the button is a new request: sending the invoice again mails it again.
+        button(at, "E-mail this invoice").click().run()
+        _wait_for_report(at)
+        assert len(recorder.messages) == 2
+    with db(demo_any) as s:
+        sent = s.execute(sa.select(Delivery.status, Delivery.request_key).join(BatchItem)
+                         .where(BatchItem.invoice_number == invoice)).all()
+    assert [status for status, _ in sent] == ["sent", "sent"] and len({key for _, key in sent}) == 2

@@ -6,7 +6,9 @@ the connection instead of answering.
 
 from __future__ import annotations
 
+import asyncio
 import email
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -22,6 +24,8 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.greetings = 0  # one EHLO per connection
+        self.open = threading.Event()  # clear it to hold every message at DATA until it is set again
+        self.open.set()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.greetings += 1
@@ -35,6 +39,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        while not self.open.is_set():
+            await asyncio.sleep(0.05)
         if any("drop" in r for r in envelope.rcpt_tos):
             server.transport.close()
             return "421 closing"
