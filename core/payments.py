@@ -18,8 +18,11 @@ from core.parties import get_party
 # The first release's module for receipts: its names stay importable from here.
 from core.receipts import ReceiptRow, allocate_receipt, list_receipts, post_receipt, void_receipt  # noqa: F401
 
-# Subset-sum states kept while looking for an exact match; beyond it the suggestion is oldest first.
-_EXACT_MATCH_STATES = 200_000
+# An exact match is looked for among a party's oldest open invoices, with a bounded amount of work, so a
+# suggestion stays quick for a party with thousands open (issue 16): every subset of the oldest while the
+# work lasts, then one invoice or two among the window.
+_EXACT_WINDOW = 400
+_EXACT_WORK = 150_000
 
 
 @dataclass(frozen=True)
@@ -51,17 +54,53 @@ def open_invoices(session: Session, *, party_id: int) -> list[OpenInvoice]:
 
 
 def _exact_subset(balances: list[int], target: int) -> list[int] | None:
-    """Indexes of open balances that add up to exactly the target, oldest invoices preferred."""
-    reachable: dict[int, tuple[int, ...]] = {0: ()}
-    for index, balance in enumerate(balances):
-        for total, chosen in list(reachable.items()):
+    """Indexes of open balances that add up to exactly the target, oldest invoices preferred, or None.
+
+    Subsets are grown oldest invoice first, so the match found is the one whose newest invoice is oldest. Each
+    reachable total keeps only the invoice that reached it and the total before it, so a step costs one look per
+    total. Within _EXACT_WORK looks every subset of the oldest invoices is tried; after that, one invoice or two
+    among the oldest _EXACT_WINDOW. None when no match was found.
+    """
+    window = balances[:_EXACT_WINDOW]
+    if target <= 0 or target > sum(balances):
+        return None
+    reached: dict[int, tuple[int, int]] = {0: (-1, 0)}  # total -> (the invoice that reached it, total before)
+    work = 0
+    for index, balance in enumerate(window):
+        if balance <= 0 or balance > target:
+            continue
+        grown: dict[int, tuple[int, int]] = {}
+        for total in reached:
             new = total + balance
-            if new <= target and new not in reachable:
-                reachable[new] = (*chosen, index)
-        if target in reachable:
-            return list(reachable[target])
-        if len(reachable) > _EXACT_MATCH_STATES:
-            return None
+            if new <= target and new not in reached:
+                grown.setdefault(new, (index, total))
+        work += len(reached)
+        reached.update(grown)
+        if target in reached:
+            chosen, total = [], target
+            while total:
+                index, total = reached[total]
+                chosen.append(index)
+            return sorted(chosen)
+        if work > _EXACT_WORK:
+            break
+    else:
+        if len(window) == len(balances):
+            return None  # every subset was tried
+    return _one_or_two(window, target)
+
+
+def _one_or_two(window: list[int], target: int) -> list[int] | None:
+    """One invoice paying exactly the target, else two; the pair whose newer invoice is oldest."""
+    first_at: dict[int, int] = {}
+    for index, balance in enumerate(window):
+        if balance == target:
+            return [index]
+        first_at.setdefault(balance, index)
+    for index, balance in enumerate(window):
+        other = first_at.get(target - balance)
+        if other is not None and other < index:
+            return [other, index]
     return None
 
 

@@ -1,0 +1,285 @@
+"""The hand-written references: plain sqlite3 or psycopg running the least SQL that does the same work as core,
+on the same database in the same run. What they return is compared with core's, so a figure measures the same
+rows both ways.
+
+SQL here is written once with :name parameters; for psycopg they become %(name)s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+
+class Raw:
+    """One DB-API connection to the benchmark's database."""
+
+    def __init__(self, url: str) -> None:
+        parsed = sa.engine.make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.conn = sqlite3.connect(parsed.database or ":memory:", isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
+
+    def sql(self, text: str) -> str:
+        return text if self.dialect == "sqlite" else re.sub(r"(?<!:):(\w+)", r"%(\1)s", text.replace("%", "%%"))
+
+    def value(self, v):
+        """A parameter as the driver stores it: SQLite keeps dates as ISO text (as SQLAlchemy writes them)."""
+        if self.dialect == "sqlite" and isinstance(v, datetime):
+            return v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        if self.dialect == "sqlite" and isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    def execute(self, text: str, params: dict | None = None):
+        cur = self.conn.cursor()
+        cur.execute(self.sql(text), {k: self.value(v) for k, v in (params or {}).items()})
+        return cur
+
+    def many(self, text: str, rows: list[dict]) -> None:
+        cur = self.conn.cursor()
+        cur.executemany(self.sql(text), [{k: self.value(v) for k, v in r.items()} for r in rows])
+
+    def one(self, text: str, params: dict | None = None):
+        return self.execute(text, params).fetchone()
+
+    def all(self, text: str, params: dict | None = None) -> list:
+        return self.execute(text, params).fetchall()
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Raw]:
+        """A transaction taken back at the end, so the next run starts from the same rows."""
+        if self.dialect == "sqlite":
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        finally:
+            self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _month(raw: Raw, column: str) -> str:
+    return f"substr({column}, 1, 7)" if raw.dialect == "sqlite" else f"to_char({column}, 'YYYY-MM')"
+
+
+# ---------- 1. a group batch ----------
+
+ELIGIBLE = """FROM encounter e JOIN party p ON p.id = e.party_id
+WHERE p.group_id = :group AND e.voided = FALSE AND p.billable = TRUE AND e.total_cents > 0
+  AND trim(p.address_line1) <> '' AND trim(p.city) <> '' AND trim(p.postal_code) <> ''
+  AND NOT EXISTS (SELECT 1 FROM invoice_line l WHERE l.encounter_id = e.id AND l.live = TRUE)"""
+
+
+def _next(raw: Raw, series: str, count: int = 1) -> int:
+    return raw.one("UPDATE number_sequence SET last_value = last_value + :n WHERE name = :s RETURNING last_value",
+                   {"n": count, "s": series})[0]
+
+
+def _new_batch(raw: Raw, kind: str, today: date, source: int | None, group: int | None) -> int:
+    number = _next(raw, "batch")
+    profile = raw.one("SELECT max(id) FROM invoice_profile")[0]
+    return raw.one("INSERT INTO batch (number, kind, group_id, source_batch_id, internal_note, profile_id, "
+                   "created_by, created_at, sent_on, invoice_count, encounter_count, total_cents) VALUES (:n, :k, :g, "
+                   ":src, '', :p, 'reference', CURRENT_TIMESTAMP, :d, 0, 0, 0) RETURNING id",
+                   {"n": number, "k": kind, "g": group, "src": source, "p": profile, "d": today})[0]
+
+
+def _items_and_totals(raw: Raw, batch: int, today: date) -> tuple[int, int]:
+    raw.execute("""INSERT INTO batch_item (batch_id, invoice_id, party_id, times_batched, invoice_number, sent_on,
+        billed_cents, payments_cents, credits_cents, writeoffs_cents, balance_cents, bill_to)
+        SELECT :b, i.id, i.party_id, i.times_batched,
+               CASE WHEN i.times_batched = 1 THEN i.number ELSE i.number || '-' || CAST(i.times_batched AS VARCHAR(8)) END,
+               :d, i.billed_cents, i.payments_cents, i.credits_cents, i.writeoffs_cents, i.balance_cents,
+               p.name || :nl || p.contact_name || :nl || p.address_line1 || :nl || p.address_line2 || :nl
+               || p.city || ', ' || p.state || ' ' || p.postal_code
+        FROM invoice i JOIN party p ON p.id = i.party_id WHERE i.last_batch_id = :b""",
+                {"b": batch, "d": today, "nl": "\n"})
+    count, total = raw.one("SELECT count(*), coalesce(sum(balance_cents), 0) FROM batch_item WHERE batch_id = :b",
+                           {"b": batch})
+    raw.execute("UPDATE batch SET invoice_count = :c, total_cents = :t WHERE id = :b",
+                {"c": count, "t": total, "b": batch})
+    return count, total
+
+
+def group_batch(raw: Raw, group: int, today: date, terms: int) -> tuple[int, int]:
+    """(invoices, total cents) of a new on-demand batch for the group."""
+    parties = [r[0] for r in raw.all(f"SELECT e.party_id {ELIGIBLE} GROUP BY e.party_id ORDER BY e.party_id",
+                                     {"group": group})]
+    batch = _new_batch(raw, "on-demand", today, None, group)
+    last = _next(raw, "invoice", len(parties))
+    raw.many("INSERT INTO invoice (seq, number, party_id, batch_id, last_batch_id, first_sent_on, due_on, "
+             "encounter_count, billed_cents, payments_cents, credits_cents, writeoffs_cents, balance_cents, paid, "
+             "times_batched, created_at) VALUES (:seq, :num, :party, :b, :b, :d, :due, 0, 0, 0, 0, 0, 0, FALSE, 1, "
+             "CURRENT_TIMESTAMP)",
+             [{"seq": seq, "num": f"INV-{seq:06d}", "party": party, "b": batch, "d": today,
+               "due": today + timedelta(days=terms)}
+              for seq, party in zip(range(last - len(parties) + 1, last + 1), parties, strict=True)])
+    raw.execute(f"""INSERT INTO invoice_line (invoice_id, encounter_id, amount_cents, live)
+        SELECT i.id, e.id, e.total_cents, TRUE {ELIGIBLE.replace('WHERE', 'JOIN invoice i ON i.party_id = e.party_id '
+                                                                    'AND i.batch_id = :b WHERE', 1)}""",
+                {"group": group, "b": batch})
+    raw.execute("""UPDATE invoice SET
+        billed_cents = (SELECT coalesce(sum(amount_cents), 0) FROM invoice_line WHERE invoice_id = invoice.id),
+        balance_cents = (SELECT coalesce(sum(amount_cents), 0) FROM invoice_line WHERE invoice_id = invoice.id),
+        encounter_count = (SELECT count(*) FROM invoice_line WHERE invoice_id = invoice.id)
+        WHERE batch_id = :b""", {"b": batch})
+    return _items_and_totals(raw, batch, today)
+
+
+# ---------- 2. a rebatch ----------
+
+def rebatch(raw: Raw, source: int, today: date) -> tuple[int, int]:
+    batch = _new_batch(raw, "rebatch", today, source, None)
+    raw.execute("UPDATE invoice SET times_batched = times_batched + 1, last_batch_id = :b WHERE paid = FALSE AND id IN "
+                "(SELECT invoice_id FROM batch_item WHERE batch_id = :src)", {"b": batch, "src": source})
+    return _items_and_totals(raw, batch, today)
+
+
+# ---------- 3. invoice history ----------
+
+def _contains(raw: Raw) -> str:
+    if raw.dialect == "sqlite":  # the trigram index, as core uses it
+        return "bi.id IN (SELECT rowid FROM batch_item_fts WHERE invoice_number LIKE :like)"
+    return "bi.invoice_number ILIKE :like"
+
+
+def history_page(raw: Raw, text: str) -> list[int]:
+    rows = raw.all(f"""SELECT bi.id, bi.invoice_id, bi.invoice_number, bi.times_batched, bi.party_id, bi.sent_on,
+        bi.balance_cents, bi.batch_id, i.number, i.due_on, i.encounter_count, i.billed_cents, i.payments_cents,
+        i.credits_cents, i.writeoffs_cents, b.number, b.kind, p.name,
+        (SELECT d.status FROM delivery d WHERE d.batch_item_id = bi.id ORDER BY d.id DESC LIMIT 1)
+        FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id JOIN batch b ON b.id = bi.batch_id
+        JOIN party p ON p.id = bi.party_id
+        WHERE i.paid = FALSE AND {_contains(raw)} ORDER BY bi.id DESC LIMIT 100""", {"like": f"%{text}%"})
+    return [r[0] for r in rows]
+
+
+def history_count(raw: Raw, text: str) -> int:
+    return raw.one(f"SELECT count(*) FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id "
+                   f"WHERE i.paid = FALSE AND {_contains(raw)}", {"like": f"%{text}%"})[0]
+
+
+# ---------- 4. the dashboard's figures and the books' checks ----------
+
+def headline(raw: Raw, today: date, now: datetime) -> tuple[int, int]:
+    """(open invoices, open cents), with the other headline figures read as core reads them."""
+    open_ = raw.one("SELECT count(*), coalesce(sum(balance_cents), 0) FROM invoice WHERE paid = FALSE")
+    raw.one("SELECT count(*), coalesce(sum(balance_cents), 0) FROM invoice WHERE paid = FALSE AND due_on < :d",
+            {"d": today})
+    raw.one("SELECT coalesce(sum(amount_cents), 0) FROM receipt WHERE voided = FALSE AND received_date > :d",
+            {"d": today - timedelta(days=30)})
+    raw.one("SELECT coalesce(sum(amount_cents - applied_cents - refunded_cents), 0) FROM receipt WHERE voided = FALSE")
+    raw.one("SELECT coalesce(sum(amount_cents - applied_cents - refunded_cents), 0) FROM credit_memo")
+    raw.one("SELECT number, created_at FROM batch ORDER BY created_at DESC, id DESC LIMIT 1")
+    for span in (timedelta(hours=24), timedelta(days=7)):
+        raw.one("SELECT count(*) FROM batch WHERE created_at >= :t", {"t": now - span})
+    return int(open_[0]), int(open_[1])
+
+
+def by_month(raw: Raw, first_month: date) -> dict[str, tuple[int, int]]:
+    """Invoices first sent each month: (how many, billed cents)."""
+    month = _month(raw, "first_sent_on")
+    return {m: (int(n), int(c)) for m, n, c in raw.all(
+        f"SELECT {month}, count(*), sum(billed_cents) FROM invoice WHERE first_sent_on >= :d GROUP BY {month}",
+        {"d": first_month})}
+
+
+def open_by_party(raw: Raw, today: date) -> dict[int, int]:
+    """Open cents per party in aging buckets by the day first sent (30, 60, 90, older), and by group."""
+    cut = {f"d{n}": today - timedelta(days=n) for n in (30, 60, 90)}
+    rows = raw.all("""SELECT party_id,
+        sum(CASE WHEN first_sent_on > :d30 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d30 AND first_sent_on > :d60 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d60 AND first_sent_on > :d90 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d90 THEN balance_cents ELSE 0 END)
+        FROM invoice WHERE paid = FALSE GROUP BY party_id ORDER BY sum(balance_cents) DESC""", cut)
+    raw.all("SELECT p.group_id, sum(i.balance_cents) FROM invoice i JOIN party p ON p.id = i.party_id "
+            "WHERE i.paid = FALSE GROUP BY p.group_id")
+    return {int(r[0]): int(sum(r[1:])) for r in rows}
+
+
+def collections(raw: Raw, first_month: date) -> dict[str, int]:
+    month = _month(raw, "received_date")
+    return {m: int(c) for m, c in raw.all(
+        f"SELECT {month}, sum(amount_cents) FROM receipt WHERE voided = FALSE AND received_date >= :d "
+        f"GROUP BY {month}", {"d": first_month})}
+
+
+def books(raw: Raw) -> int:
+    """The books' checks, plainly: stored invoice totals against lines and allocations, encounters on two live
+    invoices, receipts' applied amounts, number series; returns how many problems."""
+    problems = raw.one("""SELECT count(*) FROM invoice i
+        LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS billed FROM invoice_line WHERE live = TRUE
+                   GROUP BY invoice_id) l ON l.invoice_id = i.id
+        LEFT JOIN (SELECT invoice_id, sum(CASE WHEN receipt_id IS NOT NULL THEN amount_cents ELSE 0 END) AS paid,
+                          sum(CASE WHEN credit_memo_id IS NOT NULL THEN amount_cents ELSE 0 END) AS credited,
+                          sum(CASE WHEN write_off_id IS NOT NULL THEN amount_cents ELSE 0 END) AS written
+                   FROM allocation WHERE live = TRUE GROUP BY invoice_id) a ON a.invoice_id = i.id
+        WHERE i.billed_cents <> coalesce(l.billed, 0) OR i.payments_cents <> coalesce(a.paid, 0)
+           OR i.credits_cents <> coalesce(a.credited, 0) OR i.writeoffs_cents <> coalesce(a.written, 0)
+           OR i.balance_cents <> i.billed_cents - i.payments_cents - i.credits_cents - i.writeoffs_cents
+           OR i.paid <> (i.balance_cents = 0)""")[0]
+    problems += raw.one("SELECT count(*) FROM (SELECT encounter_id FROM invoice_line WHERE live = TRUE "
+                        "GROUP BY encounter_id HAVING count(*) > 1) t")[0]
+    problems += raw.one("""SELECT count(*) FROM receipt r LEFT JOIN (SELECT receipt_id, sum(amount_cents) AS applied
+        FROM allocation WHERE live = TRUE AND receipt_id IS NOT NULL GROUP BY receipt_id) a ON a.receipt_id = r.id
+        WHERE r.applied_cents <> coalesce(a.applied, 0) OR r.applied_cents + r.refunded_cents > r.amount_cents""")[0]
+    for table, column in (("batch", "number"), ("invoice", "seq"), ("receipt", "number")):
+        n, top, distinct = raw.one(f"SELECT count(*), coalesce(max({column}), 0), count(DISTINCT {column}) "
+                                   f"FROM {table}")
+        problems += int(n != top or n != distinct)
+    raw.all("""SELECT party_id, sum(balance_cents) FROM invoice GROUP BY party_id""")
+    return int(problems)
+
+
+# ---------- 5. the floor under suggest_allocation ----------
+
+def open_invoices(raw: Raw, party: int) -> list[tuple[int, int]]:
+    return [(r[0], r[1]) for r in raw.all(
+        "SELECT id, balance_cents FROM invoice WHERE party_id = :p AND paid = FALSE ORDER BY first_sent_on, id",
+        {"p": party})]
+
+
+# ---------- 8. an encounter import ----------
+
+def import_encounters(raw: Raw, data: str) -> int:
+    """The same rows as core's import: new patients, encounters and their charge lines, by executemany."""
+    rows = list(csv.DictReader(io.StringIO(data)))
+    parties = dict(raw.all("SELECT account_code, id FROM party"))
+    patients = dict(raw.all("SELECT account, id FROM patient"))
+    new_patients = {r["patient_account"]: r["patient_name"] for r in rows if r["patient_account"] not in patients}
+    raw.many("INSERT INTO patient (account, name) VALUES (:a, :n)",
+             [{"a": a, "n": n} for a, n in new_patients.items()])
+    patients = dict(raw.all("SELECT account, id FROM patient"))
+    encounters: dict[str, dict] = {}
+    for r in rows:
+        e = encounters.setdefault(r["encounter_number"], {
+            "num": r["encounter_number"], "pt": patients[r["patient_account"]],
+            "party": parties[r["party_account_code"]], "dos": date.fromisoformat(r["date_of_service"]),
+            "post": date.fromisoformat(r["post_date"]), "total": 0, "lines": []})
+        cents = round(float(r["amount"]) * 100)
+        e["total"] += cents
+        e["lines"].append((r["procedure_code"], r["description"], int(r["units"]), cents))
+    raw.many("INSERT INTO encounter (number, patient_id, party_id, date_of_service, post_date, total_cents, voided, "
+             "self_pay) VALUES (:num, :pt, :party, :dos, :post, :total, FALSE, FALSE)",
+             [{k: v for k, v in e.items() if k != "lines"} for e in encounters.values()])
+    ids = dict(raw.all("SELECT number, id FROM encounter WHERE number LIKE 'IMP%'"))
+    raw.many("INSERT INTO charge_line (encounter_id, line_no, procedure_code, description, units, amount_cents) "
+             "VALUES (:e, :n, :code, :d, :u, :c)",
+             [{"e": ids[num], "n": n, "code": code, "d": d, "u": u, "c": c}
+              for num, e in encounters.items() for n, (code, d, u, c) in enumerate(e["lines"], start=1)])
+    return len(encounters)
