@@ -190,12 +190,33 @@ def headline(raw: Raw, today: date, now: datetime) -> tuple[int, int]:
     return int(open_[0]), int(open_[1])
 
 
-def by_month(raw: Raw, first_month: date) -> dict[str, tuple[int, int]]:
-    """Invoices first sent each month: (how many, billed cents)."""
+def by_month(raw: Raw, first_month: date, today: date) -> dict[str, tuple[int, int, int]]:
+    """Invoices first sent each month of the window: (how many, billed cents, the whole open balance at the end of
+    the month: everything billed minus what was applied, plus what was taken back, up to then)."""
     month = _month(raw, "first_sent_on")
-    return {m: (int(n), int(c)) for m, n, c in raw.all(
+    sent = {m: (int(n), int(c)) for m, n, c in raw.all(
         f"SELECT {month}, count(*), sum(billed_cents) FROM invoice WHERE first_sent_on >= :d GROUP BY {month}",
         {"d": first_month})}
+    change: dict[str, int] = {}
+    for sql, sign in ((f"SELECT {month}, sum(billed_cents) FROM invoice WHERE first_sent_on <= :t GROUP BY {month}",
+                       1),
+                      (f"SELECT {_month(raw, 'applied_on')}, sum(amount_cents) FROM allocation WHERE applied_on <= :t "
+                       f"GROUP BY {_month(raw, 'applied_on')}", -1),
+                      (f"SELECT {_month(raw, 'reversed_on')}, sum(amount_cents) FROM allocation "
+                       f"WHERE reversed_on <= :t GROUP BY {_month(raw, 'reversed_on')}", 1)):
+        for m, cents in raw.all(sql, {"t": today}):
+            change[m] = change.get(m, 0) + sign * int(cents)
+    start = f"{first_month:%Y-%m}"
+    running = sum(c for m, c in change.items() if m < start)
+    out = {}
+    day = first_month
+    while day <= today:
+        m = f"{day:%Y-%m}"
+        running += change.get(m, 0)
+        if m in sent:
+            out[m] = (*sent[m], running)
+        day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
 
 
 def open_by_party(raw: Raw, today: date) -> dict[int, int]:
@@ -207,8 +228,13 @@ def open_by_party(raw: Raw, today: date) -> dict[int, int]:
         sum(CASE WHEN first_sent_on <= :d60 AND first_sent_on > :d90 THEN balance_cents ELSE 0 END),
         sum(CASE WHEN first_sent_on <= :d90 THEN balance_cents ELSE 0 END)
         FROM invoice WHERE paid = FALSE GROUP BY party_id ORDER BY sum(balance_cents) DESC""", cut)
-    raw.all("SELECT p.group_id, sum(i.balance_cents) FROM invoice i JOIN party p ON p.id = i.party_id "
-            "WHERE i.paid = FALSE GROUP BY p.group_id")
+    raw.all("SELECT p.group_id, g.name, sum(i.balance_cents) FROM invoice i JOIN party p ON p.id = i.party_id "
+            "LEFT JOIN party_group g ON g.id = p.group_id WHERE i.paid = FALSE GROUP BY p.group_id, g.name")
+    raw.one("""SELECT sum(CASE WHEN first_sent_on > :d30 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d30 AND first_sent_on > :d60 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d60 AND first_sent_on > :d90 THEN balance_cents ELSE 0 END),
+        sum(CASE WHEN first_sent_on <= :d90 THEN balance_cents ELSE 0 END), count(*), min(first_sent_on)
+        FROM invoice WHERE paid = FALSE""", cut)
     return {int(r[0]): int(sum(r[1:])) for r in rows}
 
 
@@ -219,12 +245,36 @@ def collections(raw: Raw, first_month: date) -> dict[str, int]:
         f"GROUP BY {month}", {"d": first_month})}
 
 
-def books(raw: Raw) -> int:
-    """The books' checks, plainly: stored invoice totals against lines and allocations, encounters on two live
-    invoices, receipts' applied amounts, number series; returns how many problems."""
-    problems = raw.one("""SELECT count(*) FROM invoice i
-        LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS billed FROM invoice_line WHERE live = TRUE
-                   GROUP BY invoice_id) l ON l.invoice_id = i.id
+def books(raw: Raw, today: date) -> int:
+    """The books' checks, plainly, as core's reconcile makes them: each party's open balance three ways (the stored
+    invoice totals, the ledger of documents plus unapplied money, the aging of balances from live allocations),
+    stored invoice totals against lines and allocations, encounters on two live invoices, receipts' and credit
+    memos' applied amounts, number series and printed numbers; returns how many problems."""
+    stored = dict(raw.all("SELECT party_id, sum(balance_cents) FROM invoice WHERE paid = FALSE GROUP BY party_id"))
+    aged = dict(raw.all("""SELECT i.party_id, sum(i.billed_cents - coalesce(a.cents, 0)) FROM invoice i
+        LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS cents FROM allocation
+                   WHERE applied_on <= :d AND (reversed_on IS NULL OR reversed_on > :d) GROUP BY invoice_id) a
+        ON a.invoice_id = i.id WHERE i.first_sent_on <= :d AND i.billed_cents - coalesce(a.cents, 0) > 0
+        GROUP BY i.party_id""", {"d": today}))
+    ledger: dict[int, int] = {}
+    for sql in ("SELECT i.party_id, sum(l.amount_cents) FROM invoice i JOIN invoice_line l ON l.invoice_id = i.id "
+                "WHERE i.first_sent_on <= :d GROUP BY i.party_id",
+                "SELECT party_id, -sum(amount_cents) FROM receipt WHERE received_date <= :d GROUP BY party_id",
+                "SELECT party_id, sum(amount_cents - refunded_cents) FROM receipt WHERE voided = TRUE "
+                "AND voided_on <= :d GROUP BY party_id",
+                "SELECT party_id, -sum(amount_cents) FROM credit_memo WHERE issued_on <= :d GROUP BY party_id",
+                "SELECT party_id, -sum(amount_cents) FROM write_off WHERE written_on <= :d GROUP BY party_id",
+                "SELECT party_id, sum(amount_cents) FROM refund WHERE refunded_on <= :d GROUP BY party_id",
+                "SELECT party_id, sum(amount_cents - applied_cents - refunded_cents) FROM receipt WHERE voided = FALSE "
+                "GROUP BY party_id",
+                "SELECT party_id, sum(amount_cents - applied_cents - refunded_cents) FROM credit_memo GROUP BY party_id"):
+        for party, cents in raw.all(sql, {"d": today}):
+            ledger[party] = ledger.get(party, 0) + int(cents or 0)
+    problems = sum(1 for party in set(stored) | set(aged) | set(ledger)
+                   if not int(stored.get(party, 0)) == int(aged.get(party, 0)) == ledger.get(party, 0))
+    problems += raw.one("""SELECT count(*) FROM invoice i
+        LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS billed FROM invoice_line GROUP BY invoice_id) l
+          ON l.invoice_id = i.id
         LEFT JOIN (SELECT invoice_id, sum(CASE WHEN receipt_id IS NOT NULL THEN amount_cents ELSE 0 END) AS paid,
                           sum(CASE WHEN credit_memo_id IS NOT NULL THEN amount_cents ELSE 0 END) AS credited,
                           sum(CASE WHEN write_off_id IS NOT NULL THEN amount_cents ELSE 0 END) AS written
@@ -232,17 +282,29 @@ def books(raw: Raw) -> int:
         WHERE i.billed_cents <> coalesce(l.billed, 0) OR i.payments_cents <> coalesce(a.paid, 0)
            OR i.credits_cents <> coalesce(a.credited, 0) OR i.writeoffs_cents <> coalesce(a.written, 0)
            OR i.balance_cents <> i.billed_cents - i.payments_cents - i.credits_cents - i.writeoffs_cents
-           OR i.paid <> (i.balance_cents = 0)""")[0]
+           OR i.balance_cents < 0 OR i.paid <> (i.balance_cents = 0)""")[0]
     problems += raw.one("SELECT count(*) FROM (SELECT encounter_id FROM invoice_line WHERE live = TRUE "
                         "GROUP BY encounter_id HAVING count(*) > 1) t")[0]
-    problems += raw.one("""SELECT count(*) FROM receipt r LEFT JOIN (SELECT receipt_id, sum(amount_cents) AS applied
-        FROM allocation WHERE live = TRUE AND receipt_id IS NOT NULL GROUP BY receipt_id) a ON a.receipt_id = r.id
-        WHERE r.applied_cents <> coalesce(a.applied, 0) OR r.applied_cents + r.refunded_cents > r.amount_cents""")[0]
-    for table, column in (("batch", "number"), ("invoice", "seq"), ("receipt", "number")):
-        n, top, distinct = raw.one(f"SELECT count(*), coalesce(max({column}), 0), count(DISTINCT {column}) "
-                                   f"FROM {table}")
-        problems += int(n != top or n != distinct)
-    raw.all("""SELECT party_id, sum(balance_cents) FROM invoice GROUP BY party_id""")
+    for source, column in (("receipt", "receipt_id"), ("credit_memo", "credit_memo_id")):
+        voided = "r.voided = TRUE" if source == "receipt" else "FALSE"
+        problems += raw.one(f"""SELECT count(*) FROM {source} r
+            LEFT JOIN (SELECT {column} AS owner, sum(amount_cents) AS cents FROM allocation
+                       WHERE live = TRUE AND {column} IS NOT NULL GROUP BY {column}) a ON a.owner = r.id
+            LEFT JOIN (SELECT {column} AS owner, sum(amount_cents) AS cents FROM refund
+                       WHERE {column} IS NOT NULL GROUP BY {column}) f ON f.owner = r.id
+            WHERE r.applied_cents <> coalesce(a.cents, 0) OR r.refunded_cents <> coalesce(f.cents, 0)
+               OR r.amount_cents - coalesce(a.cents, 0) - coalesce(f.cents, 0) < 0
+               OR ({voided} AND coalesce(a.cents, 0) <> 0)""")[0]
+    for table, column in (("batch", "number"), ("invoice", "seq"), ("receipt", "number"), ("credit_memo", "number"),
+                          ("write_off", "number"), ("refund", "number")):
+        n, distinct, low, top = raw.one(f"SELECT count({column}), count(DISTINCT {column}), min({column}), "
+                                        f"max({column}) FROM {table}")
+        problems += int(not (n == distinct == (top or 0) and (n == 0 or low == 1)))
+    problems += raw.one("SELECT count(*) FROM (SELECT invoice_number FROM batch_item GROUP BY invoice_number "
+                        "HAVING count(*) > 1) t")[0]
+    problems += raw.one("""SELECT count(*) FROM (SELECT i.id FROM invoice i JOIN batch_item b ON b.invoice_id = i.id
+        GROUP BY i.id, i.times_batched HAVING count(*) <> i.times_batched OR max(b.times_batched) <> i.times_batched)
+        t""")[0]
     return int(problems)
 
 

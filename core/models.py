@@ -275,6 +275,8 @@ class Invoice(Table, table=True):
                            name="balance_sum"),
         sa.Index("ix_invoice_party_paid", "party_id", "paid"),
         sa.Index("ix_invoice_paid", "paid"),
+        # The newest day anything is dated on (core.as_of.stored_is_as_of): one index look each.
+        sa.Index("ix_invoice_first_sent_on", "first_sent_on"),
     )
     id: int = Field(default=None, primary_key=True)
     seq: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -370,6 +372,8 @@ class Receipt(Table, table=True):
         sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
         sa.CheckConstraint("refunded_cents >= 0 AND applied_cents + refunded_cents <= amount_cents",
                            name="refunded_within_amount"),
+        sa.Index("ix_receipt_received_date", "received_date"),
+        sa.Index("ix_receipt_voided_on", "voided_on"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -422,6 +426,7 @@ class CreditMemo(Table, table=True):
         sa.CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_within_amount"),
         sa.CheckConstraint("refunded_cents >= 0 AND applied_cents + refunded_cents <= amount_cents",
                            name="refunded_within_amount"),
+        sa.Index("ix_credit_memo_issued_on", "issued_on"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -479,6 +484,7 @@ class WriteOff(Table, table=True):
     __table_args__ = (
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint(one_of("reason", WriteOffReason), name="reason"),
+        sa.Index("ix_write_off_written_on", "written_on"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -503,6 +509,7 @@ class Refund(Table, table=True):
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("(receipt_id IS NULL) <> (credit_memo_id IS NULL)", name="one_source"),
         sa.CheckConstraint(one_of("method", ReceiptMethod), name="method"),
+        sa.Index("ix_refund_refunded_on", "refunded_on"),
     )
     id: int = Field(default=None, primary_key=True)
     number: int = Field(unique=True, sa_type=sa.BigInteger)
@@ -531,6 +538,8 @@ class Allocation(Table, table=True):
             " + (CASE WHEN write_off_id IS NULL THEN 0 ELSE 1 END) = 1", name="one_source"
         ),
         sa.Index("ix_allocation_invoice_live", "invoice_id", "live"),
+        sa.Index("ix_allocation_applied_on", "applied_on"),
+        sa.Index("ix_allocation_reversed_on", "reversed_on"),
     )
     id: int = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="invoice.id")

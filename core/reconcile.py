@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from core import as_of as as_of_sql
 from core import clock
-from core.accounts import aging_basis, aging_of
+from core.accounts import aging_basis
 from core.dates import to_date
 from core.db import guarded
 from core.models import (
@@ -80,13 +80,13 @@ def _listed(problems: list[str], found: list[str]) -> None:
 
 def _parties(session: Session, day: date, today: date, problems: list[str]) -> int:
     balances = as_of_sql.invoice_balances(day).subquery()
-    open_rows = session.execute(sa.select(balances.c.party_id, balances.c.first_sent_on, balances.c.due_on,
-                                          balances.c.balance).where(balances.c.balance > 0)).all()
-    by_party: dict[int, list] = defaultdict(list)
-    for row in open_rows:
-        by_party[row.party_id].append(row)
     basis = aging_basis(session)
-    from_aging = {pid: sum(int(v * 100) for v in aging_of(rows, day, basis).values()) for pid, rows in by_party.items()}
+    # The aging's way, in SQL as the aging report sums it: each open balance into its bucket, the buckets added up.
+    bucket = as_of_sql.aging_case(balances.c.first_sent_on, balances.c.due_on, day, basis)
+    sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(bucket == name), 0)
+            for name in as_of_sql.buckets(basis)]
+    from_aging = {row[0]: sum(int(c) for c in row[1:]) for row in session.execute(
+        sa.select(balances.c.party_id, *sums).where(balances.c.balance > 0).group_by(balances.c.party_id))}
     unapplied: dict[int, int] = defaultdict(int)
     for q in (as_of_sql.receipts(day).subquery(), as_of_sql.credit_memos(day).subquery()):
         for pid, cents in session.execute(sa.select(q.c.party_id, sa.func.sum(q.c.unapplied)).group_by(q.c.party_id)):
@@ -118,14 +118,22 @@ def _parties(session: Session, day: date, today: date, problems: list[str]) -> i
 def _invoices(session: Session, problems: list[str]) -> int:
     inv, a, il = Invoice.__table__, Allocation.__table__, InvoiceLine.__table__
 
-    def live(column: sa.Column) -> sa.ScalarSelect:
-        return (sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0))
-                .where(a.c.invoice_id == inv.c.id, a.c.live == sa.true(), column.is_not(None)).scalar_subquery())
+    def by_source(column: sa.Column) -> sa.ColumnElement:
+        return sa.func.sum(sa.case((column.is_not(None), a.c.amount_cents), else_=0))
 
-    lines = sa.select(sa.func.coalesce(sa.func.sum(il.c.amount_cents), 0)).where(il.c.invoice_id == inv.c.id).scalar_subquery()
-    p, c, w = live(a.c.receipt_id), live(a.c.credit_memo_id), live(a.c.write_off_id)
-    q = sa.select(inv.c.number, inv.c.billed_cents, inv.c.payments_cents, inv.c.credits_cents, inv.c.writeoffs_cents,
-                  inv.c.balance_cents, inv.c.paid, lines.label("lines"), p.label("p"), c.label("c"), w.label("w"))
+    # One pass over the lines and one over the live allocations, grouped by invoice (not a subquery per invoice).
+    billed = sa.select(il.c.invoice_id, sa.func.sum(il.c.amount_cents).label("cents")).group_by(il.c.invoice_id) \
+        .subquery()
+    allocated = (sa.select(a.c.invoice_id, by_source(a.c.receipt_id).label("p"), by_source(a.c.credit_memo_id).label("c"),
+                           by_source(a.c.write_off_id).label("w"))
+                 .where(a.c.live == sa.true()).group_by(a.c.invoice_id).subquery())
+    lines = sa.func.coalesce(billed.c.cents, 0)
+    p, c, w = (sa.func.coalesce(allocated.c.p, 0), sa.func.coalesce(allocated.c.c, 0),
+               sa.func.coalesce(allocated.c.w, 0))
+    q = (sa.select(inv.c.number, inv.c.billed_cents, inv.c.payments_cents, inv.c.credits_cents, inv.c.writeoffs_cents,
+                   inv.c.balance_cents, inv.c.paid, lines.label("lines"), p.label("p"), c.label("c"), w.label("w"))
+         .select_from(inv).outerjoin(billed, billed.c.invoice_id == inv.c.id)
+         .outerjoin(allocated, allocated.c.invoice_id == inv.c.id))
     bad = sa.or_(inv.c.billed_cents != lines, inv.c.payments_cents != p, inv.c.credits_cents != c,
                  inv.c.writeoffs_cents != w, inv.c.balance_cents != lines - p - c - w, inv.c.balance_cents < 0,
                  inv.c.paid != (inv.c.balance_cents == 0))
@@ -166,9 +174,13 @@ def _numbers(session: Session, problems: list[str]) -> int:
     found = []
     for series, column in SERIES.items():
         what, shown = _SERIES_NAMES[series]
+        count, distinct, low, top_used = session.execute(sa.select(
+            sa.func.count(column), sa.func.count(sa.distinct(column)), sa.func.min(column), sa.func.max(column))).one()
+        top = max(int(last.get(series, 0)), int(top_used or 0))
+        if count == distinct == top and (count == 0 or low == 1):  # 1 to top, each once: no gap, none twice
+            continue
         used = sorted(int(n) for n in session.execute(sa.select(column)).scalars())
         twice = sorted({n for n, m in zip(used, used[1:], strict=False) if n == m})
-        top = max(int(last.get(series, 0)), used[-1] if used else 0)
         missing = sorted(set(range(1, top + 1)) - set(used))
         if twice:
             found.append(f"Numbers used twice in the {what} series: {', '.join(shown(n) for n in twice[:10])}.")
@@ -197,16 +209,21 @@ def _sources(session: Session, problems: list[str]) -> tuple[int, int]:
     for table, column, refund_column, name in ((Receipt.__table__, a.c.receipt_id, f.c.receipt_id, receipt_number),
                                                (CreditMemo.__table__, a.c.credit_memo_id, f.c.credit_memo_id,
                                                 credit_memo_number)):
-        applied = (sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0))
-                   .where(column == table.c.id, a.c.live == sa.true()).scalar_subquery())
-        refunded = (sa.select(sa.func.coalesce(sa.func.sum(f.c.amount_cents), 0))
-                    .where(refund_column == table.c.id).scalar_subquery())
+        # Grouped once each and joined (not a subquery per receipt or memo).
+        applied_by = (sa.select(column.label("owner"), sa.func.sum(a.c.amount_cents).label("cents"))
+                      .where(column.is_not(None), a.c.live == sa.true()).group_by(column).subquery())
+        refunded_by = (sa.select(refund_column.label("owner"), sa.func.sum(f.c.amount_cents).label("cents"))
+                       .where(refund_column.is_not(None)).group_by(refund_column).subquery())
+        applied = sa.func.coalesce(applied_by.c.cents, 0)
+        refunded = sa.func.coalesce(refunded_by.c.cents, 0)
         voided = table.c.voided if "voided" in table.c else sa.false()
         unapplied = sa.case((voided == sa.true(), 0), else_=table.c.amount_cents - applied - refunded)
         party = Party.__table__
-        q = sa.select(table.c.number, table.c.amount_cents, table.c.applied_cents, table.c.refunded_cents,
-                      applied.label("applied"), refunded.label("refunded"), unapplied.label("unapplied"),
-                      voided.label("voided"), party.c.account_code).join(party, party.c.id == table.c.party_id)
+        q = (sa.select(table.c.number, table.c.amount_cents, table.c.applied_cents, table.c.refunded_cents,
+                       applied.label("applied"), refunded.label("refunded"), unapplied.label("unapplied"),
+                       voided.label("voided"), party.c.account_code).join(party, party.c.id == table.c.party_id)
+             .outerjoin(applied_by, applied_by.c.owner == table.c.id)
+             .outerjoin(refunded_by, refunded_by.c.owner == table.c.id))
         bad = sa.or_(table.c.applied_cents != applied, table.c.refunded_cents != refunded, unapplied < 0,
                      sa.and_(voided == sa.true(), applied != 0))
         for x in session.execute(q.where(bad).order_by(table.c.number)):

@@ -66,14 +66,15 @@ def headline(session: Session, *, now: datetime | None = None, as_of: date | Non
 
 def _headline_as_of(session: Session, day: date) -> Headline:
     """The headline as of the end of a day, from the ledger's days (core.as_of); batches counted up to its end."""
-    balances = as_of_sql.invoice_balances(day).subquery()
+    stored = as_of_sql.stored_is_as_of(session, day)
+    balances = as_of_sql.invoice_balances(day, stored=stored).subquery()
     open_ = balances.c.balance > 0
     open_count, open_cents, overdue_count, overdue_cents = session.execute(sa.select(
         sa.func.count().filter(open_), sa.func.coalesce(sa.func.sum(balances.c.balance).filter(open_), 0),
         sa.func.count().filter(open_, balances.c.due_on < day),
         sa.func.coalesce(sa.func.sum(balances.c.balance).filter(open_, balances.c.due_on < day), 0))).one()
-    receipts = as_of_sql.receipts(day).subquery()
-    memos = as_of_sql.credit_memos(day).subquery()
+    receipts = as_of_sql.receipts(day, stored=stored).subquery()
+    memos = as_of_sql.credit_memos(day, stored=stored).subquery()
     paid = session.execute(sa.select(sa.func.coalesce(sa.func.sum(receipts.c.amount), 0)).where(
         receipts.c.received_date > day - timedelta(days=30))).scalar_one()
     unapplied = (session.execute(sa.select(sa.func.coalesce(sa.func.sum(receipts.c.unapplied), 0))).scalar_one()
@@ -138,7 +139,8 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
     written off) and what was still open at the end of `today` (a past day gives the figures as they stood then),
     with the whole open balance at each month's end."""
     first, last, day = _window(session, months, today, date_from)
-    balances = as_of_sql.invoice_balances(day, party_id=party_id, group_id=group_id).subquery()
+    balances = as_of_sql.invoice_balances(day, party_id=party_id, group_id=group_id,
+                                          stored=as_of_sql.stored_is_as_of(session, day)).subquery()
     month = as_of_sql.month_index(balances.c.first_sent_on).label("month")
     is_open = balances.c.balance > 0
     sent = {row.month: row for row in session.execute(
@@ -153,13 +155,14 @@ def invoices_by_month(session: Session, *, months: int = 12, party_id: int | Non
     billed_month = _clamped_month(inv.c.first_sent_on, first).label("month")
     applied_month = _clamped_month(a.c.applied_on, first).label("month")
     reversed_month = _clamped_month(a.c.reversed_on, first).label("month")
+    applied = sa.select(applied_month, (-a.c.amount_cents).label("cents")).where(a.c.applied_on <= day)
+    taken_back = sa.select(reversed_month, a.c.amount_cents.label("cents")).where(a.c.reversed_on <= day)
+    if mine:  # the invoices' parties only when a party or group is asked for
+        applied = applied.join(inv, inv.c.id == a.c.invoice_id).where(*mine)
+        taken_back = taken_back.join(inv, inv.c.id == a.c.invoice_id).where(*mine)
     events = sa.union_all(
         sa.select(billed_month, inv.c.billed_cents.label("cents")).where(inv.c.first_sent_on <= day, *mine),
-        sa.select(applied_month, (-a.c.amount_cents).label("cents")).join(inv, inv.c.id == a.c.invoice_id)
-        .where(a.c.applied_on <= day, *mine),
-        sa.select(reversed_month, a.c.amount_cents.label("cents")).join(inv, inv.c.id == a.c.invoice_id)
-        .where(a.c.reversed_on <= day, *mine),
-    ).subquery()
+        applied, taken_back).subquery()
     change = dict(session.execute(sa.select(events.c.month, sa.func.sum(events.c.cents))
                                   .group_by(events.c.month)).all())
     running = change.get(first - 1, 0)
@@ -204,7 +207,8 @@ def aging_report(session: Session, *, by: str = "party", as_of: date | None = No
     day = to_date(as_of, "As of") or clock.today(session)
     basis = aging_basis(session)
     names = as_of_sql.buckets(basis)
-    balances = as_of_sql.invoice_balances(day, party_id=party_id, group_id=group_id).subquery()
+    balances = as_of_sql.invoice_balances(day, party_id=party_id, group_id=group_id, open_only=True,
+                                          stored=as_of_sql.stored_is_as_of(session, day)).subquery()
     p, g = Party.__table__, Group.__table__
     bucket = as_of_sql.aging_case(balances.c.first_sent_on, balances.c.due_on, day, basis)
     sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(bucket == name), 0) for name in names]
@@ -260,7 +264,8 @@ def collections_by_month(session: Session, *, months: int = 12, party_id: int | 
                          date_from: date | None = None) -> list[CollectionMonth]:
     """Money received by month, split into what is applied to invoices, refunded and still unapplied."""
     first, last, day = _window(session, months, today, date_from)
-    receipts = as_of_sql.receipts(day, party_id=party_id, group_id=group_id).subquery()
+    receipts = as_of_sql.receipts(day, party_id=party_id, group_id=group_id,
+                                  stored=as_of_sql.stored_is_as_of(session, day)).subquery()
     month = as_of_sql.month_index(receipts.c.received_date).label("month")
     rows = {row.month: row for row in session.execute(
         sa.select(month, sa.func.count().label("n"), sa.func.sum(receipts.c.amount).label("amount"),
@@ -315,7 +320,8 @@ def days_to_pay(session: Session, *, months: int = 12, party_id: int | None = No
                 today: date | None = None, date_from: date | None = None) -> DaysToPay:
     """Days to pay for the invoices paid off (by receipts) in the report's months, as of its day."""
     first, last, day = _window(session, months, today, date_from)
-    paid = as_of_sql.paid_invoices(day, party_id=party_id, group_id=group_id).subquery()
+    paid = as_of_sql.paid_invoices(day, party_id=party_id, group_id=group_id,
+                                   stored=as_of_sql.stored_is_as_of(session, day)).subquery()
     in_window = paid.c.paid_on >= as_of_sql.month_of_index(first)
     bucket = sa.case(*[(paid.c.days <= limit, name) for limit, name in
                        zip((15, 30, 45, 60, 90), DAYS_TO_PAY_BUCKETS, strict=False)],
@@ -432,8 +438,9 @@ def unapplied_money(session: Session, *, as_of: date | None = None, party_id: in
     """Receipts and credit memos with money left to apply at the end of a day, the oldest first."""
     day = to_date(as_of, "As of") or clock.today(session)
     p = Party.__table__
-    receipts = as_of_sql.receipts(day, party_id=party_id, group_id=group_id).subquery()
-    memos = as_of_sql.credit_memos(day, party_id=party_id, group_id=group_id).subquery()
+    stored = as_of_sql.stored_is_as_of(session, day)
+    receipts = as_of_sql.receipts(day, party_id=party_id, group_id=group_id, stored=stored).subquery()
+    memos = as_of_sql.credit_memos(day, party_id=party_id, group_id=group_id, stored=stored).subquery()
     both = sa.union_all(
         sa.select(sa.literal("receipt").label("kind"), receipts.c.id, receipts.c.number, receipts.c.party_id,
                   receipts.c.received_date.label("on"), receipts.c.amount, receipts.c.unapplied)
