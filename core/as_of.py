@@ -55,6 +55,25 @@ def aging_case(first_sent_on: sa.ColumnElement, due_on: sa.ColumnElement, day: d
     return sa.case(*whens, else_=names[-1])
 
 
+def aging_terms(first_sent_on: sa.ColumnElement, due_on: sa.ColumnElement, day: date,
+                basis: str = AgingBasis.FIRST_SENT) -> dict[str, sa.ColumnElement[bool]]:
+    """Each bucket's test as a range of dates, the buckets of aging_case without a CASE per bucket per row: an
+    aggregate FILTERed by these reads each row's date at most twice."""
+    start = due_on if basis == AgingBasis.DUE_DATE else first_sent_on
+    names = buckets(basis)
+    terms: dict[str, sa.ColumnElement[bool]] = {}
+    newer: date | None = None  # the bucket before this one holds dates on or after it
+    if basis == AgingBasis.DUE_DATE:
+        terms[names[0]] = start >= day
+        newer = day
+    for limit, name in zip((30, 60, 90, 120), names[-5:-1], strict=True):
+        edge = day - timedelta(days=limit)
+        terms[name] = sa.and_(start >= edge, start < newer) if newer is not None else start >= edge
+        newer = edge
+    terms[names[-1]] = start < newer
+    return terms
+
+
 class days_between(FunctionElement):  # noqa: N801 (a SQL function's name)
     """Whole days from `earlier` to `later` (two dates), on SQLite and PostgreSQL alike."""
 

@@ -82,9 +82,8 @@ def _parties(session: Session, day: date, today: date, problems: list[str]) -> i
     balances = as_of_sql.invoice_balances(day).subquery()
     basis = aging_basis(session)
     # The aging's way, in SQL as the aging report sums it: each open balance into its bucket, the buckets added up.
-    bucket = as_of_sql.aging_case(balances.c.first_sent_on, balances.c.due_on, day, basis)
-    sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(bucket == name), 0)
-            for name in as_of_sql.buckets(basis)]
+    terms = as_of_sql.aging_terms(balances.c.first_sent_on, balances.c.due_on, day, basis)
+    sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(term), 0) for term in terms.values()]
     from_aging = {row[0]: sum(int(c) for c in row[1:]) for row in session.execute(
         sa.select(balances.c.party_id, *sums).where(balances.c.balance > 0).group_by(balances.c.party_id))}
     unapplied: dict[int, int] = defaultdict(int)

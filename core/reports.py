@@ -210,8 +210,8 @@ def aging_report(session: Session, *, by: str = "party", as_of: date | None = No
     balances = as_of_sql.invoice_balances(day, party_id=party_id, group_id=group_id, open_only=True,
                                           stored=as_of_sql.stored_is_as_of(session, day)).subquery()
     p, g = Party.__table__, Group.__table__
-    bucket = as_of_sql.aging_case(balances.c.first_sent_on, balances.c.due_on, day, basis)
-    sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(bucket == name), 0) for name in names]
+    terms = as_of_sql.aging_terms(balances.c.first_sent_on, balances.c.due_on, day, basis)
+    sums = [sa.func.coalesce(sa.func.sum(balances.c.balance).filter(terms[name]), 0) for name in names]
     total = sa.func.sum(balances.c.balance)
     columns = [*sums, total.label("total"), sa.func.count().label("invoices"),
                sa.func.min(balances.c.first_sent_on).label("oldest")]
