@@ -326,27 +326,38 @@ def days_to_pay(session: Session, *, months: int = 12, party_id: int | None = No
     bucket = sa.case(*[(paid.c.days <= limit, name) for limit, name in
                        zip((15, 30, 45, 60, 90), DAYS_TO_PAY_BUCKETS, strict=False)],
                      else_=DAYS_TO_PAY_BUCKETS[-1]).label("bucket")
-    distribution = dict.fromkeys(DAYS_TO_PAY_BUCKETS, 0)
-    distribution.update(session.execute(sa.select(bucket, sa.func.count()).where(in_window)
-                                        .group_by(bucket)).all())
     month = as_of_sql.month_index(paid.c.paid_on).label("month")
-    trend = {row.month: row for row in session.execute(
-        sa.select(month, sa.func.count().label("n"), sa.func.sum(paid.c.days).label("days")).where(in_window)
-        .group_by(month))}
-    by_month = [MonthDaysToPay(as_of_sql.month_of_index(i), trend[i].n if i in trend else 0,
-                               _average(trend[i].days, trend[i].n) if i in trend else None)
+    # One pass over the paid invoices, grouped by party, month and bucket (a few hundred rows at most); the
+    # spread, the trend and each party's figures are added up from those groups.
+    groups = session.execute(
+        sa.select(paid.c.party_id, month, bucket, sa.func.count().label("n"), sa.func.sum(paid.c.days).label("days"),
+                  sa.func.max(paid.c.days).label("longest"))
+        .where(in_window).group_by(paid.c.party_id, month, bucket)).all()
+    distribution = dict.fromkeys(DAYS_TO_PAY_BUCKETS, 0)
+    trend: dict[int, list[int]] = {}
+    parties: dict[int, list[int]] = {}
+    for g in groups:
+        distribution[g.bucket] += g.n
+        t = trend.setdefault(g.month, [0, 0])
+        t[0] += g.n
+        t[1] += int(g.days)
+        q = parties.setdefault(g.party_id, [0, 0, 0])
+        q[0] += g.n
+        q[1] += int(g.days)
+        q[2] = max(q[2], int(g.longest))
+    by_month = [MonthDaysToPay(as_of_sql.month_of_index(i), trend[i][0] if i in trend else 0,
+                               _average(trend[i][1], trend[i][0]) if i in trend else None)
                 for i in range(first, last + 1)]
     p = Party.__table__
-    by_party = [PartyDaysToPay(row.id, row.account_code, row.name, row.n, _average(row.days, row.n) or Decimal(0),
-                               row.longest)
-                for row in session.execute(
-                    sa.select(p.c.id, p.c.account_code, p.c.name, sa.func.count().label("n"),
-                              sa.func.sum(paid.c.days).label("days"), sa.func.max(paid.c.days).label("longest"))
-                    .join(p, p.c.id == paid.c.party_id).where(in_window)
-                    .group_by(p.c.id, p.c.account_code, p.c.name)
-                    .order_by((sa.func.sum(paid.c.days) * 1.0 / sa.func.count()).desc(), p.c.name))]
+    names = {row.id: row for row in session.execute(
+        sa.select(p.c.id, p.c.account_code, p.c.name).where(p.c.id.in_(list(parties))))} if parties else {}
+    by_party = [PartyDaysToPay(pid, names[pid].account_code, names[pid].name, n, _average(days, n) or Decimal(0),
+                               longest)
+                for pid, (n, days, longest) in parties.items()]
+    # Slowest payers first (the average as SQL compared it: days over invoices), then by name.
+    by_party.sort(key=lambda r: (-Decimal(parties[r.party_id][1]) / r.invoices, r.name))
     count = sum(m.invoices for m in by_month)
-    return DaysToPay(count, _average(sum(trend[i].days for i in trend), count), distribution, by_month, by_party)
+    return DaysToPay(count, _average(sum(t[1] for t in trend.values()), count), distribution, by_month, by_party)
 
 
 @dataclass(frozen=True)
@@ -383,21 +394,26 @@ def rebatch_effect(session: Session, *, by: str = "month", months: int = 12, par
         raise InvoiceDeskError(f"Rebatch effect by {by!r} is not offered: choose month or sending.")
     first, last, day = _window(session, months, today, date_from)
     bi, b, a = BatchItem.__table__, Batch.__table__, Allocation.__table__
-    paid_after = (sa.select(sa.func.coalesce(sa.func.sum(a.c.amount_cents), 0))
-                  .where(a.c.invoice_id == bi.c.invoice_id, a.c.receipt_id.is_not(None),
-                         a.c.created_at > b.c.created_at, as_of_sql.days_between(a.c.applied_on, bi.c.sent_on) <= 30,
-                         as_of_sql.live_on(day))
-                  .scalar_subquery())
+    chosen = [bi.c.sent_on >= as_of_sql.month_of_index(first), bi.c.sent_on <= day, bi.c.balance_cents > 0,
+              *as_of_sql.of_parties(bi.c.party_id, party_id, group_id),
+              *([bi.c.times_batched >= 2] if by == "month" else [])]
+    # What receipts paid on each sending's invoice in its 30 days: one join grouped by sending (not a subquery per
+    # sending, issue 16).
+    paid_after = (sa.select(bi.c.id.label("item"), sa.func.sum(a.c.amount_cents).label("cents"))
+                  .select_from(bi).join(b, b.c.id == bi.c.batch_id)
+                  .join(a, sa.and_(a.c.invoice_id == bi.c.invoice_id, a.c.receipt_id.is_not(None),
+                                   a.c.created_at > b.c.created_at,
+                                   as_of_sql.days_between(a.c.applied_on, bi.c.sent_on) <= 30, as_of_sql.live_on(day)))
+                  .where(*chosen).group_by(bi.c.id).subquery())
+    paid = sa.func.coalesce(paid_after.c.cents, 0)
     sending = sa.case((bi.c.times_batched >= 4, 4), else_=bi.c.times_batched)
     items = (sa.select(as_of_sql.month_index(bi.c.sent_on).label("month"), sending.label("sending"),
                        bi.c.balance_cents.label("outstanding"),
-                       sa.case((paid_after > bi.c.balance_cents, bi.c.balance_cents), else_=paid_after).label("paid"),
+                       sa.case((paid > bi.c.balance_cents, bi.c.balance_cents), else_=paid).label("paid"),
                        sa.case((as_of_sql.days_between(sa.literal(day, sa.Date), bi.c.sent_on) < 30, 1),
                                else_=0).label("counting"))
-             .join(b, b.c.id == bi.c.batch_id)
-             .where(bi.c.sent_on >= as_of_sql.month_of_index(first), bi.c.sent_on <= day, bi.c.balance_cents > 0,
-                    *as_of_sql.of_parties(bi.c.party_id, party_id, group_id),
-                    *([bi.c.times_batched >= 2] if by == "month" else []))
+             .select_from(bi).outerjoin(paid_after, paid_after.c.item == bi.c.id)
+             .where(*chosen)
              .subquery())
     key = items.c.month if by == "month" else items.c.sending
     rows = {row.key: row for row in session.execute(
