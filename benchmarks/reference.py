@@ -308,6 +308,53 @@ def books(raw: Raw, today: date) -> int:
     return int(problems)
 
 
+def _days(raw: Raw, later: str, earlier: str) -> str:
+    if raw.dialect == "sqlite":
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+    return f"({later} - {earlier})"
+
+
+def days_to_pay(raw: Raw, first_month: date, today: date) -> dict[str, tuple[int, int]]:
+    """Invoices paid off by receipts in the window: (how many, days in all) by the month of the paying receipt."""
+    days = _days(raw, "max(r.received_date)", "i.first_sent_on")
+    rows = raw.all(f"""SELECT i.party_id, max(r.received_date) AS paid_on, {days} AS days
+        FROM invoice i JOIN allocation a ON a.invoice_id = i.id AND a.live = TRUE
+        JOIN receipt r ON r.id = a.receipt_id
+        WHERE i.paid = TRUE GROUP BY i.id, i.party_id, i.first_sent_on
+        HAVING max(r.received_date) >= :d""", {"d": first_month})
+    out: dict[str, tuple[int, int]] = {}
+    for _, paid_on, n_days in rows:
+        key = str(paid_on)[:7]
+        n, total = out.get(key, (0, 0))
+        out[key] = (n + 1, total + max(0, int(n_days)))
+    return out
+
+
+def rebatch_effect(raw: Raw, first_month: date, today: date) -> dict[int, tuple[int, int, int]]:
+    """Resends sent in the window with something outstanding, by which sending (2, 3, 4 and on): (how many, what
+    was outstanding, what receipts paid of it in the 30 days after, capped at it)."""
+    within = _days(raw, "a.applied_on", "bi.sent_on")
+    for key, resends in ((_month(raw, "bi.sent_on"), "AND bi.times_batched >= 2"),
+                         ("CASE WHEN bi.times_batched >= 4 THEN 4 ELSE bi.times_batched END", "")):
+        rows = _effect(raw, key, resends, within, first_month, today)
+    return {int(k): (int(n), int(o), int(p)) for k, n, o, p in rows}
+
+
+def _effect(raw: Raw, key: str, resends: str, within: str, first_month: date, today: date) -> list:
+    return raw.all(f"""SELECT {key}, count(*),
+            sum(bi.balance_cents),
+            sum(CASE WHEN coalesce(p.cents, 0) > bi.balance_cents THEN bi.balance_cents ELSE coalesce(p.cents, 0) END)
+        FROM batch_item bi LEFT JOIN (
+            SELECT bi.id AS item, sum(a.amount_cents) AS cents FROM batch_item bi JOIN batch b ON b.id = bi.batch_id
+            JOIN allocation a ON a.invoice_id = bi.invoice_id AND a.receipt_id IS NOT NULL
+             AND a.created_at > b.created_at AND {within} <= 30 AND a.applied_on <= :t
+             AND (a.reversed_on IS NULL OR a.reversed_on > :t)
+            WHERE bi.sent_on >= :d AND bi.sent_on <= :t AND bi.balance_cents > 0 {resends} GROUP BY bi.id) p
+          ON p.item = bi.id
+        WHERE bi.sent_on >= :d AND bi.sent_on <= :t AND bi.balance_cents > 0 {resends}
+        GROUP BY {key}""", {"d": first_month, "t": today})
+
+
 # ---------- 5. the floor under suggest_allocation ----------
 
 def open_invoices(raw: Raw, party: int) -> list[tuple[int, int]]:
