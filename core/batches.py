@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from core import allocations as ledger
 from core import audit, clock, invoices, locking, requests
 from core.dates import DateInput, to_date
 from core.db import expire_loaded, get_record, guarded
@@ -373,11 +372,12 @@ def _resend(session: Session, source: Batch, chosen: list[sa.ColumnElement[bool]
     inv = Invoice.__table__
     if not include_paid:
         chosen = [*chosen, inv.c.paid == sa.false()]
-    ids = session.execute(sa.select(inv.c.id).where(*chosen)).scalars().all()
+    # Invoice rows locked in id order after the party locks (the global order), before the set-based UPDATE
+    # touches them; read and locked in one statement.
+    ids = session.execute(sa.select(inv.c.id).where(*chosen).order_by(inv.c.id)
+                          .with_for_update(key_share=True)).scalars().all()
     if not ids:
         return None
-    # Invoice rows in id order after the party locks (the global order), before the set-based UPDATE touches them.
-    ledger.lock_invoices(session, ids)
     try:
         # One savepoint for all of the rebatch's writes: a refusal takes back its batch and suffixes too.
         with session.begin_nested():
