@@ -288,16 +288,21 @@ if writer:  # write-offs are for managers
                     _finish(attempt(_write_off, once="emp_write_off"))
 
 # ---------- Ledger ----------
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _ledger(pid: int, start, end):
+    """Read once per party and period until a write clears the cache (a rerun draws it again from here)."""
+    with reading() as s:
+        return party_ledger(s, party_id=pid, date_from=start, date_to=end)
+
+
 with st.expander("Ledger: every document with the running balance", icon=":material/receipt_long:"):
     l1, l2 = st.columns(2)
     start = l1.date_input("From", value=None, max_value=practice_today, key="emp_ledger_from", format="YYYY-MM-DD")
     end = l2.date_input("To", value=None, max_value=practice_today, key="emp_ledger_to", format="YYYY-MM-DD")
 
-    def _ledger(pid=party_id, start=start, end=end):
-        with reading() as s:
-            return party_ledger(s, party_id=pid, date_from=start, date_to=end)
-
-    ledger = attempt(_ledger)
+    ledger = attempt(lambda: _ledger(party_id, start, end))
     if ledger is not None:
         # Rows that only move money between documents (an allocation, an un-apply, a resend) leave Amount blank.
         moves = ("allocation", "un-apply", "resent", "balance forward")
