@@ -129,8 +129,9 @@ def same(what: str, ours: object, theirs: object) -> None:
 
 
 class Bench:
-    def __init__(self, engine: sa.Engine, url: str, runs: int, say: Callable[[str], None]) -> None:
-        self.engine, self.url, self.runs, self.say = engine, url, runs, say
+    def __init__(self, engine: sa.Engine, url: str, runs: int, say: Callable[[str], None],
+                 profile: frozenset[str] = frozenset()) -> None:
+        self.engine, self.url, self.runs, self.say, self.profile = engine, url, runs, say, profile
         self.raw = ref.Raw(url)
         self.figures: list[Figure] = []
 
@@ -162,6 +163,13 @@ class Bench:
                      also: Callable[[float], bool] | None = None, also_text: str = "") -> Figure:
         o, r, ours_r, ref_r = both(self.core(ours), self.reference(theirs), self.runs)
         same(name, ours_r, ref_r)
+        if number in self.profile:  # one more run of core's side, sampled
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005)
+            with profiler:
+                self.core(ours)()
+            self.say(profiler.output_text(unicode=False, color=False))
         met = o <= limit * r and (also is None or also(o))
         return self.add(Figure(number, name, o, r, f"at most {limit:g}x{also_text}", met, note=check))
 
@@ -500,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="figures to leave out, e.g. 6,7,9")
     parser.add_argument("--readme", action="store_true", help="put the table in README.md")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
+    parser.add_argument("--profile", default="", help="figures whose core side to profile (pyinstrument), e.g. 2,4")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 5)
@@ -525,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print(f"The built practice does not reconcile: {problems[:3]}", file=sys.stderr)
             raise SystemExit(DISAGREE)
-        b = Bench(engine, url, args.runs, say)
+        b = Bench(engine, url, args.runs, say, frozenset(x.strip() for x in args.profile.split(",") if x.strip()))
         steps = [("1", lambda: batch_figures(b, p, today, terms)), ("3", lambda: history_figures(b, p)),
                  ("4", lambda: report_figures(b, today)), ("5", lambda: allocation_figure(b, p)),
                  ("6", lambda: page_figures(b, p, args.runs)), ("8", lambda: import_figure(b, p, folder)),
