@@ -50,7 +50,7 @@ from core import (  # noqa: E402
     open_engine,
     open_invoices,
     rebatch,
-    rebatch_effect,
+    rebatch_effects,
     reconcile,
     render_batch_item_pdf,
     render_batch_pdf,
@@ -251,10 +251,10 @@ def report_figures(b: Bench, today: date) -> None:
 
     b.ratio_figure("4", "days to pay (12 months)", ours_days, theirs_days, 2, "same invoices and days by month")
 
-    def ours_effect(s: Session):
-        rebatch_effect(s, by="month", **window)
+    def ours_effect(s: Session):  # both, as the dashboard reads them
+        _, by_sending = rebatch_effects(s, **window)
         return {r.sending: (r.items, round(r.outstanding * 100), round(r.paid_within_30_days * 100))
-                for r in rebatch_effect(s, by="sending", **window) if r.items}
+                for r in by_sending if r.items}
 
     def theirs_effect(raw: ref.Raw):
         return ref.rebatch_effect(raw, first_month, today)

@@ -116,6 +116,7 @@ from core.reports import (
     invoices_by_month,
     open_aging,
     rebatch_effect,
+    rebatch_effects,
     unapplied_money,
 )
 from core.roles import ADMIN, MANAGER, ROLES, VIEWER, Actor
@@ -240,6 +241,7 @@ __all__ = [
     "read_session",
     "rebatch",
     "rebatch_effect",
+    "rebatch_effects",
     "rebatch_invoices",
     "reconcile",
     "refund",

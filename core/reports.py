@@ -381,22 +381,13 @@ class RebatchEffectRow:
 REBATCH_BY = ("month", "sending")
 
 
-@guarded
-def rebatch_effect(session: Session, *, by: str = "month", months: int = 12, party_id: int | None = None,
-                   group_id: int | None = None, today: date | None = None,
-                   date_from: date | None = None) -> list[RebatchEffectRow]:
-    """The effect of rebatching: for each resend (a "-2", "-3" ... item) in the report's months, what was outstanding
-    when it went out and how much of that was paid by receipts allocated in the 30 days after (capped at what was
-    outstanding; payments already on the invoice when it was sent are not counted). `by="month"` groups resends
-    by the month sent; `by="sending"` compares first sendings (1), "-2" (2), "-3" (3) and later ones (4 = 4th and on)
-    over the same months."""
-    if by not in REBATCH_BY:
-        raise InvoiceDeskError(f"Rebatch effect by {by!r} is not offered: choose month or sending.")
-    first, last, day = _window(session, months, today, date_from)
+def _effect_groups(session: Session, first: int, day: date, party_id: int | None,
+                   group_id: int | None) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Every sending in the window with something outstanding, grouped by (month, sending 1-4): how many, what was
+    outstanding, what receipts paid of it in its 30 days (capped at it), and how many are still counting."""
     bi, b, a = BatchItem.__table__, Batch.__table__, Allocation.__table__
     chosen = [bi.c.sent_on >= as_of_sql.month_of_index(first), bi.c.sent_on <= day, bi.c.balance_cents > 0,
-              *as_of_sql.of_parties(bi.c.party_id, party_id, group_id),
-              *([bi.c.times_batched >= 2] if by == "month" else [])]
+              *as_of_sql.of_parties(bi.c.party_id, party_id, group_id)]
     # What receipts paid on each sending's invoice in its 30 days: one join grouped by sending (not a subquery per
     # sending, issue 16).
     paid_after = (sa.select(bi.c.id.label("item"), sa.func.sum(a.c.amount_cents).label("cents"))
@@ -415,22 +406,55 @@ def rebatch_effect(session: Session, *, by: str = "month", months: int = 12, par
              .select_from(bi).outerjoin(paid_after, paid_after.c.item == bi.c.id)
              .where(*chosen)
              .subquery())
-    key = items.c.month if by == "month" else items.c.sending
-    rows = {row.key: row for row in session.execute(
-        sa.select(key.label("key"), sa.func.count().label("n"), sa.func.sum(items.c.outstanding).label("outstanding"),
-                  sa.func.sum(items.c.paid).label("paid"), sa.func.sum(items.c.counting).label("counting"))
-        .group_by(key))}
+    return {(r.month, r.sending): (r.n, int(r.outstanding), int(r.paid), int(r.counting)) for r in session.execute(
+        sa.select(items.c.month, items.c.sending, sa.func.count().label("n"),
+                  sa.func.sum(items.c.outstanding).label("outstanding"), sa.func.sum(items.c.paid).label("paid"),
+                  sa.func.sum(items.c.counting).label("counting"))
+        .group_by(items.c.month, items.c.sending))}
+
+
+def _effect_rows(groups: dict[tuple[int, int], tuple[int, int, int, int]], by: str,
+                 first: int, last: int) -> list[RebatchEffectRow]:
+    totals: dict[int, list[int]] = {}
+    for (month, sending), figures in groups.items():
+        if by == "month" and sending < 2:
+            continue  # by month counts resends only
+        t = totals.setdefault(month if by == "month" else sending, [0, 0, 0, 0])
+        for n, value in enumerate(figures):
+            t[n] += value
     keys = range(first, last + 1) if by == "month" else range(1, 5)
+    rows = []
+    for k in keys:
+        n, outstanding, paid, counting = totals.get(k, (0, 0, 0, 0))
+        rows.append(RebatchEffectRow(as_of_sql.month_of_index(k) if by == "month" else None,
+                                     k if by == "sending" else None, n, from_cents(outstanding), from_cents(paid),
+                                     counting))
+    return rows
 
-    def row_of(k: int) -> RebatchEffectRow:
-        month = as_of_sql.month_of_index(k) if by == "month" else None
-        sent = k if by == "sending" else None
-        if k not in rows:
-            return RebatchEffectRow(month, sent, 0, Decimal("0.00"), Decimal("0.00"), 0)
-        r = rows[k]
-        return RebatchEffectRow(month, sent, r.n, from_cents(r.outstanding), from_cents(r.paid), r.counting)
 
-    return [row_of(k) for k in keys]
+@guarded
+def rebatch_effect(session: Session, *, by: str = "month", months: int = 12, party_id: int | None = None,
+                   group_id: int | None = None, today: date | None = None,
+                   date_from: date | None = None) -> list[RebatchEffectRow]:
+    """The effect of rebatching: for each resend (a "-2", "-3" ... item) in the report's months, what was outstanding
+    when it went out and how much of that was paid by receipts allocated in the 30 days after (capped at what was
+    outstanding; payments already on the invoice when it was sent are not counted). `by="month"` groups resends
+    by the month sent; `by="sending"` compares first sendings (1), "-2" (2), "-3" (3) and later ones (4 = 4th and on)
+    over the same months."""
+    if by not in REBATCH_BY:
+        raise InvoiceDeskError(f"Rebatch effect by {by!r} is not offered: choose month or sending.")
+    first, last, day = _window(session, months, today, date_from)
+    return _effect_rows(_effect_groups(session, first, day, party_id, group_id), by, first, last)
+
+
+@guarded
+def rebatch_effects(session: Session, *, months: int = 12, party_id: int | None = None, group_id: int | None = None,
+                    today: date | None = None,
+                    date_from: date | None = None) -> tuple[list[RebatchEffectRow], list[RebatchEffectRow]]:
+    """rebatch_effect by month and by sending, from one reading (the dashboard shows both)."""
+    first, last, day = _window(session, months, today, date_from)
+    groups = _effect_groups(session, first, day, party_id, group_id)
+    return _effect_rows(groups, "month", first, last), _effect_rows(groups, "sending", first, last)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from core import (
     invoices_by_month,
     list_batches,
     preview_on_demand_batch,
-    rebatch_effect,
+    rebatch_effects,
     reconcile,
 )
 from core.as_of import basis_label
@@ -50,12 +50,12 @@ def _charts(day: date, first: date, group_id: int | None):
     the same the month-end notebook draws)."""
     window = dict(today=day, date_from=first, group_id=group_id)
     with reading() as s:
+        resends, sendings = rebatch_effects(s, **window)
         return dict(months=invoices_by_month(s, **window), collections=collections_by_month(s, **window),
                     aging=aging_report(s, by="total", as_of=day, group_id=group_id)[0].buckets,
                     debtors=aging_report(s, by="party", as_of=day, group_id=group_id, limit=10),
                     groups=aging_report(s, by="group", as_of=day, group_id=group_id),
-                    days=days_to_pay(s, **window), resends=rebatch_effect(s, by="month", **window),
-                    sendings=rebatch_effect(s, by="sending", **window))
+                    days=days_to_pay(s, **window), resends=resends, sendings=sendings)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
