@@ -62,10 +62,14 @@ def zone(session=None) -> tzinfo:
         return server_zone()
     cached = session.info.get(_SESSION_KEY)
     if cached is None:
+        import sqlalchemy as sa
+
         from core.models import Setting  # the models import money, not the clock; keep the clock import-light
 
-        row = session.get(Setting, ZONE_SETTING)
-        cached = (zone_named(row.value) if row is not None else None) or server_zone()
+        # A plain read of one value (not an ORM object): it is on every report's path (issue 16).
+        t = Setting.__table__
+        value = session.execute(sa.select(t.c.value).where(t.c.key == ZONE_SETTING)).scalar()
+        cached = (zone_named(value) if value is not None else None) or server_zone()
         session.info[_SESSION_KEY] = cached
     return cached
 

@@ -50,65 +50,103 @@ class HistoryRow:
     delivery: str = ""  # the last e-mail of this sending: sent, failed, queued, no address; "" if never e-mailed
 
 
-def _number_contains(session: Session, text: str) -> sa.ColumnElement[bool]:
-    text = text.strip()
-    plain = not any(c in text for c in "%_\\\"")
-    if session.get_bind().dialect.name == "sqlite" and plain and len(text) >= _TRIGRAM:
-        return col(BatchItem.id).in_(sa.select(_fts.c.rowid).where(_fts.c.invoice_number.like(f"%{text}%")))
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _contains_term(dialect: str, trigram: bool) -> sa.ColumnElement[bool]:
+    """The number-contains test with its pattern as the bound parameter `pattern`."""
+    pattern = sa.bindparam("pattern", type_=sa.String)
+    if dialect == "sqlite" and trigram:
+        return col(BatchItem.id).in_(sa.select(_fts.c.rowid).where(_fts.c.invoice_number.like(pattern)))
     # PostgreSQL's pg_trgm GIN index serves ILIKE; SQLite's LIKE is already case-blind for ASCII.
-    return col(BatchItem.invoice_number).ilike(f"%{escaped}%", escape="\\")
+    return col(BatchItem.invoice_number).ilike(pattern, escape="\\")
 
 
-def _filters(session: Session, party_id, status, number_contains) -> list[sa.ColumnElement[bool]]:
-    status = (status or "open").lower()
+def _asked(session: Session, party_id, status, number_contains) -> tuple[tuple, dict]:
+    """The shape of the filters (which statement) and their values (its parameters)."""
+    status = (status or "open").lower() if isinstance(status, str) or status is None else status
     if status not in STATUSES:
         raise InvoiceDeskError(f"Status must be Open, Paid or All, not '{status}'.")
-    where = []
+    text = search_text(number_contains, "The invoice number filter")
+    values: dict = {}
+    contains = None
+    if text:
+        plain = not any(c in text for c in "%_\\\"")
+        contains = plain and len(text) >= _TRIGRAM  # the trigram index answers three characters or more
+        if session.get_bind().dialect.name == "sqlite" and contains:
+            values["pattern"] = f"%{text}%"
+        else:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            values["pattern"] = f"%{escaped}%"
     if party_id is not None:
-        where.append(col(BatchItem.party_id) == party_id)
+        values["party_id"] = party_id
+    return (session.get_bind().dialect.name, party_id is not None, status, contains), values
+
+
+def _where(shape: tuple) -> list[sa.ColumnElement[bool]]:
+    dialect, by_party, status, contains = shape
+    where: list[sa.ColumnElement[bool]] = []
+    if by_party:
+        where.append(col(BatchItem.party_id) == sa.bindparam("party_id", type_=sa.Integer))
     if status != "all":
         where.append(col(Invoice.paid) == (status == "paid"))
-    number_contains = search_text(number_contains, "The invoice number filter")
-    if number_contains:
-        where.append(_number_contains(session, number_contains))
+    if contains is not None:
+        where.append(_contains_term(dialect, contains))
     return where
+
+
+# One statement per shape of filters, built once and reused with new parameters: building a statement and its
+# cache key afresh was most of a history page's time (issue 16).
+_PAGES: dict[tuple, sa.Select] = {}
+_COUNTS: dict[tuple, sa.Select] = {}
+
+
+def _page_statement(shape: tuple) -> sa.Select:
+    q = _PAGES.get(shape)
+    if q is None:
+        q = (sa.select(col(BatchItem.id), col(BatchItem.invoice_id), col(BatchItem.invoice_number),
+                       col(BatchItem.times_batched), col(BatchItem.party_id), col(BatchItem.sent_on),
+                       col(BatchItem.balance_cents).label("sent_balance"), col(BatchItem.batch_id),
+                       col(Invoice.number), col(Invoice.due_on), col(Invoice.encounter_count),
+                       col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents),
+                       col(Invoice.writeoffs_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
+                       col(Party.name), last_delivery(col(BatchItem.id)).label("delivery"))
+             .select_from(BatchItem)
+             .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
+             .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
+             .join(Party, col(Party.id) == col(BatchItem.party_id))
+             .where(*_where(shape))
+             .order_by(col(BatchItem.id).desc())
+             .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer)))
+        _PAGES[shape] = q
+    return q
 
 
 @guarded
 def invoice_history(session: Session, *, party_id: int | None = None, status: str = "open",
                     number_contains: str | None = None, limit: int = 100, offset: int = 0) -> list[HistoryRow]:
     """Batch items newest first; filters: party, status (open, paid, all), number contains (any case)."""
-    q: sa.Select = (sa.select(col(BatchItem.id), col(BatchItem.invoice_id), col(BatchItem.invoice_number), col(BatchItem.times_batched),
-                   col(BatchItem.party_id), col(BatchItem.sent_on), col(BatchItem.balance_cents).label("sent_balance"),
-                   col(BatchItem.batch_id), col(Invoice.number), col(Invoice.due_on), col(Invoice.encounter_count), col(Invoice.billed_cents),
-                   col(Invoice.payments_cents), col(Invoice.credits_cents), col(Invoice.writeoffs_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
-                   col(Party.name), last_delivery(col(BatchItem.id)).label("delivery"))
-         .select_from(BatchItem)
-         .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
-         .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
-         .join(Party, col(Party.id) == col(BatchItem.party_id))
-         .where(*_filters(session, party_id, status, number_contains))
-         .order_by(col(BatchItem.id).desc()).limit(max(0, int(limit))).offset(max(0, int(offset))))
+    shape, values = _asked(session, party_id, status, number_contains)
+    values.update(limit=max(0, int(limit)), offset=max(0, int(offset)))
+    found = session.connection().execute(_page_statement(shape), values).all()
+    today = clock.today(session) if found else None  # only to flag overdue rows
     rows = []
-    today = clock.today(session)
-    for r in session.execute(q):
-        totals = totals_from_cents(r.billed_cents, r.payments_cents, r.credits_cents, r.due_on, today,
-                                   r.writeoffs_cents)
+    for (item_id, invoice_id, printed, times, pid, sent_on, sent_balance, batch_id, number, due_on, encounters,
+         billed, payments, credits, writeoffs, batch_number, kind, name, delivery) in found:
+        totals = totals_from_cents(billed, payments, credits, due_on, today, writeoffs)
         rows.append(HistoryRow(
-            batch_item_id=r.id, invoice_id=r.invoice_id, invoice_number=r.invoice_number, base_number=r.number,
-            times_batched=r.times_batched, party_id=r.party_id, party_name=r.name, batch_id=r.batch_id,
-            batch_number=r.batch_number, batch_kind=r.kind, sent_on=r.sent_on, due_on=r.due_on,
-            encounter_count=r.encounter_count, billed=totals.billed, payments=totals.payments,
-            credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
-            flags=tuple(totals.flags), balance_when_sent=from_cents(r.sent_balance), writeoffs=totals.writeoffs,
-            delivery=r.delivery or ""))
+            batch_item_id=item_id, invoice_id=invoice_id, invoice_number=printed, base_number=number,
+            times_batched=times, party_id=pid, party_name=name, batch_id=batch_id, batch_number=batch_number,
+            batch_kind=kind, sent_on=sent_on, due_on=due_on, encounter_count=encounters, billed=totals.billed,
+            payments=totals.payments, credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
+            flags=tuple(totals.flags), balance_when_sent=from_cents(sent_balance), writeoffs=totals.writeoffs,
+            delivery=delivery or ""))
     return rows
 
 
 @guarded
 def invoice_history_count(session: Session, *, party_id: int | None = None, status: str = "open",
                           number_contains: str | None = None) -> int:
-    q = (sa.select(sa.func.count()).select_from(BatchItem).join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
-         .where(*_filters(session, party_id, status, number_contains)))
-    return session.execute(q).scalar_one()
+    shape, values = _asked(session, party_id, status, number_contains)
+    q = _COUNTS.get(shape)
+    if q is None:
+        q = _COUNTS[shape] = (sa.select(sa.func.count()).select_from(BatchItem)
+                              .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id)).where(*_where(shape)))
+    return session.connection().execute(q, values).scalar_one()

@@ -64,7 +64,7 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int | None) -> Decimal:
     """Integer cents from the database to Decimal dollars with two places."""
-    return (Decimal(int(cents or 0)) / 100).quantize(CENT)
+    return Decimal(int(cents or 0)).scaleb(-2)  # exact: the same digits with the point two places left
 
 
 def format_money(amount: Decimal) -> str:

@@ -37,7 +37,7 @@ FUNCTIONS = [
     "render_items_pdf", "verify_document", "invoice_totals", "parse_money", "format_money", "csv_bytes", "defuse",
     "template_csv", "write_off", "refund", "unapply_allocation", "list_allocations", "list_write_offs", "list_refunds",
     "party_ledger", "reconcile", "render_party_ledger_pdf", "write_off_needs_confirmation", "aging_basis",
-    "aging_report", "collections_by_month", "days_to_pay", "rebatch_effect", "unapplied_money",
+    "aging_report", "collections_by_month", "days_to_pay", "rebatch_effect", "rebatch_effects", "unapplied_money",
     "send_batch_email", "deliveries", "send_test_email", "smtp_settings",
 ]
 # Not drawn: render_batch_pdf (a whole batch's PDF per example; the table in test_hostile_inputs.py covers it on a
