@@ -425,7 +425,9 @@ def machine(engine: sa.Engine) -> dict:
     with engine.connect() as c:
         server = (c.execute(sa.text("SHOW server_version")).scalar() if engine.dialect.name == "postgresql"
                   else sqlite3.sqlite_version)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory, "python": platform.python_version(),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip() or "unknown"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory, "python": platform.python_version(), "commit": commit,
             "database": f"{engine.dialect.name} {server}", "when": datetime.now().isoformat(timespec="seconds")}
 
 
@@ -555,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
         info = machine(open_engine(url) if args.url else engine)
     figures = sorted(b.figures, key=lambda f: f.number)
     elapsed = time.perf_counter() - began
-    heading = (f"{'Quick run' if args.quick else 'Run'} of {info['when'][:10]} on {info['cpu']}, {info['cores']} "
+    heading = (f"{'Quick run' if args.quick else 'Run'} of {info['when'][:10]} (commit {info['commit']}) on "
+               f"{info['cpu']}, {info['cores']} "
                f"cores, {info['memory']}, Python {info['python']}, {info['database']}; medians of {args.runs} runs; "
                f"the whole run took {elapsed:.0f} s.")
     text = heading + "\n\n" + table(figures)
