@@ -435,3 +435,23 @@ def test_batch_history_shows_the_batch_asked_for_by_search_link_row_and_picker(s
     search.fill(f"stb {c}")
     search.press("Enter")
     _heading_batch(page, c)
+
+
+def test_a_tables_csv_is_made_when_its_download_is_clicked(server, page):
+    """Issue 16 made a table's CSV only on the click (not on every rerun): the download still carries the rows the
+    table shows, here the Employer Dashboard's invoice history."""
+    base, url = server
+    party = _busiest_party(url)
+    page.goto(f"{base}/employer?party_id={party.id}&status=Open")
+    routed_without_page_not_found(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download CSV").first.click()
+    download = info.value
+    assert download.failure() is None and download.suggested_filename.endswith(".csv")
+    lines = Path(download.path()).read_text(encoding="utf-8-sig").splitlines()
+    engine = open_engine(url)
+    with read_session(engine) as s:
+        shown = [r.invoice_number for r in invoice_history(s, party_id=party.id, status="open")]
+    engine.dispose()
+    assert lines[0].startswith("Invoice,Balance,Status")
+    assert [line.split(",")[0] for line in lines[1:]] == shown
