@@ -158,13 +158,18 @@ def _contains(raw: Raw) -> str:
 
 
 def history_page(raw: Raw, text: str) -> list[int]:
+    if raw.dialect == "sqlite":  # the trigram index walked newest first, stopping at a page
+        source, where, order = ("batch_item_fts f JOIN batch_item bi ON bi.id = f.rowid", "f.invoice_number LIKE :like",
+                                "f.rowid")
+    else:
+        source, where, order = "batch_item bi", _contains(raw), "bi.id"
     rows = raw.all(f"""SELECT bi.id, bi.invoice_id, bi.invoice_number, bi.times_batched, bi.party_id, bi.sent_on,
         bi.balance_cents, bi.batch_id, i.number, i.due_on, i.encounter_count, i.billed_cents, i.payments_cents,
         i.credits_cents, i.writeoffs_cents, b.number, b.kind, p.name,
         (SELECT d.status FROM delivery d WHERE d.batch_item_id = bi.id ORDER BY d.id DESC LIMIT 1)
-        FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id JOIN batch b ON b.id = bi.batch_id
+        FROM {source} JOIN invoice i ON i.id = bi.invoice_id JOIN batch b ON b.id = bi.batch_id
         JOIN party p ON p.id = bi.party_id
-        WHERE i.paid = FALSE AND {_contains(raw)} ORDER BY bi.id DESC LIMIT 100""", {"like": f"%{text}%"})
+        WHERE i.paid = FALSE AND {where} ORDER BY {order} DESC LIMIT 100""", {"like": f"%{text}%"})
     return [r[0] for r in rows]
 
 
