@@ -17,6 +17,7 @@ from core import (
     clock,
     collections_by_month,
     create_on_demand_batch,
+    days_to_pay,
     invoices_by_month,
     preview_on_demand_batch,
     search_parties,
@@ -283,8 +284,13 @@ def test_every_page_on_an_empty_database_says_what_to_do_first(empty_db):
     at.switch_page("pages/dashboard.py").run()
     assert metrics(at) == {"Open invoices": "0", "Open balance": "$0.00", "Overdue": "$0.00",
                            "Paid, last 30 days": "$0.00", "Unapplied money": "$0.00", "Last batch": "none"}
-    # Empty charts say why, with no axes drawn around nothing (they were at $-1 to $1).
+    # Empty charts say why, with no axes drawn around nothing (they were at $-1 to $1). A tab's charts are drawn
+    # when it is open (issue 16), so each tab is opened in turn.
     empty = charts_by_key(at)
+    assert [t.label for t in at.tabs] == ["Aging by group", "Days to pay", "Rebatching"]
+    for tab in ("Days to pay", "Rebatching"):
+        at.session_state["dash_tab"] = tab
+        empty |= charts_by_key(at.run())
     assert {key: c["layout"]["annotations"][0]["text"] for key, c in empty.items()} == {
         "dash_months": "No invoices sent in these months yet",
         "dash_collections": "No money received in these months yet",
@@ -325,6 +331,7 @@ def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any, demo_next
         group_months = invoices_by_month(s, today=today, months=12, group_id=group.id)
         whole = aging_report(s, by="total", as_of=today)[0]
         debtors = aging_report(s, by="party", as_of=today, group_id=group.id, limit=10)
+        group_days = days_to_pay(s, today=today, months=12, group_id=group.id)
     at = app("pages/dashboard.py")
     drawn = charts_by_key(at)
     assert round(sum(drawn["dash_aging"]["data"][0]["y"]) * 100) == int(whole.total * 100)
@@ -341,6 +348,14 @@ def test_dashboard_charts_follow_the_months_and_group_chosen(demo_any, demo_next
                                                                             for m in group_months]
     shown = set(drawn["dash_debtors"]["data"][0]["customdata"])
     assert shown == {d.name for d in debtors} and shown
+    # The tabs follow the group too; only the open tab's charts are read and drawn.
+    assert "dash_groups" in drawn and not {"dash_days", "dash_resends"} & set(drawn)
+    at.session_state["dash_tab"] = "Days to pay"
+    drawn = charts_by_key(at.run())
+    assert "dash_groups" not in drawn and {"dash_days", "dash_days_trend"} <= set(drawn)
+    assert sum(drawn["dash_days"]["data"][0]["y"]) == group_days.invoices
+    at.session_state["dash_tab"] = "Aging by group"
+    at.run()
     # The headline figures stay practice-wide; only the charts follow the group.
     assert metrics(at)["Open balance"] == dollars(int(whole.total * 100))
 
