@@ -112,6 +112,9 @@ def _items_and_totals(raw: Raw, batch: int, today: date) -> tuple[int, int]:
                            {"b": batch})
     raw.execute("UPDATE batch SET invoice_count = :c, total_cents = :t WHERE id = :b",
                 {"c": count, "t": total, "b": batch})
+    # The batch as core's API hands it back: its row and its items (`Batch.items`), read as plain tuples.
+    raw.one("SELECT * FROM batch WHERE id = :b", {"b": batch})
+    raw.all("SELECT * FROM batch_item WHERE batch_id = :b ORDER BY id", {"b": batch})
     return count, total
 
 
