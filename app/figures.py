@@ -42,8 +42,12 @@ def _layout(fig: go.Figure, *, height: int, title: str | None = None, money: str
         margin=dict(l=8, r=8, t=top, b=8),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, traceorder="normal",
                     font=dict(size=11)),
-        yaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "y" else {})),
-        xaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "x" else {})),
+        # The other axis carries names (months, buckets, parties, "-2"): always categories, so plotly never reads a
+        # label that looks like a number ("-2", "-3") or a year (a party called "2024") as one.
+        yaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "y" else {}),
+                   **({"type": "category"} if money == "x" else {})),
+        xaxis=dict(automargin=True, fixedrange=True, **(money_axis if money == "x" else {}),
+                   **({"type": "category"} if money != "x" else {})),
         separators=".,",
     )
     return fig

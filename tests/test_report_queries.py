@@ -315,6 +315,14 @@ def test_every_figure_builds_from_the_demo_with_dollars_on_its_axis_and_hover(de
     # The open balance line meets the aging's total on the last month.
     line = drawn["invoices by month"].data[2]
     assert Decimal(str(line.y[-1])) == aging_report(demo, by="total", as_of=demo_day(demo))[0].total
+    # The sendings are named, and named on their axis: "-2" and "-3" are labels, not the numbers -2 and -3 (they
+    # were, and the first sending's bar fell off the chart).
+    sendings = drawn["sendings"]
+    assert list(sendings.data[0].x) == ["first sending", "-2", "-3", "-4 and later"][:len(sendings.data[0].x)]
+    assert len(sendings.data[0].x) >= 2
+    for name, fig in drawn.items():
+        labels_axis = fig.layout.yaxis if name in ("top debtors", "aging by group") else fig.layout.xaxis
+        assert labels_axis.type == "category", name
     # Twelve month labels, the year only on the first month and on January.
     labels = drawn["collections"].data[0].x
     assert len(labels) == 12 and sum("'" in label for label in labels) in (1, 2)
