@@ -81,7 +81,8 @@ def render_in_workers(jobs: Iterable, workers: int, progress: Callable[[int, int
         total = len(jobs)
     results: queue.Queue = queue.Queue()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-    procs, logs = [], []
+    procs: list[subprocess.Popen] = []
+    logs: list = []
     pdfs: list[bytes | None] = [None] * total
     state = {"done": 0, "next": 0, "finished": 0}
 
