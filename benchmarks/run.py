@@ -60,7 +60,14 @@ from core import (  # noqa: E402
 from core.models import Batch, BatchItem, ChargeLine, Encounter, Group, Party  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"  # SQLite's table
+
+
+def readme_markers(dialect: str) -> tuple[str, str]:
+    """The README block a database's table goes in: SQLite's, or one of PostgreSQL's own."""
+    if dialect == "sqlite":
+        return README_START, README_END
+    return f"<!-- benchmarks-{dialect}:start -->", f"<!-- benchmarks-{dialect}:end -->"
 
 
 @dataclass
@@ -497,14 +504,15 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(out)
 
 
-def write_readme(text: str) -> None:
+def write_readme(text: str, dialect: str = "sqlite") -> None:
     readme = ROOT / "README.md"
     body = readme.read_text()
-    if README_START not in body or README_END not in body:
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block to replace.")
-    head, _, rest = body.partition(README_START)
-    _, _, tail = rest.partition(README_END)
-    readme.write_text(f"{head}{README_START}\n{text}\n{README_END}{tail}")
+    start, end = readme_markers(dialect)
+    if start not in body or end not in body:
+        raise SystemExit(f"README.md has no {start} ... {end} block to replace.")
+    head, _, rest = body.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -569,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                                "figures": [{**asdict(f), "ratio": f.ratio} for f in figures]}, indent=2))
     say(f"\nWritten to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     if args.readme:
-        write_readme(text)
+        write_readme(text, engine.dialect.name)
         say("README.md's benchmark table updated.")
     missed = [f for f in figures if not f.met]
     if missed:
