@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -13,7 +13,7 @@ from core import clock
 from core.db import guarded
 from core.errors import InvoiceDeskError
 from core.inputs import search_text
-from core.invoices import totals_from_cents
+from core.invoices import balance_status_flags
 from core.mail import last_delivery
 from core.models import Batch, BatchItem, Invoice, Party
 from core.money import from_cents
@@ -24,8 +24,9 @@ _TRIGRAM = 3
 _fts = sa.table("batch_item_fts", sa.column("rowid", sa.Integer), sa.column("invoice_number", sa.String))
 
 
-@dataclass(frozen=True)
-class HistoryRow:
+class HistoryRow(NamedTuple):
+    """One batch item as the history lists it (a named tuple: a page builds a hundred of them, issue 16)."""
+
     batch_item_id: int
     invoice_id: int
     invoice_number: str
@@ -137,16 +138,19 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
     found = session.connection().execute(_page_statement(shape), values).all()
     today = clock.today(session) if found else None  # only to flag overdue rows
     rows = []
+    zero = from_cents(0)
+
+    def dollars(cents: int) -> Decimal:  # from_cents for the integer cents of a row (a hundred rows, six each)
+        return Decimal(cents).scaleb(-2)
+
     for (item_id, invoice_id, printed, times, pid, sent_on, sent_balance, batch_id, number, due_on, encounters,
          billed, payments, credits, writeoffs, batch_number, kind, name, delivery) in found:
-        totals = totals_from_cents(billed, payments, credits, due_on, today, writeoffs)
-        rows.append(HistoryRow(
-            batch_item_id=item_id, invoice_id=invoice_id, invoice_number=printed, base_number=number,
-            times_batched=times, party_id=pid, party_name=name, batch_id=batch_id, batch_number=batch_number,
-            batch_kind=kind, sent_on=sent_on, due_on=due_on, encounter_count=encounters, billed=totals.billed,
-            payments=totals.payments, credits=totals.credits, balance_due=totals.balance_due, status=totals.status,
-            flags=tuple(totals.flags), balance_when_sent=from_cents(sent_balance), writeoffs=totals.writeoffs,
-            delivery=delivery or ""))
+        balance, status, flags = balance_status_flags(billed, payments, credits, writeoffs, due_on, today)
+        rows.append(HistoryRow(item_id, invoice_id, printed, number, times, pid, name, batch_id, batch_number, kind,
+                               sent_on, due_on, encounters, dollars(billed), dollars(payments) if payments else zero,
+                               dollars(credits) if credits else zero, dollars(balance) if balance else zero, status,
+                               flags, dollars(sent_balance) if sent_balance else zero,
+                               dollars(writeoffs) if writeoffs else zero, delivery or ""))
     return rows
 
 

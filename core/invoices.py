@@ -45,8 +45,24 @@ class Totals:
 
     @property
     def flags(self) -> list[str]:
-        return [name for name, on in (("partially paid", self.partially_paid), ("credited", self.credited),
-                                      ("written off", self.written_off), ("overdue", self.overdue)) if on]
+        return list(flag_names(self.partially_paid, self.credited, self.written_off, self.overdue))
+
+
+def flag_names(partially_paid: bool, credited: bool, written_off: bool, overdue: bool) -> tuple[str, ...]:
+    """An invoice's flags as pages, exports and the history name them, in that order."""
+    return tuple(name for name, on in (("partially paid", partially_paid), ("credited", credited),
+                                       ("written off", written_off), ("overdue", overdue)) if on)
+
+
+def balance_status_flags(billed: int, payments: int, credits: int, writeoffs: int, due_on: date | None,
+                         as_of: date) -> tuple[int, InvoiceStatus, tuple[str, ...]]:
+    """What totals_from_cents says of cents, without the Totals object: (balance cents, status, flags), for
+    pages of rows read many at a time (invoice history)."""
+    balance = billed - payments - credits - writeoffs
+    if not (payments or credits or writeoffs or (balance > 0 and due_on is not None and due_on < as_of)):
+        return balance, status(balance), ()
+    return balance, status(balance), flag_names(payments > 0 and balance > 0, credits > 0, writeoffs > 0,
+                                                balance > 0 and due_on is not None and due_on < as_of)
 
 
 def totals_from_cents(billed: int, payments: int, credits: int, due_on: date | None = None,

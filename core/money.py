@@ -62,9 +62,12 @@ def to_cents(amount: Decimal) -> int:
     return int(cents)
 
 
+_ZERO = Decimal("0.00")
+
+
 def from_cents(cents: int | None) -> Decimal:
     """Integer cents from the database to Decimal dollars with two places."""
-    return Decimal(int(cents or 0)).scaleb(-2)  # exact: the same digits with the point two places left
+    return Decimal(int(cents)).scaleb(-2) if cents else _ZERO  # exact: the same digits, the point two places left
 
 
 def format_money(amount: Decimal) -> str:
