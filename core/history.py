@@ -136,7 +136,9 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
     shape, values = _asked(session, party_id, status, number_contains)
     values.update(limit=max(0, int(limit)), offset=max(0, int(offset)))
     found = session.connection().execute(_page_statement(shape), values).all()
-    today = clock.today(session) if found else None  # only to flag overdue rows
+    if not found:
+        return []
+    today = clock.today(session)  # only to flag overdue rows
     rows = []
     zero = from_cents(0)
 
