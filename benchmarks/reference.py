@@ -30,7 +30,9 @@ class Raw:
         else:
             import psycopg
 
-            self.conn = psycopg.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False))
+            # Planned for each statement's own values, as core's engine plans them (core.db.open_engine).
+            self.conn = psycopg.connect(parsed.set(drivername="postgresql").render_as_string(hide_password=False),
+                                        options="-c plan_cache_mode=force_custom_plan")
 
     def sql(self, text: str) -> str:
         return text if self.dialect == "sqlite" else re.sub(r"(?<!:):(\w+)", r"%(\1)s", text.replace("%", "%%"))
@@ -161,18 +163,21 @@ def _contains(raw: Raw) -> str:
 
 
 def history_page(raw: Raw, text: str) -> list[int]:
-    if raw.dialect == "sqlite":  # the trigram index walked newest first, stopping at a page
-        source, where, order = ("batch_item_fts f JOIN batch_item bi ON bi.id = f.rowid", "f.invoice_number LIKE :like",
-                                "f.rowid")
+    """The page's hundred ids first (on SQLite the trigram index walked newest first), then their columns."""
+    if raw.dialect == "sqlite":
+        ids = ("SELECT f.rowid AS id FROM batch_item_fts f JOIN batch_item bi ON bi.id = f.rowid "
+               "JOIN invoice i ON i.id = bi.invoice_id WHERE f.invoice_number LIKE :like AND i.paid = FALSE "
+               "ORDER BY f.rowid DESC LIMIT 100")
     else:
-        source, where, order = "batch_item bi", _contains(raw), "bi.id"
+        ids = (f"SELECT bi.id FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id "
+               f"WHERE i.paid = FALSE AND {_contains(raw)} ORDER BY bi.id DESC LIMIT 100")
     rows = raw.all(f"""SELECT bi.id, bi.invoice_id, bi.invoice_number, bi.times_batched, bi.party_id, bi.sent_on,
         bi.balance_cents, bi.batch_id, i.number, i.due_on, i.encounter_count, i.billed_cents, i.payments_cents,
         i.credits_cents, i.writeoffs_cents, b.number, b.kind, p.name,
         (SELECT d.status FROM delivery d WHERE d.batch_item_id = bi.id ORDER BY d.id DESC LIMIT 1)
-        FROM {source} JOIN invoice i ON i.id = bi.invoice_id JOIN batch b ON b.id = bi.batch_id
-        JOIN party p ON p.id = bi.party_id
-        WHERE i.paid = FALSE AND {where} ORDER BY {order} DESC LIMIT 100""", {"like": f"%{text}%"})
+        FROM ({ids}) page JOIN batch_item bi ON bi.id = page.id JOIN invoice i ON i.id = bi.invoice_id
+        JOIN batch b ON b.id = bi.batch_id JOIN party p ON p.id = bi.party_id
+        ORDER BY page.id DESC""", {"like": f"%{text}%"})
     return [r[0] for r in rows]
 
 

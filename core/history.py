@@ -104,8 +104,22 @@ def _page_statement(shape: tuple) -> sa.Select:
     if q is None:
         dialect, _, _, contains = shape
         by_trigram = dialect == "sqlite" and bool(contains)
-        # With the trigram index, the index is walked newest first and stops at a page, so a page costs the same at
-        # any size of the history (issue 16: `id IN (every match)` read all matches, 9 ms at a million items).
+        # The page's ids first, from the tables the filters need, then the columns, the batch, the party and the
+        # last e-mail for those hundred only (issue 16: PostgreSQL joined them to every match before its top-N sort,
+        # 23 ms against 12 ms for a page over a million items).
+        if by_trigram:
+            # The trigram index walked newest first, stopping at a page: a page costs the same at any size of the
+            # history (`id IN (every match)` read all matches, 9 ms at a million items).
+            ids = (sa.select(_fts.c.rowid.label("id")).select_from(_fts)
+                   .join(BatchItem, col(BatchItem.id) == _fts.c.rowid)
+                   .where(_fts.c.invoice_number.like(sa.bindparam("pattern", type_=sa.String)),
+                          *_where(shape[:3] + (None,)))
+                   .order_by(_fts.c.rowid.desc()))
+        else:
+            ids = sa.select(col(BatchItem.id).label("id")).where(*_where(shape)).order_by(col(BatchItem.id).desc())
+        page = (ids.join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
+                .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
+                .subquery("page"))
         q = (sa.select(col(BatchItem.id), col(BatchItem.invoice_id), col(BatchItem.invoice_number),
                        col(BatchItem.times_batched), col(BatchItem.party_id), col(BatchItem.sent_on),
                        col(BatchItem.balance_cents).label("sent_balance"), col(BatchItem.batch_id),
@@ -113,18 +127,12 @@ def _page_statement(shape: tuple) -> sa.Select:
                        col(Invoice.billed_cents), col(Invoice.payments_cents), col(Invoice.credits_cents),
                        col(Invoice.writeoffs_cents), col(Batch.number).label("batch_number"), col(Batch.kind),
                        col(Party.name), last_delivery(col(BatchItem.id)).label("delivery"))
-             .select_from(_fts if by_trigram else BatchItem))
-        if by_trigram:
-            q = (q.join(BatchItem, col(BatchItem.id) == _fts.c.rowid)
-                 .where(_fts.c.invoice_number.like(sa.bindparam("pattern", type_=sa.String)))
-                 .order_by(_fts.c.rowid.desc()))
-        else:
-            q = q.order_by(col(BatchItem.id).desc())
-        q = (q.join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
+             .select_from(page)
+             .join(BatchItem, col(BatchItem.id) == page.c.id)
+             .join(Invoice, col(Invoice.id) == col(BatchItem.invoice_id))
              .join(Batch, col(Batch.id) == col(BatchItem.batch_id))
              .join(Party, col(Party.id) == col(BatchItem.party_id))
-             .where(*_where(shape[:3] + (None,) if by_trigram else shape))
-             .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer)))
+             .order_by(page.c.id.desc()))
         _PAGES[shape] = q
     return q
 
