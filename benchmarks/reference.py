@@ -165,8 +165,8 @@ def _contains(raw: Raw) -> str:
 def history_page(raw: Raw, text: str) -> list[int]:
     """The page's hundred ids first (on SQLite the trigram index walked newest first), then their columns."""
     if raw.dialect == "sqlite":
-        ids = ("SELECT f.rowid AS id FROM batch_item_fts f JOIN batch_item bi ON bi.id = f.rowid "
-               "JOIN invoice i ON i.id = bi.invoice_id WHERE f.invoice_number LIKE :like AND i.paid = FALSE "
+        ids = ("SELECT f.rowid AS id FROM batch_item_fts f CROSS JOIN batch_item bi ON bi.id = f.rowid "
+               "CROSS JOIN invoice i ON i.id = bi.invoice_id WHERE f.invoice_number LIKE :like AND i.paid = FALSE "
                "ORDER BY f.rowid DESC LIMIT 100")
     else:
         ids = (f"SELECT bi.id FROM batch_item bi JOIN invoice i ON i.id = bi.invoice_id "
