@@ -160,19 +160,13 @@ def invoice_history(session: Session, *, party_id: int | None = None, status: st
         return []
     today = clock.today(session)  # only to flag overdue rows
     rows = []
-    zero = from_cents(0)
-
-    def dollars(cents: int) -> Decimal:  # from_cents for the integer cents of a row (a hundred rows, six each)
-        return Decimal(cents).scaleb(-2)
-
     for (item_id, invoice_id, printed, times, pid, sent_on, sent_balance, batch_id, number, due_on, encounters,
          billed, payments, credits, writeoffs, batch_number, kind, name, delivery) in found:
         balance, status, flags = balance_status_flags(billed, payments, credits, writeoffs, due_on, today)
         rows.append(HistoryRow(item_id, invoice_id, printed, number, times, pid, name, batch_id, batch_number, kind,
-                               sent_on, due_on, encounters, dollars(billed), dollars(payments) if payments else zero,
-                               dollars(credits) if credits else zero, dollars(balance) if balance else zero, status,
-                               flags, dollars(sent_balance) if sent_balance else zero,
-                               dollars(writeoffs) if writeoffs else zero, delivery or ""))
+                               sent_on, due_on, encounters, from_cents(billed), from_cents(payments),
+                               from_cents(credits), from_cents(balance), status, flags, from_cents(sent_balance),
+                               from_cents(writeoffs), delivery or ""))
     return rows
 
 

@@ -59,8 +59,6 @@ def balance_status_flags(billed: int, payments: int, credits: int, writeoffs: in
     """What totals_from_cents says of cents, without the Totals object: (balance cents, status, flags), for
     pages of rows read many at a time (invoice history)."""
     balance = billed - payments - credits - writeoffs
-    if not (payments or credits or writeoffs or (balance > 0 and due_on is not None and due_on < as_of)):
-        return balance, status(balance), ()
     return balance, status(balance), flag_names(payments > 0 and balance > 0, credits > 0, writeoffs > 0,
                                                 balance > 0 and due_on is not None and due_on < as_of)
 
